@@ -1,0 +1,265 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"iter"
+	"sync"
+	"time"
+
+	"pier/vpath"
+)
+
+// FS joins a catalog and a blob store into pier's file store. It knows
+// nothing about users or rights: the authorising layer above it decides.
+type FS struct {
+	cat   Catalog
+	blobs BlobStore
+}
+
+// New returns an FS over cat and blobs.
+func New(cat Catalog, blobs BlobStore) *FS { return &FS{cat: cat, blobs: blobs} }
+
+// Stat returns the entry at p.
+func (f *FS) Stat(ctx context.Context, p vpath.Path) (Entry, error) { return f.cat.Stat(ctx, p) }
+
+// List returns one page of dir's children, names after `after`, in byte order.
+func (f *FS) List(ctx context.Context, dir vpath.Path, after string, limit int) ([]Entry, error) {
+	return f.cat.List(ctx, dir, after, limit)
+}
+
+// ListPageSize is the page size ReadDir fetches from the catalog.
+const ListPageSize = 1000
+
+// ReadDir yields all children of dir, fetching them page by page so that
+// a folder of any size streams in bounded memory.
+func (f *FS) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		after := ""
+		for {
+			page, err := f.cat.List(ctx, dir, after, ListPageSize)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < ListPageSize {
+				return
+			}
+			after = page[len(page)-1].Name()
+		}
+	}
+}
+
+// Mkdir creates a folder inside an existing folder.
+func (f *FS) Mkdir(ctx context.Context, p vpath.Path, by string) error {
+	return f.cat.Mkdir(ctx, p, by, time.Now())
+}
+
+// MkdirAll creates p and any missing parents; existing folders are fine.
+func (f *FS) MkdirAll(ctx context.Context, p vpath.Path, by string) error {
+	e, err := f.cat.Stat(ctx, p)
+	if err == nil {
+		if !e.IsDir() {
+			return pathErr("mkdir", p, ErrNotDir)
+		}
+		return nil
+	}
+	if !errors.Is(err, ErrNotExist) {
+		return err
+	}
+	if err := f.MkdirAll(ctx, p.Parent(), by); err != nil {
+		return err
+	}
+	if err := f.cat.Mkdir(ctx, p, by, time.Now()); err != nil && !errors.Is(err, ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// Rename moves a file or a whole folder; see Catalog.Rename.
+func (f *FS) Rename(ctx context.Context, from, to vpath.Path, replace bool) error {
+	return f.cat.Rename(ctx, from, to, replace)
+}
+
+// Remove deletes a file or folder; blobs are collected later by GC.
+func (f *FS) Remove(ctx context.Context, p vpath.Path, recursive bool) error {
+	return f.cat.Remove(ctx, p, recursive)
+}
+
+// SetModTime records a modification time sent by a client.
+func (f *FS) SetModTime(ctx context.Context, p vpath.Path, t time.Time) error {
+	return f.cat.SetModTime(ctx, p, t)
+}
+
+// CreateOptions shape an upload.
+type CreateOptions struct {
+	// Exclusive refuses to replace an existing file (ErrExist).
+	Exclusive bool
+	// MaxSize, if positive, fails the upload once it grows beyond it.
+	MaxSize int64
+	// ModTime is recorded as the file's time; zero means the publish time.
+	ModTime time.Time
+	// By names the user who uploads, for the catalog.
+	By string
+}
+
+// Create starts an upload to p. Nothing is visible at p until Close
+// succeeds; Abort, a failed Close or a crash leave p as it was.
+func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upload, error) {
+	if p.IsRoot() {
+		return nil, pathErr("create", p, ErrIsDir)
+	}
+	// Refuse early what publishing would refuse, before bytes flow.
+	parent, err := f.cat.Stat(ctx, p.Parent())
+	if err != nil {
+		return nil, pathErr("create", p, err)
+	}
+	if !parent.IsDir() {
+		return nil, pathErr("create", p, ErrNotDir)
+	}
+	if e, err := f.cat.Stat(ctx, p); err == nil {
+		if e.IsDir() {
+			return nil, pathErr("create", p, ErrIsDir)
+		}
+		if opts.Exclusive {
+			return nil, pathErr("create", p, ErrExist)
+		}
+	} else if !errors.Is(err, ErrNotExist) {
+		return nil, err
+	}
+	id := NewBlobID()
+	if err := f.cat.BeginUpload(ctx, id, p); err != nil {
+		return nil, err
+	}
+	w, err := f.blobs.Create(ctx, id)
+	if err != nil {
+		f.cat.AbandonUpload(context.WithoutCancel(ctx), id)
+		return nil, pathErr("create", p, err)
+	}
+	return &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), opts: opts}, nil
+}
+
+// Upload streams a new file's bytes into a blob, hashing them on the way.
+// Write and Close must not be called concurrently.
+type Upload struct {
+	fs   *FS
+	ctx  context.Context
+	path vpath.Path
+	id   string
+	w    BlobWriter
+	hash hash.Hash
+	size int64
+	opts CreateOptions
+
+	mu   sync.Mutex
+	err  error // first failure; sticky
+	done bool
+}
+
+// Write appends to the upload.
+func (u *Upload) Write(b []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	if u.opts.MaxSize > 0 && u.size+int64(len(b)) > u.opts.MaxSize {
+		u.err = pathErr("write", u.path, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, u.opts.MaxSize))
+		return 0, u.err
+	}
+	n, err := u.w.Write(b)
+	u.hash.Write(b[:n])
+	u.size += int64(n)
+	if err != nil {
+		u.err = pathErr("write", u.path, err)
+	}
+	return n, u.err
+}
+
+// Size is the number of bytes written so far.
+func (u *Upload) Size() int64 { return u.size }
+
+// Close commits the blob and publishes the file. On any failure nothing is
+// published and the blob is discarded.
+func (u *Upload) Close() (Entry, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return Entry{}, pathErr("close", u.path, errors.New("upload already closed"))
+	}
+	u.done = true
+	if u.err != nil {
+		u.discard()
+		return Entry{}, u.err
+	}
+	if err := u.w.Commit(); err != nil {
+		u.discard()
+		return Entry{}, pathErr("close", u.path, err)
+	}
+	mtime := u.opts.ModTime
+	if mtime.IsZero() {
+		mtime = time.Now()
+	}
+	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
+		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
+		ModTime: mtime, CreatedBy: u.opts.By,
+	}, u.opts.Exclusive)
+	if err != nil {
+		u.discard()
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// Abort discards the upload; it is harmless after Close.
+func (u *Upload) Abort() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return
+	}
+	u.done = true
+	u.discard()
+}
+
+// discard drops the blob and its bookkeeping, even when the upload's
+// context is already canceled (a client that hung up).
+func (u *Upload) discard() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 30*time.Second)
+	defer cancel()
+	u.w.Abort()
+	if err := u.fs.blobs.Delete(ctx, u.id); err == nil {
+		u.fs.cat.AbandonUpload(ctx, u.id)
+	}
+	// If either failed, the upload row stays and GC finishes the job.
+}
+
+// File is an open file: the entry as it was when opened and a reader of
+// that version's blob. Renames and overwrites do not disturb it.
+type File struct {
+	Entry
+	BlobReader
+}
+
+// Open opens the file at p for reading.
+func (f *FS) Open(ctx context.Context, p vpath.Path) (*File, error) {
+	e, err := f.cat.Stat(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if e.IsDir() {
+		return nil, pathErr("open", p, ErrIsDir)
+	}
+	r, err := f.blobs.Open(ctx, e.BlobID, e.Size)
+	if err != nil {
+		return nil, pathErr("open", p, err)
+	}
+	return &File{Entry: e, BlobReader: r}, nil
+}

@@ -1,0 +1,345 @@
+// Package sqlcatalog is the storage.Catalog kept in SQL, on PostgreSQL or
+// SQLite through package db. One set of statements serves both.
+//
+// An entry's row holds its parent folder's path and its own name; the pair
+// is unique. A folder's descendants are the rows whose parent is the folder
+// or starts with the folder's path and "/", a range that the (parent, name)
+// index answers in byte order (PostgreSQL columns use COLLATE "C"). Renaming
+// a folder rewrites that prefix in one statement inside one transaction.
+package sqlcatalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"pier/db"
+	"pier/storage"
+	"pier/vpath"
+)
+
+// Catalog implements storage.Catalog over a *db.DB.
+type Catalog struct {
+	db *db.DB
+}
+
+var _ storage.Catalog = (*Catalog)(nil)
+
+// New returns a catalog over an open, migrated database.
+func New(d *db.DB) *Catalog { return &Catalog{db: d} }
+
+const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by"
+
+type scanner interface{ Scan(...any) error }
+
+func scanEntry(s scanner) (storage.Entry, error) {
+	var e storage.Entry
+	var parent, name, kind string
+	var mtime int64
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy); err != nil {
+		return e, err
+	}
+	p, err := vpath.Parse(parent + "/" + name)
+	if err != nil {
+		return e, fmt.Errorf("catalog row %d holds a bad path: %w", e.ID, err)
+	}
+	e.Path, e.Kind, e.ModTime = p, storage.Kind(kind[0]), time.Unix(0, mtime)
+	return e, nil
+}
+
+// key returns the (parent, name) columns of p.
+func key(p vpath.Path) (string, string) { return p.Parent().String(), p.Name() }
+
+// below returns the bounds of the parent column for every descendant of
+// dir other than its direct children: [dir+"/", dir+"0"), "0" being the
+// byte after "/".
+func below(dir vpath.Path) (string, string) {
+	return dir.String() + "/", dir.String() + "0"
+}
+
+var rootEntry = storage.Entry{Path: vpath.Root(), Kind: storage.KindDir}
+
+type querier interface {
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func stat(ctx context.Context, q querier, p vpath.Path) (storage.Entry, error) {
+	if p.IsRoot() {
+		return rootEntry, nil
+	}
+	parent, name := key(p)
+	e, err := scanEntry(q.QueryRow(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name = ?", parent, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, storage.ErrNotExist
+	}
+	return e, err
+}
+
+// Stat returns the entry at p.
+func (c *Catalog) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error) {
+	e, err := stat(ctx, c.db, p)
+	return e, wrap("stat", p, err)
+}
+
+// List returns a page of dir's children in byte order of their names.
+func (c *Catalog) List(ctx context.Context, dir vpath.Path, after string, limit int) ([]storage.Entry, error) {
+	rows, err := c.db.Query(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name > ? ORDER BY name LIMIT ?",
+		dir.String(), after, limit)
+	if err != nil {
+		return nil, wrap("list", dir, err)
+	}
+	defer rows.Close()
+	var out []storage.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, wrap("list", dir, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list", dir, err)
+	}
+	if len(out) == 0 {
+		// Only an empty page needs to tell an empty folder from none.
+		d, err := c.Stat(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		if !d.IsDir() {
+			return nil, wrap("list", dir, storage.ErrNotDir)
+		}
+	}
+	return out, nil
+}
+
+// needDir checks that p exists and is a folder.
+func needDir(ctx context.Context, tx *db.Tx, p vpath.Path) error {
+	e, err := stat(ctx, tx, p)
+	if err != nil {
+		return err
+	}
+	if !e.IsDir() {
+		return storage.ErrNotDir
+	}
+	return nil
+}
+
+// Mkdir creates the folder p inside an existing folder.
+func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time.Time) error {
+	if p.IsRoot() {
+		return wrap("mkdir", p, storage.ErrExist)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if err := needDir(ctx, tx, p.Parent()); err != nil {
+			return err
+		}
+		if _, err := stat(ctx, tx, p); err == nil {
+			return storage.ErrExist
+		} else if !errors.Is(err, storage.ErrNotExist) {
+			return err
+		}
+		parent, name := key(p)
+		now := time.Now().UnixNano()
+		_, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
+			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, mtime.UnixNano(), by, now)
+		return err
+	})
+	return wrap("mkdir", p, err)
+}
+
+// BeginUpload records a blob that an upload is writing.
+func (c *Catalog) BeginUpload(ctx context.Context, blobID string, p vpath.Path) error {
+	_, err := c.db.Exec(ctx, "INSERT INTO uploads (blob_id, path, started_at) VALUES (?, ?, ?)",
+		blobID, p.String(), time.Now().UnixNano())
+	return wrap("upload", p, err)
+}
+
+// AbandonUpload forgets an upload whose blob the caller deletes.
+func (c *Catalog) AbandonUpload(ctx context.Context, blobID string) error {
+	_, err := c.db.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", blobID)
+	if err != nil {
+		return fmt.Errorf("abandon upload: %w", err)
+	}
+	return nil
+}
+
+// release marks a blob as no longer referenced by the entry that held it.
+func release(ctx context.Context, tx *db.Tx, blobID string) error {
+	if blobID == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, "INSERT INTO garbage (blob_id, since) VALUES (?, ?) ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since",
+		blobID, time.Now().UnixNano())
+	return err
+}
+
+// Publish makes f the content of p, replacing an existing file unless
+// exclusive is set. The upload's bookkeeping row goes in the same
+// transaction, so a published blob is never collected as abandoned.
+func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, exclusive bool) (storage.Entry, error) {
+	if p.IsRoot() {
+		return storage.Entry{}, wrap("publish", p, storage.ErrIsDir)
+	}
+	var out storage.Entry
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if err := needDir(ctx, tx, p.Parent()); err != nil {
+			return err
+		}
+		old, err := stat(ctx, tx, p)
+		switch {
+		case err == nil && old.IsDir():
+			return storage.ErrIsDir
+		case err == nil && exclusive:
+			return storage.ErrExist
+		case err != nil && !errors.Is(err, storage.ErrNotExist):
+			return err
+		}
+		parent, name := key(p)
+		if err == nil {
+			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, blob_id = ?, version = version + 1, created_by = ?
+				WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, old.ID)
+			if err == nil {
+				err = release(ctx, tx, old.BlobID)
+			}
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, time.Now().UnixNano())
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
+			return err
+		}
+		out, err = stat(ctx, tx, p)
+		return err
+	})
+	return out, wrap("publish", p, err)
+}
+
+// Rename moves a file, or a folder with all it holds, in one transaction
+// that touches only catalog rows.
+func (c *Catalog) Rename(ctx context.Context, from, to vpath.Path, replace bool) error {
+	if from.IsRoot() || to.IsRoot() {
+		return wrap("rename", from, storage.ErrInvalidMove)
+	}
+	if to != from && to.Within(from) {
+		return wrap("rename", from, storage.ErrInvalidMove)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		src, err := stat(ctx, tx, from)
+		if err != nil {
+			return err
+		}
+		if to == from {
+			return nil
+		}
+		if err := needDir(ctx, tx, to.Parent()); err != nil {
+			return err
+		}
+		dst, err := stat(ctx, tx, to)
+		switch {
+		case errors.Is(err, storage.ErrNotExist):
+		case err != nil:
+			return err
+		case dst.IsDir() || src.IsDir() || !replace:
+			return storage.ErrExist
+		default:
+			if _, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = ?", dst.ID); err != nil {
+				return err
+			}
+			if err := release(ctx, tx, dst.BlobID); err != nil {
+				return err
+			}
+		}
+		parent, name := key(to)
+		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ? WHERE id = ?", parent, name, src.ID); err != nil {
+			return err
+		}
+		if !src.IsDir() {
+			return nil
+		}
+		lo, hi := below(from)
+		// substr counts characters in both dialects.
+		_, err = tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?)
+			WHERE parent = ? OR (parent >= ? AND parent < ?)`,
+			to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi)
+		return err
+	})
+	if err != nil {
+		return &storage.PathError{Op: "rename", Path: from.String() + " -> " + to.String(), Err: err}
+	}
+	return nil
+}
+
+// Remove deletes a file or folder; a non-empty folder only if recursive.
+func (c *Catalog) Remove(ctx context.Context, p vpath.Path, recursive bool) error {
+	if p.IsRoot() {
+		return wrap("remove", p, storage.ErrInvalidMove)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		e, err := stat(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			if err := removeBelow(ctx, tx, p, recursive); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = ?", e.ID); err != nil {
+			return err
+		}
+		return release(ctx, tx, e.BlobID)
+	})
+	return wrap("remove", p, err)
+}
+
+func removeBelow(ctx context.Context, tx *db.Tx, dir vpath.Path, recursive bool) error {
+	var one int
+	err := tx.QueryRow(ctx, "SELECT 1 FROM entries WHERE parent = ? LIMIT 1", dir.String()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !recursive {
+		return storage.ErrNotEmpty
+	}
+	lo, hi := below(dir)
+	const where = "(parent = ? OR (parent >= ? AND parent < ?))"
+	if _, err := tx.Exec(ctx, `INSERT INTO garbage (blob_id, since)
+		SELECT blob_id, ? FROM entries WHERE kind = 'f' AND `+where+`
+		ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since`,
+		time.Now().UnixNano(), dir.String(), lo, hi); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE "+where, dir.String(), lo, hi)
+	return err
+}
+
+// SetModTime records a client-supplied modification time.
+func (c *Catalog) SetModTime(ctx context.Context, p vpath.Path, t time.Time) error {
+	if p.IsRoot() {
+		return nil
+	}
+	parent, name := key(p)
+	res, err := c.db.Exec(ctx, "UPDATE entries SET mtime = ? WHERE parent = ? AND name = ?", t.UnixNano(), parent, name)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			err = storage.ErrNotExist
+		}
+	}
+	return wrap("chtimes", p, err)
+}
+
+func wrap(op string, p vpath.Path, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &storage.PathError{Op: op, Path: p.String(), Err: err}
+}
