@@ -356,4 +356,3 @@ func testConcurrentWriters(t *testing.T, ctx context.Context, open opener) {
 		t.Fatalf("entry %+v does not match content (%d bytes) or missed versions", e, len(got))
 	}
 }
-
