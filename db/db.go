@@ -122,7 +122,8 @@ func cleanErr(err error) error {
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 	}
-	return err
+	// pgx lists every address it tried on its own line: keep one line.
+	return errors.New(strings.Join(strings.Fields(err.Error()), " "))
 }
 
 // Rebind rewrites "?" placeholders to "$1", "$2"… for PostgreSQL. Our SQL

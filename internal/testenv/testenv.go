@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"pier/db"
@@ -73,4 +74,16 @@ func Postgres(t testing.TB) *db.DB {
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+// S3URL returns the test MinIO's storage URL with a fresh key prefix, so
+// each test sees an empty store. Credentials stay in the environment.
+func S3URL(t testing.TB) string {
+	t.Helper()
+	u, err := url.Parse(Need(t, "PIER_TEST_S3_URL"))
+	if err != nil {
+		t.Fatalf("PIER_TEST_S3_URL: %v", err)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + Unique("t")
+	return u.String()
 }

@@ -30,11 +30,6 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("blob directory: %w", err)
 		}
 	}
-	// Temporary files left by a crash are never published: drop them.
-	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-	for _, t := range tmps {
-		os.Remove(filepath.Join(dir, "tmp", t.Name()))
-	}
 	return &Store{dir: dir}, nil
 }
 
@@ -125,7 +120,10 @@ func (s *Store) Open(ctx context.Context, id string, size int64) (storage.BlobRe
 	return f, nil
 }
 
-// Delete removes a blob; a missing one is not an error.
+// Delete removes a blob, and the temporary file of an upload of it that a
+// crashed process left behind; a missing blob is not an error. Another
+// process may share the directory, so temporary files are only ever
+// removed by id, never swept wholesale.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	p, err := s.path(id)
 	if err != nil {
@@ -133,6 +131,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete blob: %w", err)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(s.dir, "tmp", id+".*"))
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete blob: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,152 @@
+// Command pier is the pier file-exchange server and its admin tool.
+//
+//	pier serve     run a node (SFTP, WebDAV, admin endpoint)
+//	pier migrate   apply database schema migrations
+//	pier gc        collect unreferenced blobs now
+//	pier files     list, put, get, move and remove files as the administrator
+//
+// Every command takes --data, --db and --storage (or PIER_DATA, PIER_DB,
+// PIER_STORAGE); with none of them pier uses ./pier-data.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"pier/config"
+	"pier/db"
+	"pier/node"
+)
+
+const usage = `pier: a secure file-exchange server (SFTP, WebDAV)
+
+Usage:
+  pier serve   [--data DIR] [--db URL] [--storage URL] [--sftp-addr A] [--dav-addr A] [--admin-addr A]
+  pier migrate [--data DIR] [--db URL]
+  pier gc      [--upload-age D] [--garbage-age D] [--sweep-age D]
+  pier files   ls|mkdir|put|get|mv|rm ...
+
+Run "pier COMMAND --help" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "pier: %v\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "pier: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args)
+	case "migrate":
+		return migrate(ctx, args, stdout)
+	case "gc":
+		return gc(ctx, args, stdout)
+	case "files":
+		return files(ctx, args, stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files)", cmd)}
+}
+
+// parse fills a config from defaults, the environment and flags.
+func parse(name string, args []string, register func(*config.Config, *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	cfg := config.Default()
+	cfg.FromEnv(os.Getenv)
+	fs := flag.NewFlagSet("pier "+name, flag.ContinueOnError)
+	register(&cfg, fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, err
+		}
+		return cfg, fs, usageError{err.Error()}
+	}
+	return cfg, fs, nil
+}
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func serve(ctx context.Context, args []string) error {
+	cfg, fs, err := parse("serve", args, (*config.Config).ServeFlags)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	n, err := node.Open(ctx, cfg, logger())
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	return n.Serve(ctx)
+}
+
+func migrate(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg, _, err := parse("migrate", args, (*config.Config).StoreFlags)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.DBURL()) // Open applies the migrations
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(stdout, "%s: schema at version %d\n", d.Where, db.SchemaVersion())
+	return nil
+}
+
+func gc(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg, _, err := parse("gc", args, func(c *config.Config, fs *flag.FlagSet) {
+		c.StoreFlags(fs)
+		c.GCFlags(fs)
+	})
+	if err != nil {
+		return err
+	}
+	n, err := node.Open(ctx, cfg, logger())
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st, err := n.FS.GC(ctx, cfg.GC)
+	fmt.Fprintf(stdout, "removed %d abandoned uploads, %d released blobs, %d unknown blobs\n",
+		st.AbandonedUploads, st.Released, st.Unknown)
+	return err
+}

@@ -1,0 +1,242 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pier/internal/testenv"
+	"pier/node"
+	"pier/storage"
+)
+
+var pierBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pier-bin")
+	if err != nil {
+		panic(err)
+	}
+	pierBin = filepath.Join(dir, "pier")
+	if out, err := exec.Command("go", "build", "-o", pierBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pier: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pier runs the binary in dir with args and returns its outputs and exit code.
+func pier(t *testing.T, dir string, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(pierBin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{nil, 2, "no command given"},
+		{[]string{"serve", "--nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"serve", "--db", "mysql://u:hunter2@h/db"}, 1, `--db: unknown scheme "mysql"`},
+		{[]string{"serve", "--storage", "ftp://h/b"}, 1, `--storage: unknown scheme "ftp"`},
+		{[]string{"serve", "--sftp-addr", "nonsense"}, 1, `--sftp-addr: "nonsense" is not host:port`},
+		{[]string{"serve", "--db", "postgres://u:hunter2@127.0.0.1:1/x", "--admin-addr", "off"}, 1, "database postgres://127.0.0.1:1/x is unreachable"},
+		{[]string{"files", "put", "-", "/a/../../etc/passwd"}, 1, `invalid path: contains a ".." element`},
+		{[]string{"files", "ls", "/missing"}, 1, "file does not exist"},
+		{[]string{"files", "mkdir", "/a\\b"}, 1, "backslash"},
+		{[]string{"files", "frob"}, 2, `unknown command "frob"`},
+		{[]string{"files", "mv", "/a"}, 2, "want 2 arguments"},
+	}
+	for _, c := range cases {
+		_, stderr, code := pier(t, dir, strings.NewReader(""), c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("pier %q: exit %d, stderr %q; want exit %d and %q", c.args, code, stderr, c.code, c.want)
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("pier %q leaked a password: %q", c.args, stderr)
+		}
+		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); code != 0 && lines > 0 && !strings.Contains(stderr, "Usage") {
+			t.Errorf("pier %q: error takes %d lines, want one: %q", c.args, lines+1, stderr)
+		}
+	}
+	// The unreachable S3 endpoint is reported before any database file is made.
+	s3dir := t.TempDir()
+	cmd := exec.Command(pierBin, "serve", "--storage", "s3://127.0.0.1:1/bucket?tls=false", "--admin-addr", "off")
+	cmd.Dir = s3dir
+	cmd.Env = append(os.Environ(), "PIER_S3_ACCESS_KEY=k", "PIER_S3_SECRET_KEY=s3cret-value")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "127.0.0.1:1") || strings.Contains(string(out), "s3cret-value") {
+		t.Errorf("unreachable S3: err %v, output %q", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(s3dir, "pier-data", "pier.db")); err == nil {
+		t.Error("a database file was created although storage was unreachable")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeZeroConfig(t *testing.T) {
+	dir := t.TempDir()
+	admin := freeAddr(t)
+	cmd := exec.Command(pierBin, "serve", "--admin-addr", admin, "--sftp-addr", freeAddr(t), "--dav-addr", freeAddr(t))
+	cmd.Dir = dir
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := false
+	for range 100 {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ready = true
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ready {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("pier serve never became ready:\n%s", logs.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("serve did not stop within 10 s of SIGTERM")
+	}
+	for _, want := range []string{"catalog=sqlite:pier-data/pier.db", "blobs=disk:pier-data/blobs", "shutting down"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err != nil {
+		t.Errorf("no embedded database in ./pier-data: %v", err)
+	}
+}
+
+// TestKillMidUpload kills pier while it streams an upload: nothing may
+// become visible, and GC must remove what the upload had stored.
+func TestKillMidUpload(t *testing.T) {
+	t.Run("sqlite+disk", func(t *testing.T) {
+		testKillMidUpload(t, nil)
+	})
+	t.Run("postgres+s3", func(t *testing.T) {
+		testKillMidUpload(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)})
+	})
+}
+
+func testKillMidUpload(t *testing.T, store []string) {
+	dir := t.TempDir()
+	args := func(a ...string) []string { return append(a, store...) }
+	if _, stderr, code := pier(t, dir, nil, args("files", "mkdir", "/acme/inbound")...); code != 0 {
+		t.Fatalf("mkdir: %s", stderr)
+	}
+	cmd := exec.Command(pierBin, args("files", "put", "-", "/acme/inbound/big.edi")...)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// 40 MiB: more than two 16 MiB parts, so S3 holds uploaded parts.
+	chunk := bytes.Repeat([]byte("UNB+UNOC:3+SENDER+RECEIVER'\n"), 1<<14)
+	for sent := 0; sent < 40<<20; sent += len(chunk) {
+		if _, err := stdin.Write(chunk); err != nil {
+			t.Fatalf("upload died early: %v\n%s", err, logs.String())
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let it push a part
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	out, stderr, code := pier(t, dir, nil, args("files", "ls", "/acme/inbound")...)
+	if code != 0 || strings.TrimSpace(out) != "" {
+		t.Fatalf("after the kill /acme/inbound lists %q (exit %d, %s)", out, code, stderr)
+	}
+	out, _, _ = pier(t, dir, nil, args("gc")...)
+	if !strings.Contains(out, "removed 0 abandoned uploads") {
+		t.Fatalf("default GC collected a young upload: %s", out)
+	}
+	out, stderr, code = pier(t, dir, nil, args("gc", "--upload-age", "0s")...)
+	if code != 0 || !strings.Contains(out, "removed 1 abandoned uploads") {
+		t.Fatalf("gc: %q exit %d %s", out, code, stderr)
+	}
+	// The blob store is empty again, including uploaded parts.
+	cfgStorage := "file:" + filepath.Join(dir, "pier-data", "blobs")
+	if store != nil {
+		cfgStorage = store[3]
+	}
+	bs, _, err := node.OpenBlobs(context.Background(), cfgStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	bs.Walk(context.Background(), func(storage.BlobInfo) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d blobs remain after GC", n)
+	}
+	if lp, ok := bs.(interface {
+		PendingUploads(context.Context) (int, error)
+	}); ok {
+		if k, err := lp.PendingUploads(context.Background()); err != nil || k != 0 {
+			t.Fatalf("%d incomplete multipart uploads remain after GC (%v)", k, err)
+		}
+	}
+	if store == nil {
+		tmps, _ := os.ReadDir(filepath.Join(dir, "pier-data", "blobs", "tmp"))
+		if len(tmps) != 0 {
+			t.Fatalf("%d temporary files remain", len(tmps))
+		}
+	}
+}

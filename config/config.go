@@ -1,0 +1,139 @@
+// Package config holds pier's configuration: a plain struct filled from
+// defaults, then the environment, then command-line flags, checked by
+// Validate and passed explicitly to what needs it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"pier/storage"
+)
+
+// Config is everything a pier node needs to start.
+type Config struct {
+	// DataDir holds the embedded database, local blobs and host keys.
+	DataDir string
+	// DB is "postgres://…" or "sqlite:PATH"; empty means DataDir/pier.db.
+	DB string
+	// Storage is "s3://ENDPOINT/BUCKET[/PREFIX]?…", "file:PATH" or empty
+	// for DataDir/blobs.
+	Storage string
+
+	SFTPAddr  string
+	DAVAddr   string
+	AdminAddr string
+
+	// GCInterval is how often a node collects unreferenced blobs; 0 stops it.
+	GCInterval time.Duration
+	GC         storage.GCOptions
+	// ShutdownGrace is how long in-flight transfers get to finish on stop.
+	ShutdownGrace time.Duration
+}
+
+// Default returns the zero-configuration settings: everything embedded
+// under ./pier-data.
+func Default() Config {
+	return Config{
+		DataDir:       "pier-data",
+		SFTPAddr:      ":2022",
+		DAVAddr:       ":8080",
+		AdminAddr:     "127.0.0.1:8081",
+		GCInterval:    10 * time.Minute,
+		GC:            storage.DefaultGCOptions,
+		ShutdownGrace: 30 * time.Second,
+	}
+}
+
+// FromEnv overrides c with PIER_* environment variables that are set.
+func (c *Config) FromEnv(getenv func(string) string) {
+	for name, dst := range map[string]*string{
+		"PIER_DATA": &c.DataDir, "PIER_DB": &c.DB, "PIER_STORAGE": &c.Storage,
+		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+}
+
+// StoreFlags registers the flags every command that opens the store needs.
+func (c *Config) StoreFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for the embedded database, blobs and host keys (env PIER_DATA)")
+	fs.StringVar(&c.DB, "db", c.DB, "catalog database: postgres://… or sqlite:PATH (env PIER_DB; default DATA/pier.db)")
+	fs.StringVar(&c.Storage, "storage", c.Storage, "blob storage: s3://ENDPOINT/BUCKET[/PREFIX]?region=&tls= or file:PATH (env PIER_STORAGE; default DATA/blobs)")
+}
+
+// ServeFlags registers the flags of `pier serve`.
+func (c *Config) ServeFlags(fs *flag.FlagSet) {
+	c.StoreFlags(fs)
+	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
+	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
+	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
+}
+
+// GCFlags registers the age thresholds of garbage collection.
+func (c *Config) GCFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.GC.UploadAge, "upload-age", c.GC.UploadAge, "collect unfinished uploads begun longer ago than this")
+	fs.DurationVar(&c.GC.GarbageAge, "garbage-age", c.GC.GarbageAge, "keep replaced or deleted blobs this long for readers still reading them")
+	fs.DurationVar(&c.GC.SweepAge, "sweep-age", c.GC.SweepAge, "collect blobs unknown to the catalog once older than this")
+}
+
+// DBURL is the database to open.
+func (c *Config) DBURL() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "pier.db")
+}
+
+// StorageURL is the blob storage to open.
+func (c *Config) StorageURL() string {
+	if c.Storage != "" {
+		return c.Storage
+	}
+	return "file:" + filepath.Join(c.DataDir, "blobs")
+}
+
+// Validate checks the settings without touching the network or disk.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data: must not be empty"))
+	}
+	if db := c.DBURL(); !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") && !strings.HasPrefix(db, "sqlite:") {
+		errs = append(errs, fmt.Errorf("--db: %s: want postgres://… or sqlite:PATH", scheme(db)))
+	}
+	if st := c.StorageURL(); !strings.HasPrefix(st, "s3://") && !strings.HasPrefix(st, "file:") {
+		errs = append(errs, fmt.Errorf("--storage: %s: want s3://ENDPOINT/BUCKET or file:PATH", scheme(st)))
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"--sftp-addr", c.SFTPAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
+	} {
+		if a.addr == "" || a.addr == "off" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port (or \"off\")", a.flag, a.addr))
+		}
+	}
+	if c.GCInterval < 0 || c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("--gc-interval and --shutdown-grace must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// scheme names what kind of URL s is without echoing secrets in it.
+func scheme(s string) string {
+	if sch, _, ok := strings.Cut(s, "://"); ok {
+		return fmt.Sprintf("unknown scheme %q", sch)
+	}
+	return "not a URL"
+}

@@ -1,0 +1,179 @@
+// Package node runs one pier node: it opens the catalog database and the
+// blob storage named by the configuration, serves the admin/health
+// endpoint, collects garbage periodically and shuts down cleanly. Front ends
+// (SFTP, WebDAV) are started here as they arrive.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"pier/config"
+	"pier/db"
+	"pier/storage"
+	"pier/storage/diskblob"
+	"pier/storage/s3blob"
+	"pier/storage/sqlcatalog"
+	"pier/vpath"
+)
+
+// Node is an opened pier: database, storage and the file store over them.
+type Node struct {
+	Config config.Config
+	DB     *db.DB
+	Blobs  storage.BlobStore
+	FS     *storage.FS
+	Log    *slog.Logger
+	// BlobsWhere describes the blob storage without secrets.
+	BlobsWhere string
+}
+
+// Open validates cfg and opens its storage and database, checking that
+// both answer. Storage is opened first: a wrong S3 endpoint then fails
+// before a database file is created.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	blobs, where, err := OpenBlobs(ctx, cfg.StorageURL())
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, cfg.DBURL())
+	if err != nil {
+		return nil, err
+	}
+	return &Node{
+		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
+		FS: storage.New(sqlcatalog.New(d), blobs),
+	}, nil
+}
+
+// OpenBlobs opens the blob store a storage URL names.
+func OpenBlobs(ctx context.Context, raw string) (storage.BlobStore, string, error) {
+	switch {
+	case strings.HasPrefix(raw, "s3://"):
+		c, err := s3blob.ParseURL(raw, os.Getenv)
+		if err != nil {
+			return nil, "", fmt.Errorf("--storage: %w", err)
+		}
+		s, err := s3blob.Open(ctx, c)
+		if err != nil {
+			return nil, "", fmt.Errorf("storage: %w", err)
+		}
+		return s, "s3://" + c.Endpoint + "/" + c.Bucket + "/" + c.Prefix, nil
+	case strings.HasPrefix(raw, "file:"):
+		dir := strings.TrimPrefix(raw, "file:")
+		s, err := diskblob.Open(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("storage: %w", err)
+		}
+		return s, "disk:" + dir, nil
+	}
+	return nil, "", fmt.Errorf("--storage: unknown kind of storage URL (want s3:// or file:)")
+}
+
+var rootPath = vpath.Root()
+
+// Close releases the database.
+func (n *Node) Close() error { return n.DB.Close() }
+
+// Serve runs the node until ctx is canceled, then stops accepting and
+// gives in-flight work Config.ShutdownGrace to finish.
+func (n *Node) Serve(ctx context.Context) error {
+	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion())
+	var servers []*http.Server
+	if addr := n.Config.AdminAddr; addr != "" && addr != "off" {
+		srv, err := n.listenAdmin(addr)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+	}
+	for _, fe := range []struct{ name, addr string }{{"sftp", n.Config.SFTPAddr}, {"webdav", n.Config.DAVAddr}} {
+		if fe.addr != "" && fe.addr != "off" {
+			n.Log.Warn("front end not built into this version yet; address reserved", "frontend", fe.name, "addr", fe.addr)
+		}
+	}
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+
+	<-ctx.Done()
+	n.Log.Info("shutting down", "grace", n.Config.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownGrace)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	<-gcDone
+	return errors.Join(errs...)
+}
+
+func (n *Node) listenAdmin(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", n.ready)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.Log.Error("admin server stopped", "err", err)
+		}
+	}()
+	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz")
+	return srv, nil
+}
+
+// ready answers 200 when the database and the blob storage both answer.
+func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := n.DB.PingContext(ctx); err != nil {
+		n.Log.Warn("readiness: database", "err", err)
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := n.FS.Stat(ctx, rootPath); err != nil {
+		n.Log.Warn("readiness: catalog", "err", err)
+		http.Error(w, "catalog unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (n *Node) gcLoop(ctx context.Context) {
+	if n.Config.GCInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(n.Config.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := n.FS.GC(ctx, n.Config.GC)
+			if err != nil && ctx.Err() == nil {
+				n.Log.Error("gc", "err", err)
+			} else if st != (storage.GCStats{}) {
+				n.Log.Info("gc", "abandoned_uploads", st.AbandonedUploads, "released", st.Released, "unknown", st.Unknown)
+			}
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package vpath
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestParse(t *testing.T) {
+	good := []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"//", "/"},
+		{"a", "/a"},
+		{"/a/b/", "/a/b"},
+		{"/a//b", "/a/b"},
+		{"/fi le$%<>111.txt", "/fi le$%<>111.txt"},
+		{"/%2e%2e/..%2f", "/%2e%2e/..%2f"},
+		{"/.../a..b/.hidden", "/.../a..b/.hidden"},
+		{"/Mu\u0308ller", "/Müller"}, // NFD becomes NFC
+		{"/" + strings.Repeat("x", MaxNameLen), "/" + strings.Repeat("x", MaxNameLen)},
+		{"/日本語/📦", "/日本語/📦"},
+	}
+	for _, c := range good {
+		p, err := Parse(c.in)
+		if err != nil || p.String() != c.want {
+			t.Errorf("Parse(%q) = %q, %v; want %q", c.in, p, err, c.want)
+		}
+	}
+	bad := []struct{ in, why string }{
+		{"/a/../b", `".."`},
+		{"..", `".."`},
+		{"/a/./b", `"."`},
+		{"/a\x00b", "NUL"},
+		{"/a\nb", "control"},
+		{"/a\x7fb", "control"},
+		{"/a\u0085b", "control"},
+		{`/a\b`, "backslash"},
+		{`..\..\windows`, "backslash"},
+		{"/a\xffb", "UTF-8"},
+		{"/a\ufffdb", "replacement"},
+		{"/" + strings.Repeat("x", MaxNameLen+1), "longer than 255"},
+		{strings.Repeat("/"+strings.Repeat("y", 250), 20), "longer than 4096"},
+		{strings.Repeat("/a", MaxPathDeep+1), "deeper"},
+	}
+	for _, c := range bad {
+		_, err := Parse(c.in)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("Parse(%.40q) = %v; want an invalid-path error about %s", c.in, err, c.why)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	cwd := MustParse("/acme/inbound")
+	cases := []struct{ in, want string }{
+		{".", "/acme/inbound"},
+		{"x.edi", "/acme/inbound/x.edi"},
+		{"../outbound/./y", "/acme/outbound/y"},
+		{"../../../../etc/passwd", "/etc/passwd"}, // never above the root
+		{"/abs/path", "/abs/path"},
+		{"", "/acme/inbound"},
+	}
+	for _, c := range cases {
+		p, err := Resolve(cwd, c.in)
+		if err != nil || p.String() != c.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", c.in, p, err, c.want)
+		}
+	}
+	if _, err := Resolve(cwd, "a\x00b"); err == nil {
+		t.Error("Resolve accepted NUL")
+	}
+}
+
+func TestPathMethods(t *testing.T) {
+	p := MustParse("/acme/inbound/x.edi")
+	if p.Name() != "x.edi" || p.Parent().String() != "/acme/inbound" || p.Depth() != 3 {
+		t.Fatalf("Name %q Parent %q Depth %d", p.Name(), p.Parent(), p.Depth())
+	}
+	if !Root().IsRoot() || Root().Parent() != Root() || Root().Name() != "" || len(Root().Elems()) != 0 {
+		t.Fatal("root methods")
+	}
+	if !p.Within(MustParse("/acme")) || !p.Within(Root()) || !p.Within(p) {
+		t.Fatal("Within")
+	}
+	if p.Within(MustParse("/acm")) || MustParse("/acme2").Within(MustParse("/acme")) {
+		t.Fatal("Within must compare whole elements")
+	}
+	if got := p.Rebase(MustParse("/acme"), MustParse("/globex")); got.String() != "/globex/inbound/x.edi" {
+		t.Fatalf("Rebase = %s", got)
+	}
+	if _, err := p.Child("a/b"); err == nil {
+		t.Fatal("Child accepted a slash")
+	}
+	if _, err := p.Child(".."); err == nil {
+		t.Fatal("Child accepted ..")
+	}
+	if c, err := Root().Child("top"); err != nil || c.String() != "/top" {
+		t.Fatalf("Root().Child = %s, %v", c, err)
+	}
+}
+
+// FuzzParse checks the invariants every parsed path keeps.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"/a/b", "..", "/a/../b", "a\x00", `a\b`, "/Mu\u0308ller", "//x//", "/%2e%2e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Parse(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		out := p.String()
+		if !strings.HasPrefix(out, "/") || !utf8.ValidString(out) || len(out) > MaxPathLen {
+			t.Fatalf("bad output %q", out)
+		}
+		if out != "/" && strings.HasSuffix(out, "/") || strings.Contains(out, "//") || strings.ContainsAny(out, "\x00\\") {
+			t.Fatalf("unclean output %q", out)
+		}
+		for _, e := range p.Elems() {
+			if e == "." || e == ".." || e == "" || len(e) > MaxNameLen {
+				t.Fatalf("bad element %q in %q", e, out)
+			}
+		}
+		again, err := Parse(out)
+		if err != nil || again != p {
+			t.Fatalf("not idempotent: %q -> %q (%v)", out, again, err)
+		}
+		if p.Parent().Depth() != max(p.Depth()-1, 0) || !p.Within(p.Parent()) {
+			t.Fatalf("parent of %q", out)
+		}
+	})
+}
