@@ -1,0 +1,226 @@
+// Package s3blob keeps pier's blobs in an S3 bucket (MinIO, AWS S3 or any
+// other S3 service) through minio-go.
+//
+// A blob is the object Prefix + "blobs/" + id[:2] + "/" + id. Uploads
+// stream with bounded memory: blobs up to 1 MiB are buffered and sent in
+// one PUT; larger ones go through one multipart upload fed by a pipe, which
+// holds two parts in memory and becomes visible only when Commit completes
+// it. Reads stream one ranged GET per sequential run, so SFTP's 32 KiB
+// ReadAt packets do not each cost an HTTP request.
+//
+// Incomplete multipart uploads are aborted on Abort, failure and context
+// cancellation; one left behind by a crashed process is invisible and can
+// be removed by a bucket lifecycle rule (AbortIncompleteMultipartUpload).
+package s3blob
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"pier/storage"
+)
+
+// openTimeout bounds the bucket check in Open: an unreachable endpoint
+// should fail startup quickly instead of retrying for minutes.
+const openTimeout = 15 * time.Second
+
+// Store is a storage.BlobStore in one bucket under one prefix. It is safe
+// for concurrent use.
+type Store struct {
+	client  *minio.Client
+	bucket  string
+	prefix  string // "" or ending in "/"
+	putOpts minio.PutObjectOptions
+	uploads chan struct{} // one token per running streaming upload
+}
+
+var _ storage.BlobStore = (*Store)(nil)
+
+// Open connects to the bucket of cfg and checks that it exists, creating
+// it when cfg.CreateBucket is set. ctx bounds only this check.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("s3blob: %w", err)
+	}
+	cfg = withDefaults(cfg)
+	lookup := minio.BucketLookupDNS
+	if cfg.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       cfg.TLS,
+		Region:       cfg.Region,
+		BucketLookup: lookup,
+		Transport:    cfg.Transport,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3blob: endpoint %s: %w", cfg.Endpoint, err)
+	}
+	s := &Store{
+		client:  client,
+		bucket:  cfg.Bucket,
+		prefix:  cfg.Prefix,
+		putOpts: putOptions(cfg),
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads),
+	}
+	if err := s.checkBucket(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.MaxConcurrentUploads == 0 {
+		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	}
+	return cfg
+}
+
+func putOptions(cfg Config) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		// An explicit part size: with size -1 minio-go would otherwise
+		// allocate a ~528 MiB buffer per upload.
+		PartSize: uint64(cfg.PartSize),
+		// Two buffers: one fills from the pipe while the other uploads,
+		// so the writer never waits for a whole part's round trip.
+		NumThreads:            2,
+		ConcurrentStreamParts: true,
+		DisableContentSha256:  !signPayload(cfg),
+	}
+}
+
+// signPayload reports whether uploads sign a SHA-256 of their bytes. It
+// costs CPU on both ends, so by default only plain HTTP pays for it.
+func signPayload(cfg Config) bool {
+	switch cfg.ContentSHA256 {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return !cfg.TLS
+}
+
+func (s *Store) checkBucket(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	where := fmt.Sprintf("bucket %q at %s", cfg.Bucket, cfg.Endpoint)
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("s3blob: cannot check %s (endpoint down or credentials wrong?): %w", where, err)
+	}
+	if ok {
+		return nil
+	}
+	if !cfg.CreateBucket {
+		return fmt.Errorf("s3blob: %s does not exist (create it, or set create-bucket=true)", where)
+	}
+	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: cfg.Region})
+	if err != nil && minio.ToErrorResponse(err).Code != minio.BucketAlreadyOwnedByYou {
+		return fmt.Errorf("s3blob: cannot create %s: %w", where, err)
+	}
+	return nil
+}
+
+// key is the object name of blob id. The two-character fan-out keeps
+// listings of one "directory" short on services that shard by prefix.
+func (s *Store) key(id string) string {
+	return s.prefix + "blobs/" + id[:2] + "/" + id
+}
+
+func checkID(op, id string) error {
+	if !storage.ValidBlobID(id) {
+		return fmt.Errorf("s3blob: %s: invalid blob id %q", op, id)
+	}
+	return nil
+}
+
+// Create starts streaming a new blob. Its ctx governs the whole upload:
+// canceling it aborts the upload.
+func (s *Store) Create(ctx context.Context, id string) (storage.BlobWriter, error) {
+	if err := checkID("create", id); err != nil {
+		return nil, err
+	}
+	return &writer{s: s, ctx: ctx, id: id, key: s.key(id)}, nil
+}
+
+// Open returns a reader of blob id, which must have the given size. It
+// makes no request; the first read does. ctx governs all reads.
+func (s *Store) Open(ctx context.Context, id string, size int64) (storage.BlobReader, error) {
+	if err := checkID("open", id); err != nil {
+		return nil, err
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("s3blob: open %s: negative size %d", id, size)
+	}
+	return &reader{core: minio.Core{Client: s.client}, bucket: s.bucket, ctx: ctx,
+		id: id, key: s.key(id), size: size}, nil
+}
+
+// Delete removes blob id; a missing blob is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := checkID("delete", id); err != nil {
+		return err
+	}
+	err := s.client.RemoveObject(ctx, s.bucket, s.key(id), minio.RemoveObjectOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != minio.NoSuchKey {
+		return fmt.Errorf("s3blob: delete %s: %w", id, err)
+	}
+	// A process that died mid-upload leaves parts of a multipart upload
+	// behind; GC deletes the blob of such an upload by id, so drop the
+	// parts too rather than wait for a bucket lifecycle rule.
+	if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, s.key(id)); err != nil &&
+		minio.ToErrorResponse(err).Code != minio.NoSuchUpload {
+		return fmt.Errorf("s3blob: delete parts of %s: %w", id, err)
+	}
+	return nil
+}
+
+// PendingUploads counts the incomplete multipart uploads below the
+// store's prefix: parts stored but never completed or aborted.
+func (s *Store) PendingUploads(ctx context.Context) (int, error) {
+	n := 0
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
+		if u.Err != nil {
+			return n, fmt.Errorf("s3blob: list incomplete uploads: %w", u.Err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Walk calls fn for every blob under the prefix, skipping keys that are
+// not blobs of this layout. An error from fn stops the walk and is
+// returned as is.
+func (s *Store) Walk(ctx context.Context, fn func(storage.BlobInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx) // stops minio-go's lister on early return
+	defer cancel()
+	opts := minio.ListObjectsOptions{Prefix: s.prefix + "blobs/", Recursive: true}
+	for obj := range s.client.ListObjects(ctx, s.bucket, opts) {
+		if obj.Err != nil {
+			return fmt.Errorf("s3blob: walk: %w", obj.Err)
+		}
+		id := path.Base(obj.Key)
+		if !storage.ValidBlobID(id) || obj.Key != s.key(id) {
+			continue
+		}
+		if err := fn(storage.BlobInfo{ID: id, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
+			return err
+		}
+	}
+	return ctx.Err() // a canceled listing ends the channel without an error
+}
