@@ -40,8 +40,15 @@ func TestMain(m *testing.M) {
 // pier runs the binary in dir with args and returns its outputs and exit code.
 func pier(t *testing.T, dir string, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
+	return pierEnv(t, dir, nil, stdin, args...)
+}
+
+// pierEnv is pier with extra environment variables.
+func pierEnv(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(pierBin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -166,18 +173,20 @@ func TestKillMidUpload(t *testing.T) {
 		testKillMidUpload(t, nil)
 	})
 	t.Run("postgres+s3", func(t *testing.T) {
-		testKillMidUpload(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)})
+		testKillMidUpload(t, []string{"PIER_DB=" + testenv.PostgresURL(t), "PIER_STORAGE=" + testenv.S3URL(t)})
 	})
 }
 
-func testKillMidUpload(t *testing.T, store []string) {
+// testKillMidUpload runs with the embedded default, or with the stores
+// that env (PIER_DB=…, PIER_STORAGE=…) names.
+func testKillMidUpload(t *testing.T, env []string) {
 	dir := t.TempDir()
-	args := func(a ...string) []string { return append(a, store...) }
-	if _, stderr, code := pier(t, dir, nil, args("files", "mkdir", "/acme/inbound")...); code != 0 {
+	if _, stderr, code := pierEnv(t, dir, env, nil, "files", "mkdir", "/acme/inbound"); code != 0 {
 		t.Fatalf("mkdir: %s", stderr)
 	}
-	cmd := exec.Command(pierBin, args("files", "put", "-", "/acme/inbound/big.edi")...)
+	cmd := exec.Command(pierBin, "files", "put", "-", "/acme/inbound/big.edi")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -200,22 +209,22 @@ func testKillMidUpload(t *testing.T, store []string) {
 	}
 	cmd.Wait()
 
-	out, stderr, code := pier(t, dir, nil, args("files", "ls", "/acme/inbound")...)
+	out, stderr, code := pierEnv(t, dir, env, nil, "files", "ls", "/acme/inbound")
 	if code != 0 || strings.TrimSpace(out) != "" {
 		t.Fatalf("after the kill /acme/inbound lists %q (exit %d, %s)", out, code, stderr)
 	}
-	out, _, _ = pier(t, dir, nil, args("gc")...)
+	out, _, _ = pierEnv(t, dir, env, nil, "gc")
 	if !strings.Contains(out, "removed 0 abandoned uploads") {
 		t.Fatalf("default GC collected a young upload: %s", out)
 	}
-	out, stderr, code = pier(t, dir, nil, args("gc", "--upload-age", "0s")...)
+	out, stderr, code = pierEnv(t, dir, env, nil, "gc", "--upload-age", "0s")
 	if code != 0 || !strings.Contains(out, "removed 1 abandoned uploads") {
 		t.Fatalf("gc: %q exit %d %s", out, code, stderr)
 	}
 	// The blob store is empty again, including uploaded parts.
 	cfgStorage := "file:" + filepath.Join(dir, "pier-data", "blobs")
-	if store != nil {
-		cfgStorage = store[3]
+	if env != nil {
+		cfgStorage = strings.TrimPrefix(env[1], "PIER_STORAGE=")
 	}
 	bs, _, err := node.OpenBlobs(context.Background(), cfgStorage)
 	if err != nil {
@@ -233,7 +242,7 @@ func testKillMidUpload(t *testing.T, store []string) {
 			t.Fatalf("%d incomplete multipart uploads remain after GC (%v)", k, err)
 		}
 	}
-	if store == nil {
+	if env == nil {
 		tmps, _ := os.ReadDir(filepath.Join(dir, "pier-data", "blobs", "tmp"))
 		if len(tmps) != 0 {
 			t.Fatalf("%d temporary files remain", len(tmps))

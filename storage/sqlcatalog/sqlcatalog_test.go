@@ -2,12 +2,14 @@ package sqlcatalog_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"pier/db"
 	"pier/internal/testenv"
 	"pier/storage/diskblob"
+	"pier/storage/s3blob"
 	"pier/storage/sqlcatalog"
 	"pier/storage/storagetest"
 )
@@ -29,8 +31,24 @@ func TestSQLiteDisk(t *testing.T) {
 	})
 }
 
-// TestPostgresDisk runs the catalog half on PostgreSQL; the S3 half runs
-// with PostgreSQL in package s3blob's tests.
+// TestPostgresS3 is the production pairing: PostgreSQL catalog, blobs in
+// S3 (MinIO in tests).
+func TestPostgresS3(t *testing.T) {
+	storagetest.TestFS(t, func(t *testing.T) storagetest.Backend {
+		d := testenv.Postgres(t)
+		cfg, err := s3blob.ParseURL(testenv.S3URL(t), os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs, err := s3blob.Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storagetest.Backend{Catalog: sqlcatalog.New(d), Blobs: blobs}
+	})
+}
+
+// TestPostgresDisk pairs PostgreSQL with local blobs.
 func TestPostgresDisk(t *testing.T) {
 	storagetest.TestFS(t, func(t *testing.T) storagetest.Backend {
 		d := testenv.Postgres(t)

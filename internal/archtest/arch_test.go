@@ -1,0 +1,99 @@
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// packages returns, for every package directory of the module, its import
+// paths (non-test files) and whether some file has a package doc comment.
+func packages(t *testing.T) map[string]struct {
+	imports []string
+	doc     bool
+} {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]struct {
+		imports []string
+		doc     bool
+	}{}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "pier-data") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly|parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(p))
+		pkg := out[rel]
+		pkg.doc = pkg.doc || f.Doc != nil
+		for _, im := range f.Imports {
+			path, _ := strconv.Unquote(im.Path.Value)
+			pkg.imports = append(pkg.imports, path)
+		}
+		out[rel] = pkg
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEveryPackageIsDocumented(t *testing.T) {
+	for dir, p := range packages(t) {
+		if !p.doc {
+			t.Errorf("package %s has no doc comment", dir)
+		}
+	}
+}
+
+// TestLayers enforces who may import what (STYLE.md guideline 13).
+func TestLayers(t *testing.T) {
+	forbidden := []struct {
+		dir      string // package directory prefix
+		imports  []string
+		sameRoot bool
+	}{
+		// The decision is pure: no protocols, no storage, no SQL.
+		{"authz", []string{"github.com/pkg/sftp", "golang.org/x/net/webdav", "golang.org/x/crypto/ssh", "database/sql", "pier/db", "pier/storage", "github.com/minio", "github.com/jackc", "modernc.org", "net/http", "os"}, false},
+		// Front ends reach storage only through the authorising file system.
+		{"sftpd", []string{"database/sql", "pier/db", "pier/storage/sqlcatalog", "pier/storage/s3blob", "pier/storage/diskblob", "github.com/minio", "github.com/jackc", "modernc.org"}, false},
+		{"davd", []string{"database/sql", "pier/db", "pier/storage/sqlcatalog", "pier/storage/s3blob", "pier/storage/diskblob", "github.com/minio", "github.com/jackc", "modernc.org"}, false},
+		// Paths know nothing of the rest of pier.
+		{"vpath", []string{"pier/"}, false},
+		// The storage core does not know its backends or any protocol.
+		{"storage", []string{"pier/storage/sqlcatalog", "pier/storage/s3blob", "pier/storage/diskblob", "pier/db", "github.com/pkg/sftp", "golang.org/x/net/webdav"}, true},
+	}
+	pkgs := packages(t)
+	for _, rule := range forbidden {
+		for dir, p := range pkgs {
+			if dir != rule.dir && !(strings.HasPrefix(dir, rule.dir+string(os.PathSeparator)) && !rule.sameRoot) {
+				continue
+			}
+			for _, im := range p.imports {
+				for _, bad := range rule.imports {
+					if im == bad || strings.HasPrefix(im, bad+"/") || (strings.HasSuffix(bad, "/") && strings.HasPrefix(im, bad)) {
+						t.Errorf("%s imports %s, which its layer must not", dir, im)
+					}
+				}
+			}
+		}
+	}
+}
