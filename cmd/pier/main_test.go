@@ -117,10 +117,27 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestServeZeroConfig(t *testing.T) {
+func TestServe(t *testing.T) {
+	t.Run("zero-config", func(t *testing.T) {
+		dir := testServe(t, nil, "catalog=sqlite:pier-data/pier.db", "blobs=disk:pier-data/blobs")
+		if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err != nil {
+			t.Errorf("no embedded database in ./pier-data: %v", err)
+		}
+	})
+	t.Run("postgres+s3", func(t *testing.T) {
+		dir := testServe(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)}, "catalog=postgres://", "blobs=s3://")
+		if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err == nil {
+			t.Errorf("an embedded database was created although --db names PostgreSQL")
+		}
+	})
+}
+
+// testServe starts pier serve, waits until it is ready, stops it with
+// SIGTERM and checks its log names what it used.
+func testServe(t *testing.T, flags []string, wantLog ...string) string {
 	dir := t.TempDir()
 	admin := freeAddr(t)
-	cmd := exec.Command(pierBin, "serve", "--admin-addr", admin, "--sftp-addr", freeAddr(t), "--dav-addr", freeAddr(t))
+	cmd := exec.Command(pierBin, append([]string{"serve", "--admin-addr", admin, "--sftp-addr", freeAddr(t), "--dav-addr", freeAddr(t)}, flags...)...)
 	cmd.Dir = dir
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
@@ -156,14 +173,15 @@ func TestServeZeroConfig(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("serve did not stop within 10 s of SIGTERM")
 	}
-	for _, want := range []string{"catalog=sqlite:pier-data/pier.db", "blobs=disk:pier-data/blobs", "shutting down"} {
+	for _, want := range append(wantLog, "shutting down") {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err != nil {
-		t.Errorf("no embedded database in ./pier-data: %v", err)
+	if secret := os.Getenv("PIER_S3_SECRET_KEY"); secret != "" && strings.Contains(logs.String(), secret) {
+		t.Errorf("the log shows the S3 secret")
 	}
+	return dir
 }
 
 // TestKillMidUpload kills pier while it streams an upload: nothing may
@@ -247,5 +265,43 @@ func testKillMidUpload(t *testing.T, env []string) {
 		if len(tmps) != 0 {
 			t.Fatalf("%d temporary files remain", len(tmps))
 		}
+	}
+}
+
+// TestInterruptAbortsUpload sends SIGINT during an upload: pier must abort
+// it cleanly (no entry, no blob, no bookkeeping left for GC) and say so.
+func TestInterruptAbortsUpload(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(pierBin, "files", "put", "-", "/big.edi")
+	cmd.Dir = dir
+	stdin, _ := cmd.StdinPipe()
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for range 8 {
+		if _, err := stdin.Write(chunk); err != nil {
+			t.Fatalf("upload died early: %v\n%s", err, logs.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() { // keep feeding, as a client would, until pier exits
+		for {
+			if _, err := stdin.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(logs.String(), "upload /big.edi") {
+		t.Fatalf("interrupted upload: err %v, stderr %q", err, logs.String())
+	}
+	if out, _, _ := pier(t, dir, nil, "files", "ls", "/"); strings.TrimSpace(out) != "" {
+		t.Fatalf("interrupted upload is visible: %q", out)
+	}
+	if out, _, _ := pier(t, dir, nil, "gc", "--upload-age", "0s", "--sweep-age", "0s"); !strings.Contains(out, "removed 0 abandoned uploads, 0 released blobs, 0 unknown blobs") {
+		t.Fatalf("the interrupted upload left work for GC: %s", out)
 	}
 }

@@ -264,11 +264,67 @@ func TestBlobStore(t *testing.T, newStore func(t *testing.T) storage.BlobStore) 
 		bs := newStore(t)
 		id := storage.NewBlobID()
 		putBlob(t, ctx, bs, id, []byte("x"))
-		bs.Walk(ctx, func(bi storage.BlobInfo) error {
-			if bi.ID == id && time.Since(bi.ModTime) > time.Hour {
-				t.Errorf("mod time %v is not recent", bi.ModTime)
+		seen := false
+		err := bs.Walk(ctx, func(bi storage.BlobInfo) error {
+			if bi.ID == id {
+				seen = true
+				if d := time.Since(bi.ModTime); d > time.Hour || d < -time.Hour {
+					t.Errorf("mod time %v is not recent", bi.ModTime)
+				}
 			}
 			return nil
 		})
+		if err != nil || !seen {
+			t.Fatalf("Walk: err %v, blob seen %v", err, seen)
+		}
+	})
+
+	t.Run("InvalidIDsRefused", func(t *testing.T) {
+		bs := newStore(t)
+		for _, id := range []string{"", "../../etc/passwd", "ABCDEF0123456789ABCDEF0123456789", "0123", storage.NewBlobID() + "/x"} {
+			if w, err := bs.Create(ctx, id); err == nil {
+				w.Abort()
+				t.Errorf("Create(%q) accepted an invalid id", id)
+			}
+			if r, err := bs.Open(ctx, id, 0); err == nil {
+				r.Close()
+				t.Errorf("Open(%q) accepted an invalid id", id)
+			}
+			if err := bs.Delete(ctx, id); err == nil {
+				t.Errorf("Delete(%q) accepted an invalid id", id)
+			}
+		}
+	})
+
+	t.Run("WriterLifecycle", func(t *testing.T) {
+		bs := newStore(t)
+		id := storage.NewBlobID()
+		w, err := bs.Create(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("data"))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatalf("Abort after Commit: %v", err)
+		}
+		if got := readAll(t, ctx, bs, id, 4); string(got) != "data" {
+			t.Fatalf("Abort after Commit destroyed the blob: %q", got)
+		}
+		id2 := storage.NewBlobID()
+		w, _ = bs.Create(ctx, id2)
+		w.Write([]byte("data"))
+		w.Abort()
+		if err := w.Abort(); err != nil {
+			t.Fatalf("second Abort: %v", err)
+		}
+		if err := w.Commit(); err == nil {
+			t.Fatal("Commit after Abort succeeded")
+		}
+		if _, ok := walkIDs(t, ctx, bs)[id2]; ok {
+			t.Fatal("Commit after Abort published the blob")
+		}
 	})
 }
