@@ -45,6 +45,84 @@ CREATE TABLE garbage (
 	since BIGINT NOT NULL
 );
 `},
+	{2, "identity", `
+CREATE TABLE orgs (
+	id {{ID}},
+	slug TEXT {{C}} NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	parent_id BIGINT REFERENCES orgs (id),
+	status TEXT NOT NULL DEFAULT 'active',
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+	id {{ID}},
+	login TEXT {{C}} NOT NULL UNIQUE,
+	name TEXT NOT NULL DEFAULT '',
+	email TEXT NOT NULL DEFAULT '',
+	org_id BIGINT NOT NULL REFERENCES orgs (id),
+	role TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	password_hash TEXT NOT NULL DEFAULT '',
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	last_login BIGINT NOT NULL DEFAULT 0,
+	cidrs TEXT NOT NULL DEFAULT '',
+	protocols TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX users_org ON users (org_id);
+CREATE TABLE user_keys (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	fingerprint TEXT NOT NULL UNIQUE,
+	key_type TEXT NOT NULL,
+	public_key TEXT NOT NULL,
+	comment TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX user_keys_user ON user_keys (user_id);
+CREATE TABLE user_groups (
+	id {{ID}},
+	name TEXT {{C}} NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE group_members (
+	id {{ID}},
+	group_id BIGINT NOT NULL REFERENCES user_groups (id) ON DELETE CASCADE,
+	kind TEXT NOT NULL,
+	user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
+	org_id BIGINT REFERENCES orgs (id) ON DELETE CASCADE,
+	role TEXT NOT NULL DEFAULT '',
+	descendants INTEGER NOT NULL DEFAULT 0,
+	member_key TEXT NOT NULL,
+	UNIQUE (group_id, member_key)
+);
+CREATE TABLE grants (
+	id {{ID}},
+	subject_kind TEXT NOT NULL,
+	user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
+	group_id BIGINT REFERENCES user_groups (id) ON DELETE CASCADE,
+	org_id BIGINT REFERENCES orgs (id) ON DELETE CASCADE,
+	role TEXT NOT NULL DEFAULT '',
+	descendants INTEGER NOT NULL DEFAULT 0,
+	path TEXT {{C}} NOT NULL,
+	perms TEXT NOT NULL,
+	allow_patterns TEXT NOT NULL DEFAULT '',
+	deny_patterns TEXT NOT NULL DEFAULT '',
+	max_size BIGINT NOT NULL DEFAULT 0,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE settings (
+	name TEXT PRIMARY KEY,
+	value BIGINT NOT NULL
+);
+INSERT INTO settings (name, value) VALUES ('authz_generation', 1)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -1,0 +1,134 @@
+package identity
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"pier/authz"
+	"pier/db"
+)
+
+type cached struct {
+	facts  authz.Facts
+	grants []authz.Grant
+	gen    int64
+}
+
+// Facts loads what authz needs to decide for a user: the user's facts
+// (organisation ancestry, effective groups, status) and the grants that
+// may concern them. Results are cached per login and dropped as soon as
+// any change to identities or grants is seen (within a second, on every
+// node). The caller sets Facts.Protocol for the request.
+func (s *Store) Facts(ctx context.Context, login string) (authz.Facts, []authz.Grant, error) {
+	login = CanonicalLogin(login)
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return authz.Facts{}, nil, err
+	}
+	s.mu.Lock()
+	c, ok := s.cache[login]
+	s.mu.Unlock()
+	if ok && c.gen == gen {
+		return c.facts, c.grants, nil
+	}
+	f, grants, err := s.loadFacts(ctx, login)
+	if err != nil {
+		return f, nil, err
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache) // bound memory; a reload costs a few queries
+	}
+	s.cache[login] = cached{facts: f, grants: grants, gen: gen}
+	s.mu.Unlock()
+	return f, grants, nil
+}
+
+// generation returns the change counter, read from the database at most
+// once per cacheTTL.
+func (s *Store) generation(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	if time.Since(s.genRead) < s.cacheTTL {
+		g := s.gen
+		s.mu.Unlock()
+		return g, nil
+	}
+	s.mu.Unlock()
+	var g int64
+	if err := s.db.QueryRow(ctx, "SELECT value FROM settings WHERE name = 'authz_generation'").Scan(&g); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.gen, s.genRead = g, time.Now()
+	s.mu.Unlock()
+	return g, nil
+}
+
+func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []authz.Grant, error) {
+	u, err := s.GetUser(ctx, login)
+	if err != nil {
+		return authz.Facts{}, nil, err
+	}
+	anc, err := ancestors(ctx, s.db, u.Org)
+	if err != nil {
+		return authz.Facts{}, nil, err
+	}
+	f := authz.Facts{
+		Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
+		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols,
+	}
+	if f.Groups, err = s.effectiveGroups(ctx, u, anc); err != nil {
+		return f, nil, err
+	}
+	// Grants that can concern the user: to them, to one of their groups,
+	// or to their organisation or one above it (org and role subjects).
+	orgs := append([]string{u.Org}, anc...)
+	args := []any{u.ID}
+	where := "WHERE gr.user_id = ? OR o.slug IN (" + db.Placeholders(len(orgs)) + ")"
+	for _, o := range orgs {
+		args = append(args, o)
+	}
+	if len(f.Groups) > 0 {
+		where += " OR g.name IN (" + db.Placeholders(len(f.Groups)) + ")"
+		for _, g := range f.Groups {
+			args = append(args, g)
+		}
+	}
+	grants, err := s.grants(ctx, where, args)
+	return f, grants, err
+}
+
+// effectiveGroups resolves direct, organisation and role memberships.
+func (s *Store) effectiveGroups(ctx context.Context, u User, anc []string) ([]string, error) {
+	q := `SELECT DISTINCT g.name FROM group_members m JOIN user_groups g ON g.id = m.group_id
+		LEFT JOIN orgs o ON o.id = m.org_id
+		WHERE (m.kind = 'user' AND m.user_id = ?)
+		OR (m.kind = 'org' AND (o.slug = ? OR (m.descendants = 1 AND o.slug IN (%s))))
+		OR (m.kind = 'role' AND m.role = ? AND m.role <> '' AND (o.slug = ? OR (m.descendants = 1 AND o.slug IN (%s))))
+		ORDER BY g.name`
+	in := "''" // no ancestors: match nothing
+	var ancArgs []any
+	if len(anc) > 0 {
+		in = db.Placeholders(len(anc))
+		for _, a := range anc {
+			ancArgs = append(ancArgs, a)
+		}
+	}
+	args := append([]any{u.ID, u.Org}, ancArgs...)
+	args = append(append(args, u.Role, u.Org), ancArgs...)
+	rows, err := s.db.Query(ctx, strings.ReplaceAll(q, "%s", in), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,262 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"pier/authz"
+	"pier/db"
+)
+
+// User is an account. PasswordHash is an encoded argon2id hash, never a
+// password; it is empty for key-only accounts.
+type User struct {
+	ID           int64
+	Login        string
+	Name         string
+	Email        string
+	Org          string // slug
+	Role         string // job role within Org
+	Status       authz.Status
+	PasswordHash string
+	Expires      time.Time // zero: never
+	LastLogin    time.Time // zero: never logged in
+	CIDRs        []netip.Prefix
+	Protocols    []authz.Protocol // empty: all
+	Created      time.Time
+}
+
+// ParseCIDRs reads a comma-separated list of networks ("10.0.0.0/8,
+// 2001:db8::/32"); a bare address means that one host.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fieldErr("cidr", "%q is not a network or address", clip(part))
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fieldErr("cidr", "%q is not a network (want e.g. 192.0.2.0/24)", clip(part))
+		}
+		if p != p.Masked() {
+			return nil, fieldErr("cidr", "%q has host bits set: did you mean %s?", part, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ParseProtocols reads "sftp,webdav".
+func ParseProtocols(s string) ([]authz.Protocol, error) {
+	var out []authz.Protocol
+	for part := range strings.SplitSeq(s, ",") {
+		switch p := authz.Protocol(strings.ToLower(strings.TrimSpace(part))); p {
+		case "":
+		case authz.SFTP, authz.WebDAV:
+			out = append(out, p)
+		default:
+			return nil, fieldErr("protocols", "%q: want sftp and/or webdav", clip(part))
+		}
+	}
+	return out, nil
+}
+
+func (u *User) validate() error {
+	if err := checkLogin(u.Login); err != nil {
+		return err
+	}
+	if err := checkSlug("org", u.Org); err != nil {
+		return err
+	}
+	if err := checkRole(u.Role); err != nil {
+		return err
+	}
+	if u.Email != "" {
+		at := strings.LastIndexByte(u.Email, '@')
+		if at < 1 || at == len(u.Email)-1 || len(u.Email) > 254 || strings.ContainsAny(u.Email, " \t\r\n<>,;\"") {
+			return fieldErr("email", "%q is not an e-mail address", clip(u.Email))
+		}
+	}
+	if len(u.Name) > 200 || strings.ContainsAny(u.Name, "\x00\r\n") {
+		return fieldErr("name", "too long or contains line breaks")
+	}
+	if u.Status < authz.StatusPending || u.Status > authz.StatusExpired {
+		return fieldErr("status", "unknown status")
+	}
+	return nil
+}
+
+func joinCIDRs(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func joinProtocols(ps []authz.Protocol) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// AddUser creates an account in an existing organisation. Logins are
+// stored in canonical (lower-case) form and unique ignoring case.
+func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
+	u.Login = CanonicalLogin(u.Login)
+	if u.Status == authz.StatusUnknown {
+		u.Status = authz.StatusActive
+	}
+	if err := u.validate(); err != nil {
+		return u, err
+	}
+	now := s.now()
+	u.Created = now.UTC().Truncate(time.Second)
+	err := s.write(ctx, func(tx *db.Tx) error {
+		oid, err := orgID(ctx, tx, u.Org)
+		if err != nil {
+			return err
+		}
+		if _, err := userID(ctx, tx, u.Login); err == nil {
+			return exists("user", u.Login)
+		}
+		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
+			expires_at, cidrs, protocols, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix()).Scan(&u.ID)
+	})
+	return u, err
+}
+
+func userID(ctx context.Context, q queryRower, login string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, "SELECT id FROM users WHERE login = ?", CanonicalLogin(login)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("user", login)
+	}
+	return id, err
+}
+
+const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at`
+
+func scanUser(sc interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var status, cidrs, protos string
+	var expires, last, created int64
+	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
+		&expires, &last, &cidrs, &protos, &created); err != nil {
+		return u, err
+	}
+	u.Status, _ = authz.ParseStatus(status)
+	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
+	u.CIDRs, _ = ParseCIDRs(cidrs)
+	u.Protocols, _ = ParseProtocols(protos)
+	return u, nil
+}
+
+// GetUser returns one user by login, in any case.
+func (s *Store) GetUser(ctx context.Context, login string) (User, error) {
+	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, notFound("user", login)
+	}
+	return u, err
+}
+
+// ListUsers returns the users of an organisation, or all with org "",
+// ordered by login.
+func (s *Store) ListUsers(ctx context.Context, org string) ([]User, error) {
+	q := "SELECT " + userCols + " FROM users u JOIN orgs o ON o.id = u.org_id"
+	var args []any
+	if org != "" {
+		q += " WHERE o.slug = ?"
+		args = append(args, org)
+	}
+	rows, err := s.db.Query(ctx, q+" ORDER BY u.login", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UpdateUser loads a user, applies change and stores the result after
+// validating it, in one transaction. The login cannot change.
+func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User) error) (User, error) {
+	var u User
+	err := s.write(ctx, func(tx *db.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("user", login)
+		} else if err != nil {
+			return err
+		}
+		id, canon := u.ID, u.Login
+		if err := change(&u); err != nil {
+			return err
+		}
+		u.ID, u.Login = id, canon
+		if err := u.validate(); err != nil {
+			return err
+		}
+		oid, err := orgID(ctx, tx, u.Org)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
+			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ? WHERE id = ?`,
+			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), s.now().Unix(), u.ID)
+		return err
+	})
+	return u, err
+}
+
+// SetStatus changes a user's status (approve, suspend, activate).
+func (s *Store) SetStatus(ctx context.Context, login string, st authz.Status) (User, error) {
+	return s.UpdateUser(ctx, login, func(u *User) error { u.Status = st; return nil })
+}
+
+// DeleteUser removes a user with their keys, memberships and grants.
+func (s *Store) DeleteUser(ctx context.Context, login string) error {
+	return s.write(ctx, func(tx *db.Tx) error {
+		id, err := userID(ctx, tx, login)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM users WHERE id = ?", id)
+		return err
+	})
+}
+
+// RecordLogin notes a successful login. It does not bump the generation:
+// it changes no right.
+func (s *Store) RecordLogin(ctx context.Context, login string, at time.Time) error {
+	_, err := s.db.Exec(ctx, "UPDATE users SET last_login = ? WHERE login = ?", at.Unix(), CanonicalLogin(login))
+	return err
+}
