@@ -1,0 +1,148 @@
+package authfs
+
+import (
+	"context"
+	"time"
+
+	"pier/authz"
+	"pier/storage"
+	"pier/vpath"
+)
+
+// CreateOptions shape an upload through the authorising layer.
+type CreateOptions struct {
+	// Size is the announced size, when the protocol tells it (WebDAV's
+	// Content-Length); 0 means unknown. Limits apply while streaming too.
+	Size int64
+	// ModTime is the client's modification time; zero means now.
+	ModTime time.Time
+}
+
+// Upload is an authorised upload; Close publishes it.
+type Upload struct {
+	*storage.Upload
+	s *Session
+	p vpath.Path
+}
+
+// Close publishes the file and remembers it as the session's own.
+func (u *Upload) Close() (storage.Entry, error) {
+	e, err := u.Upload.Close()
+	if err == nil {
+		u.s.setOwn(u.p, true)
+	}
+	return e, err
+}
+
+// Create starts an upload to p: a new file needs create, replacing one
+// needs overwrite. When the user may not overwrite, the upload is
+// exclusive, so a file that appears meanwhile is not replaced. The largest
+// size the grants allow is enforced while the bytes stream.
+func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upload, error) {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	t := target(e, ok)
+	t.Size = opts.Size
+	d, err := s.decide(ctx, "create", authz.ActCreate, p, t)
+	if err != nil {
+		return nil, err
+	}
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	overwrite := authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: true, Size: opts.Size})
+	u, err := s.fs.store.Create(ctx, p, storage.CreateOptions{
+		Exclusive: !overwrite.Allowed,
+		MaxSize:   d.MaxSize,
+		ModTime:   opts.ModTime,
+		By:        s.login,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Upload{Upload: u, s: s, p: p}, nil
+}
+
+// Mkdir creates a folder.
+func (s *Session) Mkdir(ctx context.Context, p vpath.Path) error {
+	_, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return err
+	}
+	if _, err := s.decide(ctx, "mkdir", authz.ActMkdir, p, authz.Target{Dir: true, Exists: ok}); err != nil {
+		return err
+	}
+	return s.fs.store.Mkdir(ctx, p, s.login)
+}
+
+// Remove deletes a file or an empty folder; with recursive set, a folder
+// and everything in it (WebDAV DELETE of a collection).
+func (s *Session) Remove(ctx context.Context, p vpath.Path, recursive bool) error {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return err
+	}
+	if _, err := s.decide(ctx, "remove", authz.ActDelete, p, target(e, ok)); err != nil {
+		return err
+	}
+	if err := s.fs.store.Remove(ctx, p, recursive); err != nil {
+		return err
+	}
+	s.setOwn(p, false)
+	return nil
+}
+
+// Rename moves a file or folder. It needs rename (or delete) on the old
+// name and create (overwrite when replacing, mkdir for a folder) on the
+// new one; a rename never exposes content the user could not read before.
+// With replace unset an existing target is refused.
+func (s *Session) Rename(ctx context.Context, from, to vpath.Path, replace bool) error {
+	src, ok, err := s.lookup(ctx, from)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Decide as a stat so a hidden path stays hidden.
+		if _, err := s.decide(ctx, "rename", authz.ActStat, from, authz.Target{}); err != nil {
+			return err
+		}
+		return &storage.PathError{Op: "rename", Path: from.String(), Err: storage.ErrNotExist}
+	}
+	_, dstExists, err := s.lookup(ctx, to)
+	if err != nil {
+		return err
+	}
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	own := s.isOwn(from)
+	d := authz.DecideRename(f, grants, from, to, s.fs.now(),
+		authz.Target{Dir: src.IsDir(), Exists: true, Size: src.Size, OwnUpload: own}, dstExists)
+	if err := s.verdict(ctx, "rename", from, d); err != nil {
+		return err
+	}
+	if err := s.fs.store.Rename(ctx, from, to, replace); err != nil {
+		return err
+	}
+	s.setOwn(from, false)
+	s.setOwn(to, own)
+	return nil
+}
+
+// SetModTime records the client's modification time of an entry.
+func (s *Session) SetModTime(ctx context.Context, p vpath.Path, t time.Time) error {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return err
+	}
+	tg := target(e, ok)
+	tg.OwnUpload = s.isOwn(p)
+	if _, err := s.decide(ctx, "settime", authz.ActSetTime, p, tg); err != nil {
+		return err
+	}
+	return s.fs.store.SetModTime(ctx, p, t)
+}
