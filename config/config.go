@@ -29,6 +29,11 @@ type Config struct {
 	DAVAddr   string
 	AdminAddr string
 
+	// SFTPChaCha20 also offers chacha20-poly1305 (last): slow in Go.
+	SFTPChaCha20 bool
+	// SFTPCompatMACs also offers non-ETM hmac-sha2 MACs for old libssh2.
+	SFTPCompatMACs bool
+
 	// GCInterval is how often a node collects unreferenced blobs; 0 stops it.
 	GCInterval time.Duration
 	GC         storage.GCOptions
@@ -75,6 +80,8 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
+	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
+	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 }

@@ -12,10 +12,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"pier/auth"
+	"pier/authfs"
 	"pier/config"
+	"pier/credential"
+	"pier/identity"
+	"pier/sftpd"
 	"pier/db"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -30,6 +36,10 @@ type Node struct {
 	DB     *db.DB
 	Blobs  storage.BlobStore
 	FS     *storage.FS
+	IDs    *identity.Store
+	Hasher *credential.Hasher
+	Auth   *auth.Service
+	Access *authfs.FS
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
@@ -50,10 +60,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Node{
+	hasher, err := credential.NewHasher(credential.DefaultParams(), 0)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	n := &Node{
 		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
-		FS: storage.New(sqlcatalog.New(d), blobs),
-	}, nil
+		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
+	}
+	n.Auth = auth.New(n.IDs, hasher, log)
+	n.Access = authfs.New(n.FS, n.IDs, log)
+	return n, nil
 }
 
 // OpenBlobs opens the blob store a storage URL names.
@@ -97,10 +115,16 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 		servers = append(servers, srv)
 	}
-	for _, fe := range []struct{ name, addr string }{{"sftp", n.Config.SFTPAddr}, {"webdav", n.Config.DAVAddr}} {
-		if fe.addr != "" && fe.addr != "off" {
-			n.Log.Warn("front end not built into this version yet; address reserved", "frontend", fe.name, "addr", fe.addr)
+	var sftpSrv *sftpd.Server
+	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
+		srv, err := n.listenSFTP(addr)
+		if err != nil {
+			return err
 		}
+		sftpSrv = srv
+	}
+	if addr := n.Config.DAVAddr; addr != "" && addr != "off" {
+		n.Log.Warn("front end not built into this version yet; address reserved", "frontend", "webdav", "addr", addr)
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
@@ -110,6 +134,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownGrace)
 	defer cancel()
 	var errs []error
+	if sftpSrv != nil {
+		errs = append(errs, sftpSrv.Shutdown(sctx))
+	}
 	for _, srv := range servers {
 		if err := srv.Shutdown(sctx); err != nil {
 			errs = append(errs, err)
@@ -117,6 +144,26 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	<-gcDone
 	return errors.Join(errs...)
+}
+
+func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
+	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
+	cfg.ChaCha20, cfg.CompatMACs = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs
+	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--sftp-addr: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			n.Log.Error("sftp server stopped", "err", err)
+		}
+	}()
+	n.Log.Info("sftp listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
+	return srv, nil
 }
 
 func (n *Node) listenAdmin(addr string) (*http.Server, error) {

@@ -183,6 +183,14 @@ func (u *Upload) Write(b []byte) (int, error) {
 	return n, u.err
 }
 
+// SetModTime sets the time the file will be published with, for clients
+// that date a file before closing it.
+func (u *Upload) SetModTime(t time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.opts.ModTime = t
+}
+
 // Size is the number of bytes written so far.
 func (u *Upload) Size() int64 { return u.size }
 
@@ -203,7 +211,7 @@ func (u *Upload) Close() (Entry, error) {
 		u.discard()
 		return Entry{}, pathErr("close", u.path, err)
 	}
-	mtime := u.opts.ModTime
+	mtime := u.opts.ModTime // under u.mu, shared with SetModTime
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}

@@ -1,0 +1,316 @@
+package sftpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"pier/authfs"
+	"pier/storage"
+	"pier/vpath"
+)
+
+// handlers serve one SFTP session through the authorising file system.
+// Every path pkg/sftp hands over is parsed by vpath before anything else.
+type handlers struct {
+	s      *authfs.Session
+	log    *slog.Logger
+	window int // reorder window of uploads, bytes
+
+	mu      sync.Mutex
+	uploads map[vpath.Path]*fileWriter // open uploads, for fsetstat before close
+}
+
+var (
+	_ sftp.FileReader           = (*handlers)(nil)
+	_ sftp.FileWriter           = (*handlers)(nil)
+	_ sftp.PosixRenameFileCmder = (*handlers)(nil)
+	_ sftp.LstatFileLister      = (*handlers)(nil)
+	_ sftp.RealPathFileLister   = (*handlers)(nil)
+)
+
+func parse(p string) (vpath.Path, error) { return vpath.Resolve(vpath.Root(), p) }
+
+// Fileread opens a file for download.
+func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	p, err := parse(r.Filepath)
+	if err != nil {
+		return nil, toStatus(h.log, "open", err)
+	}
+	f, err := h.s.Open(r.Context(), p)
+	if err != nil {
+		return nil, toStatus(h.log, "open", err)
+	}
+	return &fileReader{f: f, log: h.log}, nil
+}
+
+type fileReader struct {
+	f   *storage.File
+	log *slog.Logger
+}
+
+func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.f.ReadAt(p, off)
+	return n, toStatus(r.log, "read", err)
+}
+
+func (r *fileReader) Close() error { return r.f.Close() }
+
+// Filewrite starts an upload. Appending and resuming are refused: a file
+// is written from the start, and published when it is closed.
+func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	p, err := parse(r.Filepath)
+	if err != nil {
+		return nil, toStatus(h.log, "create", err)
+	}
+	flags := r.Pflags()
+	if flags.Append {
+		return nil, toStatus(h.log, "create", errUnsupported)
+	}
+	if flags.Excl {
+		if _, err := h.s.Stat(r.Context(), p); err == nil {
+			return nil, toStatus(h.log, "create", fs.ErrExist)
+		}
+	}
+	up, err := h.s.Create(r.Context(), p, authfs.CreateOptions{})
+	if err != nil {
+		return nil, toStatus(h.log, "create", err)
+	}
+	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window)}
+	h.mu.Lock()
+	h.uploads[p] = w
+	h.mu.Unlock()
+	return w, nil
+}
+
+// fileWriter is an open upload.
+type fileWriter struct {
+	h  *handlers
+	p  vpath.Path
+	up *authfs.Upload
+	rw *reorderWriter
+
+	once    sync.Once
+	aborted bool
+}
+
+func (w *fileWriter) WriteAt(b []byte, off int64) (int, error) {
+	n, err := w.rw.WriteAt(b, off)
+	return n, toStatus(w.h.log, "write", err)
+}
+
+// TransferError is called when the session ends with the file open: the
+// upload is abandoned, and the Close that follows must not publish it.
+func (w *fileWriter) TransferError(err error) {
+	w.once.Do(func() {
+		w.aborted = true
+		w.up.Abort()
+	})
+}
+
+// Close publishes the upload if every byte arrived in order.
+func (w *fileWriter) Close() error {
+	w.h.mu.Lock()
+	if w.h.uploads[w.p] == w {
+		delete(w.h.uploads, w.p)
+	}
+	w.h.mu.Unlock()
+	var err error
+	w.once.Do(func() {
+		if err = w.rw.finish(); err != nil {
+			w.up.Abort()
+			return
+		}
+		_, err = w.up.Close()
+	})
+	if w.aborted {
+		return errors.New("upload aborted")
+	}
+	return toStatus(w.h.log, "close", err)
+}
+
+// Filecmd runs the commands that change the namespace.
+func (h *handlers) Filecmd(r *sftp.Request) error {
+	return toStatus(h.log, r.Method, h.filecmd(r, false))
+}
+
+// PosixRename replaces an existing target atomically.
+func (h *handlers) PosixRename(r *sftp.Request) error {
+	return toStatus(h.log, r.Method, h.filecmd(r, true))
+}
+
+func (h *handlers) filecmd(r *sftp.Request, posix bool) error {
+	ctx := r.Context()
+	p, err := parse(r.Filepath)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case "Setstat":
+		return h.setstat(ctx, p, r)
+	case "Rename", "PosixRename":
+		to, err := parse(r.Target)
+		if err != nil {
+			return err
+		}
+		return h.s.Rename(ctx, p, to, posix || r.Method == "PosixRename")
+	case "Mkdir":
+		return h.s.Mkdir(ctx, p)
+	case "Rmdir", "Remove":
+		e, err := h.s.Stat(ctx, p)
+		if err != nil {
+			return err
+		}
+		if r.Method == "Rmdir" && !e.IsDir() {
+			return storage.ErrNotDir
+		}
+		if r.Method == "Remove" && e.IsDir() {
+			return storage.ErrIsDir
+		}
+		return h.s.Remove(ctx, p, false)
+	}
+	return errUnsupported // Symlink, Link and anything new
+}
+
+// setstat stores modification times; permissions and owners are not
+// stored (a success, so that `put -p` and sync tools go on); changing the
+// size is refused unless it is the size the file has.
+func (h *handlers) setstat(ctx context.Context, p vpath.Path, r *sftp.Request) error {
+	flags, attrs := r.AttrFlags(), r.Attributes()
+	h.mu.Lock()
+	open := h.uploads[p]
+	h.mu.Unlock()
+	if flags.Size {
+		if open != nil {
+			if int64(attrs.Size) != open.up.Size() {
+				return errUnsupported
+			}
+		} else if e, err := h.s.Stat(ctx, p); err != nil {
+			return err
+		} else if e.Size != int64(attrs.Size) {
+			return errUnsupported
+		}
+	}
+	if !flags.Acmodtime {
+		return nil
+	}
+	t := time.Unix(int64(attrs.Mtime), 0)
+	if open != nil {
+		open.up.SetModTime(t)
+		return nil
+	}
+	return h.s.SetModTime(ctx, p, t)
+}
+
+// Filelist answers List and Stat.
+func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	p, err := parse(r.Filepath)
+	if err != nil {
+		return nil, toStatus(h.log, r.Method, err)
+	}
+	switch r.Method {
+	case "List":
+		// Refuse a missing or hidden folder at opendir, as servers do.
+		if e, err := h.s.Stat(r.Context(), p); err != nil {
+			return nil, toStatus(h.log, "opendir", err)
+		} else if !e.IsDir() {
+			return nil, toStatus(h.log, "opendir", storage.ErrNotDir)
+		}
+		next, stop := iter.Pull2(h.s.ReadDir(r.Context(), p))
+		return &lister{next: next, stop: stop, log: h.log}, nil
+	case "Stat":
+		e, err := h.s.Stat(r.Context(), p)
+		if err != nil {
+			return nil, toStatus(h.log, "stat", err)
+		}
+		return listerAt{fileInfo{e}}, nil
+	}
+	return nil, toStatus(h.log, r.Method, errUnsupported) // Readlink
+}
+
+// Lstat is Stat: pier has no symbolic links.
+func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	r.Method = "Stat"
+	return h.Filelist(r)
+}
+
+// RealPath resolves a client path against the root, lexically.
+func (h *handlers) RealPath(p string) (string, error) {
+	v, err := parse(p)
+	if err != nil {
+		return "", toStatus(h.log, "realpath", err)
+	}
+	return v.String(), nil
+}
+
+// lister streams a folder's entries from the catalog as the client reads.
+type lister struct {
+	next func() (storage.Entry, error, bool)
+	stop func()
+	log  *slog.Logger
+	done bool
+}
+
+func (l *lister) ListAt(buf []os.FileInfo, _ int64) (int, error) {
+	n := 0
+	for n < len(buf) && !l.done {
+		e, err, ok := l.next()
+		if !ok {
+			l.done = true
+			break
+		}
+		if err != nil {
+			l.done = true
+			return n, toStatus(l.log, "list", err)
+		}
+		buf[n] = fileInfo{e}
+		n++
+	}
+	if l.done {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (l *lister) Close() error { l.stop(); return nil }
+
+type listerAt []os.FileInfo
+
+func (l listerAt) ListAt(buf []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(buf, l[off:])
+	if n+int(off) >= len(l) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// fileInfo presents a catalog entry to pkg/sftp.
+type fileInfo struct{ e storage.Entry }
+
+func (fi fileInfo) Name() string {
+	if fi.e.Path.IsRoot() {
+		return "/"
+	}
+	return fi.e.Name()
+}
+func (fi fileInfo) Size() int64 { return fi.e.Size }
+func (fi fileInfo) Mode() fs.FileMode {
+	if fi.e.IsDir() {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+func (fi fileInfo) ModTime() time.Time { return fi.e.ModTime }
+func (fi fileInfo) IsDir() bool        { return fi.e.IsDir() }
+func (fi fileInfo) Sys() any           { return nil }

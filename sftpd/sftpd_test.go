@@ -1,0 +1,463 @@
+package sftpd_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/pem"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"pier/auth"
+	"pier/authfs"
+	"pier/authz"
+	"pier/credential"
+	"pier/db"
+	"pier/identity"
+	"pier/internal/testenv"
+	"pier/sftpd"
+	"pier/storage"
+	"pier/storage/diskblob"
+	"pier/storage/s3blob"
+	"pier/storage/sqlcatalog"
+	"pier/vpath"
+)
+
+const password = "correct horse battery staple"
+
+// env is a running SFTP server over a modelled extranet.
+type env struct {
+	addr    string
+	dir     string
+	ids     *identity.Store
+	store   *storage.FS
+	keyFile string // private key of acme-edi, OpenSSH format
+	signer  ssh.Signer
+	keys    map[string]string // login -> private key file
+	hostPub ssh.PublicKey   // the Ed25519 host key
+	hostAll []ssh.PublicKey // every host key
+}
+
+// start runs a server on the embedded backend, or on PostgreSQL+S3 when
+// prod is set.
+func start(t *testing.T, prod bool) *env { return startWith(t, prod, nil) }
+
+// startWith lets a test adjust the server configuration.
+func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{dir: t.TempDir()}
+	var d *db.DB
+	var blobs storage.BlobStore
+	var err error
+	if prod {
+		d = testenv.Postgres(t)
+		cfg, err := s3blob.ParseURL(testenv.S3URL(t), os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blobs, err = s3blob.Open(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if d, err = db.Open(ctx, "sqlite:"+filepath.Join(e.dir, "pier.db")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		if blobs, err = diskblob.Open(filepath.Join(e.dir, "blobs")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ids, e.store = identity.New(d), storage.New(sqlcatalog.New(d), blobs)
+	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := hasher.Hash(ctx, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.model(t, hash)
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	cfg := sftpd.DefaultConfig(filepath.Join(e.dir, "hostkeys"))
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, log), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	keys, err := sftpd.LoadHostKeys(filepath.Join(e.dir, "hostkeys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hostPub = keys[0].PublicKey()
+	for _, k := range keys {
+		e.hostAll = append(e.hostAll, k.PublicKey())
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	return e
+}
+
+func (e *env) model(t *testing.T, hash string) {
+	ctx := context.Background()
+	for _, o := range []identity.Org{{Slug: "hq", Kind: identity.Internal}, {Slug: "acme"}, {Slug: "globex"}} {
+		if _, err := e.ids.AddOrg(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"/hq", "/acme/inbound", "/acme/outbound", "/acme/staff", "/globex/inbound"} {
+		if err := e.store.MkdirAll(ctx, vpath.MustParse(dir), "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := []identity.User{
+		{Login: "acme-edi", Org: "acme", PasswordHash: hash},
+		{Login: "anna", Org: "hq", PasswordHash: hash},
+		{Login: "sam", Org: "acme", PasswordHash: hash, Status: authz.StatusSuspended},
+		{Login: "webonly", Org: "acme", PasswordHash: hash, Protocols: []authz.Protocol{authz.WebDAV}},
+	}
+	cidrs, _ := identity.ParseCIDRs("10.0.0.0/8")
+	users = append(users, identity.User{Login: "faraway", Org: "acme", PasswordHash: hash, CIDRs: cidrs})
+	for _, u := range users {
+		if _, err := e.ids.AddUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant := func(to, path, perms string, allow []string, max int64) {
+		sub, _ := authz.ParseSubject(to)
+		p, _ := authz.ParsePerms(perms)
+		if _, err := e.ids.AddGrant(ctx, authz.Grant{Subject: sub, Path: vpath.MustParse(path), Perms: p, Allow: allow, MaxSize: max}, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant("user:acme-edi", "/acme/inbound", "create", []string{"*.edi", "*.xml", "*.filepart", "*.bin"}, 2<<30)
+	grant("user:acme-edi", "/acme/outbound", "list,read", nil, 0)
+	grant("user:anna", "/acme", "full", nil, 0)
+	grant("user:sam", "/acme", "full", nil, 0)
+	grant("user:webonly", "/acme", "full", nil, 0)
+	grant("user:faraway", "/acme", "full", nil, 0)
+
+	e.keys = map[string]string{}
+	for _, login := range []string{"acme-edi", "anna"} {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		signer, _ := ssh.NewSignerFromKey(priv)
+		block, _ := ssh.MarshalPrivateKey(priv, login+" test key")
+		file := filepath.Join(e.dir, "id_"+login)
+		os.WriteFile(file, pem.EncodeToMemory(block), 0o600)
+		e.keys[login] = file
+		if login == "acme-edi" {
+			e.signer, e.keyFile = signer, file
+		}
+		sp, _ := ssh.NewPublicKey(pub)
+		if _, err := e.ids.AddKey(ctx, login, identity.Key{Fingerprint: ssh.FingerprintSHA256(sp), Type: sp.Type(),
+			PublicKey: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(sp)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Something for the partner to pick up.
+	u, _ := e.store.Create(ctx, vpath.MustParse("/acme/outbound/order 1.edi"), storage.CreateOptions{By: "anna"})
+	u.Write([]byte("UNA:+.? 'UNB+UNOC:3+HQ+ACME'"))
+	if _, err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) dial(t *testing.T, user string, methods ...ssh.AuthMethod) (*sftp.Client, error) {
+	t.Helper()
+	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: user, Auth: methods,
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	c, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close(); conn.Close() })
+	return c, nil
+}
+
+func (e *env) client(t *testing.T, user string) *sftp.Client {
+	t.Helper()
+	c, err := e.dial(t, user, ssh.Password(password))
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+// status is the SFTP status code behind a client error; the client turns
+// "no such file" and "permission denied" into fs errors.
+func status(err error) uint32 {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fxNoSuchFile
+	case errors.Is(err, fs.ErrPermission):
+		return fxPermission
+	}
+	var se *sftp.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+const (
+	fxNoSuchFile  = 2
+	fxPermission  = 3
+	fxFailure     = 4
+	fxUnsupported = 8
+)
+
+func TestLoginRules(t *testing.T) {
+	e := start(t, false)
+	if _, err := e.dial(t, "acme-edi", ssh.Password(password)); err != nil {
+		t.Fatalf("password login: %v", err)
+	}
+	if _, err := e.dial(t, "ACME-EDI", ssh.PublicKeys(e.signer)); err != nil {
+		t.Fatalf("key login (login in another case): %v", err)
+	}
+	for _, c := range []struct {
+		user, pw string
+	}{
+		{"acme-edi", "wrong password, long enough"},
+		{"nobody", password},
+		{"sam", password},      // suspended
+		{"webonly", password},  // WebDAV only
+		{"faraway", password},  // allowed networks exclude 127.0.0.1
+		{"anna", ""},
+	} {
+		if _, err := e.dial(t, c.user, ssh.Password(c.pw)); err == nil {
+			t.Errorf("%s logged in", c.user)
+		}
+	}
+	if _, err := e.dial(t, "anna", ssh.PublicKeys(e.signer)); err == nil {
+		t.Error("anna logged in with acme-edi's key")
+	}
+}
+
+func TestDropBoxAndHiddenNames(t *testing.T) {
+	for _, prod := range []bool{false, true} {
+		name := map[bool]string{false: "sqlite+disk", true: "postgres+s3"}[prod]
+		t.Run(name, func(t *testing.T) {
+			e := start(t, prod)
+			c := e.client(t, "acme-edi")
+			root, err := c.ReadDir("/")
+			if err != nil || len(root) != 1 || root[0].Name() != "acme" {
+				t.Fatalf("virtual root: %v %v", names(root), err)
+			}
+			if got, _ := c.ReadDir("/acme"); !slices.Equal(names(got), []string{"inbound", "outbound"}) {
+				t.Fatalf("/acme lists %v", names(got))
+			}
+			put(t, c, "/acme/inbound/fi le$%<>111.edi", []byte("UNB+1"))
+			if err := putErr(c, "/acme/inbound/fi le$%<>111.edi", []byte("again")); status(err) != fxPermission {
+				t.Errorf("overwrite in drop box: %v", err)
+			}
+			if _, err := c.ReadDir("/acme/inbound"); status(err) != fxPermission {
+				t.Errorf("list drop box: %v", err)
+			}
+			if _, err := c.Open("/acme/inbound/fi le$%<>111.edi"); status(err) != fxPermission {
+				t.Errorf("read drop box: %v", err)
+			}
+			if err := putErr(c, "/acme/inbound/setup.exe", []byte("MZ")); status(err) != fxNoSuchFile {
+				t.Errorf("pattern refused upload: %v", err)
+			}
+			f, err := c.Open("/acme/outbound/order 1.edi")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if !bytes.HasPrefix(b, []byte("UNA")) {
+				t.Fatalf("download: %q", b)
+			}
+			// Hidden: the other organisation, unknown names and traversal
+			// all answer "no such file", never "permission denied".
+			for _, p := range []string{"/globex", "/globex/inbound", "/hq", "/acme/staff", "/../globex", "/acme/../../globex/inbound", "/acme/outbound/../../globex"} {
+				if _, err := c.Stat(p); status(err) != fxNoSuchFile {
+					t.Errorf("stat %s: %v", p, err)
+				}
+				if err := putErr(c, p+"/probe.edi", []byte("x")); status(err) != fxNoSuchFile {
+					t.Errorf("put %s: %v", p, err)
+				}
+			}
+			if err := c.Rename("/acme/outbound/order 1.edi", "/globex/inbound/x.edi"); status(err) != fxNoSuchFile && status(err) != fxPermission {
+				t.Errorf("rename out of reach: %v", err)
+			}
+			if err := c.Symlink("/acme/outbound/order 1.edi", "/acme/inbound/link.edi"); status(err) != fxUnsupported {
+				t.Errorf("symlink: %v", err)
+			}
+			if err := c.Link("/acme/outbound/order 1.edi", "/acme/inbound/hard.edi"); status(err) != fxUnsupported {
+				t.Errorf("hard link: %v", err)
+			}
+			if _, err := c.Stat("/acme/in\x00bound"); err == nil {
+				t.Error("NUL in a path accepted")
+			}
+			long := "/acme/inbound/" + string(bytes.Repeat([]byte("x"), 300)) + ".edi"
+			if err := putErr(c, long, []byte("x")); status(err) != fxFailure {
+				t.Errorf("over-long name: %v", err)
+			}
+			// WinSCP style: upload under a temporary name, rename, set time.
+			put(t, c, "/acme/inbound/order 2.edi.filepart", []byte("UNB+2"))
+			if err := c.PosixRename("/acme/inbound/order 2.edi.filepart", "/acme/inbound/order 2.edi"); err != nil {
+				t.Errorf("rename own upload: %v", err)
+			}
+			when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+			if err := c.Chtimes("/acme/inbound/order 2.edi", when, when); err != nil {
+				t.Errorf("set time of own upload: %v", err)
+			}
+			staff := e.client(t, "anna")
+			st, err := staff.Stat("/acme/inbound/order 2.edi")
+			if err != nil || !st.ModTime().Equal(when) {
+				t.Errorf("staff sees %v %v", st, err)
+			}
+		})
+	}
+}
+
+func names(fis []fs.FileInfo) []string {
+	var out []string
+	for _, fi := range fis {
+		out = append(out, fi.Name())
+	}
+	return out
+}
+
+func put(t *testing.T, c *sftp.Client, p string, data []byte) {
+	t.Helper()
+	if err := putErr(c, p, data); err != nil {
+		t.Fatalf("put %s: %v", p, err)
+	}
+}
+
+func putErr(c *sftp.Client, p string, data []byte) error {
+	f, err := c.Create(p)
+	if err != nil {
+		return err
+	}
+	if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// TestBigConcurrentUpload sends 64 MiB with 64 concurrent writes (they
+// arrive out of order) and reads it back with concurrent reads.
+func TestBigConcurrentUpload(t *testing.T) {
+	for _, prod := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite+disk", true: "postgres+s3"}[prod], func(t *testing.T) {
+			e := start(t, prod)
+			c := e.client(t, "anna")
+			data := make([]byte, 64<<20)
+			rand.Read(data)
+			put(t, c, "/acme/staff/big.bin", data)
+			f, err := c.Open("/acme/staff/big.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			if _, err := f.WriteTo(h); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatal("downloaded content differs")
+			}
+			e2, _ := e.store.Stat(context.Background(), vpath.MustParse("/acme/staff/big.bin"))
+			if want := sha256.Sum256(data); e2.SHA256 != hexs(want[:]) {
+				t.Fatal("catalog SHA-256 differs from the content's")
+			}
+		})
+	}
+}
+
+func hexs(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// TestCutUploadLeavesNothing drops the connection in the middle of an
+// upload: the file must not appear.
+func TestCutUploadLeavesNothing(t *testing.T) {
+	e := start(t, false)
+	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create("/acme/staff/cut.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 3<<20))
+	conn.Close() // no close of the file: the client vanished
+	time.Sleep(300 * time.Millisecond)
+	if _, err := e.store.Stat(context.Background(), vpath.MustParse("/acme/staff/cut.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("cut upload is visible: %v", err)
+	}
+}
+
+// TestRefusedRequests: exec, shell and port forwarding are refused.
+func TestRefusedRequests(t *testing.T) {
+	e := start(t, false)
+	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sess.CombinedOutput("cat /etc/passwd"); err == nil || len(out) > 0 {
+		t.Errorf("exec answered: %q %v", out, err)
+	}
+	sess, _ = conn.NewSession()
+	if err := sess.Shell(); err == nil {
+		t.Error("shell accepted")
+	}
+	if _, err := conn.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Error("remote port forwarding accepted")
+	}
+	if _, err := conn.Dial("tcp", e.addr); err == nil {
+		t.Error("local port forwarding (direct-tcpip) accepted")
+	}
+}

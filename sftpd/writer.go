@@ -1,0 +1,96 @@
+package sftpd
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// errOutOfOrder refuses writes that a streaming upload cannot take: a gap
+// larger than the reorder window, a rewrite of bytes already written, or a
+// resume at an offset. The file is then not published.
+var errOutOfOrder = errors.New("random or resumed writes are not supported: upload the file sequentially from the start")
+
+// uploadStream is where ordered bytes go: an authfs upload.
+type uploadStream interface {
+	Write(p []byte) (int, error)
+}
+
+// reorderWriter turns pkg/sftp's concurrent WriteAt calls (its workers
+// deliver about half of them out of order) into one sequential stream. It
+// holds early chunks until the gap before them is filled, up to window
+// bytes; beyond that it fails the upload rather than grow.
+type reorderWriter struct {
+	mu      sync.Mutex
+	w       uploadStream
+	next    int64            // offset of the next byte the stream expects
+	pending map[int64][]byte // early chunks by offset, copied
+	held    int              // bytes in pending
+	window  int
+	err     error // sticky
+}
+
+func newReorderWriter(w uploadStream, window int) *reorderWriter {
+	return &reorderWriter{w: w, pending: map[int64][]byte{}, window: window}
+}
+
+// WriteAt accepts p at off. pkg/sftp may reuse p after WriteAt returns
+// (WithRSAllocator), so held chunks are copied.
+func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return 0, r.err
+	}
+	switch {
+	case off == r.next:
+		if err := r.write(p); err != nil {
+			return 0, err
+		}
+		return len(p), r.drain()
+	case off < r.next:
+		r.err = fmt.Errorf("%w (rewrite at offset %d)", errOutOfOrder, off)
+		return 0, r.err
+	}
+	if _, dup := r.pending[off]; dup || r.held+len(p) > r.window || off-r.next > int64(r.window) {
+		r.err = fmt.Errorf("%w (write at offset %d, expected %d)", errOutOfOrder, off, r.next)
+		return 0, r.err
+	}
+	r.pending[off] = append([]byte(nil), p...)
+	r.held += len(p)
+	return len(p), nil
+}
+
+func (r *reorderWriter) write(p []byte) error {
+	n, err := r.w.Write(p)
+	r.next += int64(n)
+	if err != nil {
+		r.err = err
+	}
+	return err
+}
+
+// drain writes held chunks that have become contiguous.
+func (r *reorderWriter) drain() error {
+	for {
+		chunk, ok := r.pending[r.next]
+		if !ok {
+			return nil
+		}
+		delete(r.pending, r.next)
+		r.held -= len(chunk)
+		if err := r.write(chunk); err != nil {
+			return err
+		}
+	}
+}
+
+// finish reports whether the stream is complete: no failure and no gap.
+func (r *reorderWriter) finish() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil && len(r.pending) > 0 {
+		r.err = fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, r.next)
+	}
+	return r.err
+}

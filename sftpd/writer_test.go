@@ -1,0 +1,73 @@
+package sftpd
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+type sink struct{ bytes.Buffer }
+
+func TestReorderWriter(t *testing.T) {
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	const chunk = 32 << 10
+	var offs []int64
+	for off := 0; off < len(data); off += chunk {
+		offs = append(offs, int64(off))
+	}
+	// Shuffle within windows of 8, as pkg/sftp's 8 workers do.
+	for i := 0; i < len(offs); i += 8 {
+		w := offs[i:min(i+8, len(offs))]
+		rand.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
+	}
+	var out sink
+	r := newReorderWriter(&out, 8*chunk)
+	buf := make([]byte, chunk) // reused between calls, as with the allocator
+	for _, off := range offs {
+		copy(buf, data[off:off+chunk])
+		if n, err := r.WriteAt(buf, off); err != nil || n != chunk {
+			t.Fatalf("WriteAt(%d) = %d, %v", off, n, err)
+		}
+		clear(buf)
+	}
+	if err := r.finish(); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("finish: %v, content equal: %v", err, bytes.Equal(out.Bytes(), data))
+	}
+}
+
+func TestReorderWriterRefuses(t *testing.T) {
+	cases := map[string]func(r *reorderWriter) error{
+		"resume at an offset": func(r *reorderWriter) error {
+			_, err := r.WriteAt([]byte("x"), 1<<20)
+			return err
+		},
+		"rewrite": func(r *reorderWriter) error {
+			r.WriteAt([]byte("abc"), 0)
+			_, err := r.WriteAt([]byte("b"), 1)
+			return err
+		},
+		"gap at close": func(r *reorderWriter) error {
+			r.WriteAt([]byte("abc"), 0)
+			r.WriteAt([]byte("x"), 10)
+			return r.finish()
+		},
+		"duplicate early chunk": func(r *reorderWriter) error {
+			r.WriteAt([]byte("x"), 10)
+			_, err := r.WriteAt([]byte("y"), 10)
+			return err
+		},
+	}
+	for name, fn := range cases {
+		r := newReorderWriter(&sink{}, 100)
+		if err := fn(r); !errors.Is(err, errOutOfOrder) {
+			t.Errorf("%s: %v, want errOutOfOrder", name, err)
+		}
+		if err := r.finish(); err == nil {
+			t.Errorf("%s: finish succeeded after a refusal", name)
+		}
+	}
+}
