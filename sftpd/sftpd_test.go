@@ -47,8 +47,8 @@ type env struct {
 	keyFile string // private key of acme-edi, OpenSSH format
 	signer  ssh.Signer
 	keys    map[string]string // login -> private key file
-	hostPub ssh.PublicKey   // the Ed25519 host key
-	hostAll []ssh.PublicKey // every host key
+	hostPub ssh.PublicKey     // the Ed25519 host key
+	hostAll []ssh.PublicKey   // every host key
 }
 
 // start runs a server on the embedded backend, or on PostgreSQL+S3 when
@@ -250,9 +250,9 @@ func TestLoginRules(t *testing.T) {
 	}{
 		{"acme-edi", "wrong password, long enough"},
 		{"nobody", password},
-		{"sam", password},      // suspended
-		{"webonly", password},  // WebDAV only
-		{"faraway", password},  // allowed networks exclude 127.0.0.1
+		{"sam", password},     // suspended
+		{"webonly", password}, // WebDAV only
+		{"faraway", password}, // allowed networks exclude 127.0.0.1
 		{"anna", ""},
 	} {
 		if _, err := e.dial(t, c.user, ssh.Password(c.pw)); err == nil {
