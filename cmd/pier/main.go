@@ -4,6 +4,11 @@
 //	pier migrate   apply database schema migrations
 //	pier gc        collect unreferenced blobs now
 //	pier files     list, put, get, move and remove files as the administrator
+//	pier org       organisations: add, move, list
+//	pier user      users: add, list, show, suspend, activate, approve, delete, passwd, key, import
+//	pier group     groups: add, list, delete, member add|remove
+//	pier grant     grants of folder rights: add, list, remove
+//	pier access    explain a decision, view a user's rights
 //
 // Every command takes --data, --db and --storage (or PIER_DATA, PIER_DB,
 // PIER_STORAGE); with none of them pier uses ./pier-data.
@@ -32,6 +37,11 @@ Usage:
   pier migrate [--data DIR] [--db URL]
   pier gc      [--upload-age D] [--garbage-age D] [--sweep-age D]
   pier files   ls|mkdir|put|get|mv|rm ...
+  pier org     add|move|list ...
+  pier user    add|list|show|suspend|activate|approve|delete|passwd|key|import ...
+  pier group   add|list|delete|member ...
+  pier grant   add|list|remove ...
+  pier access  explain|view ...
 
 Run "pier COMMAND --help" for a command's flags.
 `
@@ -41,9 +51,12 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
 	var ue usageError
+	var ec exitCode
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ec): // the command has said why on stdout
+		os.Exit(int(ec))
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "pier: %v\n", err)
 		os.Exit(2)
@@ -57,6 +70,12 @@ func main() {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// exitCode ends pier with that status and no further message: the command
+// has already reported (pier access explain exits 3 on a denial).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -73,11 +92,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return gc(ctx, args, stdout)
 	case "files":
 		return files(ctx, args, stdin, stdout)
+	case "org":
+		return orgCmd(ctx, args, stdio{stdin, stdout})
+	case "user":
+		return userCmd(ctx, args, stdio{stdin, stdout})
+	case "group":
+		return groupCmd(ctx, args, stdio{stdin, stdout})
+	case "grant":
+		return grantCmd(ctx, args, stdio{stdin, stdout})
+	case "access":
+		return accessCmd(ctx, args, stdio{stdin, stdout})
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access)", cmd)}
 }
 
 // parse fills a config from defaults, the environment and flags.
