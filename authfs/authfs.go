@@ -173,6 +173,16 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 	}
 }
 
+// CheckList decides whether the user may list dir, without reading it.
+func (s *Session) CheckList(ctx context.Context, dir vpath.Path) error {
+	_, ok, err := s.lookup(ctx, dir)
+	if err != nil {
+		return err
+	}
+	_, err = s.decide(ctx, "list", authz.ActList, dir, authz.Target{Dir: true, Exists: ok})
+	return err
+}
+
 // Open opens a file for reading.
 func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error) {
 	e, ok, err := s.lookup(ctx, p)

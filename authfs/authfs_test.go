@@ -231,7 +231,7 @@ func TestPatternsAndSize(t *testing.T) {
 			t.Errorf("after the refused uploads the folder lists %v", names)
 		}
 		u, err := g.Create(context.Background(), vpath.MustParse("/globex/inbound/announced.edi"), authfs.CreateOptions{Size: 5000})
-		is(t, "announced size over the limit", err, fs.ErrPermission)
+		is(t, "announced size over the limit", err, storage.ErrTooLarge)
 		if u != nil {
 			u.Abort()
 		}

@@ -45,12 +45,16 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	}
 	t := target(e, ok)
 	t.Size = opts.Size
-	d, err := s.decide(ctx, "create", authz.ActCreate, p, t)
+	f, grants, err := s.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f, grants, err := s.load(ctx)
+	d, err := s.decide(ctx, "create", authz.ActCreate, p, t)
 	if err != nil {
+		// Refused only for the announced size: say so (HTTP 413).
+		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: ok}).Allowed {
+			return nil, &storage.PathError{Op: "create", Path: p.String(), Err: storage.ErrTooLarge}
+		}
 		return nil, err
 	}
 	overwrite := authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: true, Size: opts.Size})

@@ -29,6 +29,12 @@ type Config struct {
 	DAVAddr   string
 	AdminAddr string
 
+	// TLSCert and TLSKey serve WebDAV over TLS; without them a
+	// self-signed certificate is made in DataDir/tls.
+	TLSCert, TLSKey string
+	// DAVInsecure serves WebDAV over plain HTTP (development only).
+	DAVInsecure bool
+
 	// SFTPChaCha20 also offers chacha20-poly1305 (last): slow in Go.
 	SFTPChaCha20 bool
 	// SFTPCompatMACs also offers non-ETM hmac-sha2 MACs for old libssh2.
@@ -80,6 +86,9 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for WebDAV; default: a self-signed one in DATA/tls")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
+	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
@@ -130,6 +139,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (or \"off\")", a.flag, a.addr))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
 	if c.GCInterval < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--gc-interval and --shutdown-grace must not be negative"))

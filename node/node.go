@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/webdav"
+
 	"pier/auth"
 	"pier/authfs"
 	"pier/config"
 	"pier/credential"
+	"pier/davd"
 	"pier/db"
 	"pier/identity"
 	"pier/sftpd"
@@ -124,7 +128,11 @@ func (n *Node) Serve(ctx context.Context) error {
 		sftpSrv = srv
 	}
 	if addr := n.Config.DAVAddr; addr != "" && addr != "off" {
-		n.Log.Warn("front end not built into this version yet; address reserved", "frontend", "webdav", "addr", addr)
+		srv, err := n.listenDAV(addr)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
@@ -163,6 +171,37 @@ func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
 		}
 	}()
 	n.Log.Info("sftp listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
+	return srv, nil
+}
+
+func (n *Node) listenDAV(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--dav-addr: %w", err)
+	}
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, webdav.NewMemLS(), n.Log)
+	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10}
+	scheme := "https"
+	if n.Config.DAVInsecure {
+		scheme = "http"
+		n.Log.Warn("WebDAV over plain HTTP: passwords travel in clear; use only for development", "addr", ln.Addr().String())
+	} else {
+		tc, fp, err := davd.TLSConfig(n.Config.TLSCert, n.Config.TLSKey, filepath.Join(n.Config.DataDir, "tls"))
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+		n.Log.Info("webdav TLS certificate", "sha256", fp)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.Log.Error("webdav server stopped", "err", err)
+		}
+	}()
+	n.Log.Info("webdav listening", "url", scheme+"://"+ln.Addr().String()+"/dav/")
 	return srv, nil
 }
 

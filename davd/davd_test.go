@@ -1,0 +1,245 @@
+package davd_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/webdav"
+
+	"pier/auth"
+	"pier/authfs"
+	"pier/authz"
+	"pier/credential"
+	"pier/davd"
+	"pier/db"
+	"pier/identity"
+	"pier/internal/testenv"
+	"pier/storage"
+	"pier/storage/diskblob"
+	"pier/storage/s3blob"
+	"pier/storage/sqlcatalog"
+	"pier/vpath"
+)
+
+const password = "correct horse battery staple"
+
+type env struct {
+	url   string // http://127.0.0.1:port/dav
+	ids   *identity.Store
+	store *storage.FS
+}
+
+func start(t *testing.T, prod bool) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	var d *db.DB
+	var blobs storage.BlobStore
+	var err error
+	if prod {
+		d = testenv.Postgres(t)
+		cfg, err := s3blob.ParseURL(testenv.S3URL(t), os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blobs, err = s3blob.Open(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if d, err = db.Open(ctx, "sqlite:"+filepath.Join(dir, "pier.db")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		if blobs, err = diskblob.Open(filepath.Join(dir, "blobs")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
+	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := hasher.Hash(ctx, password)
+	e.model(t, hash)
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, log), webdav.NewMemLS(), log)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	e.url = ts.URL + "/dav"
+	return e
+}
+
+func (e *env) model(t *testing.T, hash string) {
+	ctx := context.Background()
+	for _, o := range []identity.Org{{Slug: "hq", Kind: identity.Internal}, {Slug: "acme"}, {Slug: "globex"}} {
+		if _, err := e.ids.AddOrg(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"/hq/litmus", "/acme/inbound", "/acme/outbound", "/acme/staff", "/globex/inbound"} {
+		if err := e.store.MkdirAll(ctx, vpath.MustParse(dir), "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []identity.User{{Login: "acme-edi", Org: "acme", PasswordHash: hash},
+		{Login: "anna", Org: "hq", PasswordHash: hash}, {Login: "sftponly", Org: "acme", PasswordHash: hash, Protocols: []authz.Protocol{authz.SFTP}}} {
+		if _, err := e.ids.AddUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant := func(to, path, perms string, max int64) {
+		sub, _ := authz.ParseSubject(to)
+		p, _ := authz.ParsePerms(perms)
+		if _, err := e.ids.AddGrant(ctx, authz.Grant{Subject: sub, Path: vpath.MustParse(path), Perms: p, MaxSize: max}, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant("user:acme-edi", "/acme/inbound", "create", 1<<20)
+	grant("user:acme-edi", "/acme/outbound", "list,read", 0)
+	grant("user:anna", "/acme", "full", 0)
+	grant("user:anna", "/hq/litmus", "full", 0)
+	grant("user:sftponly", "/acme", "full", 0)
+	u, _ := e.store.Create(ctx, vpath.MustParse("/acme/outbound/order 1.edi"), storage.CreateOptions{})
+	u.Write([]byte("UNB+ORDERS"))
+	if _, err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type resp struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+func (e *env) do(t *testing.T, user, method, path string, body io.Reader, hdr ...string) resp {
+	t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return resp{res.StatusCode, string(b), res.Header}
+}
+
+func expect(t *testing.T, what string, r resp, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("%s: status %d, want %d (%.200s)", what, r.code, code, r.body)
+	}
+}
+
+func TestAuthAndBasics(t *testing.T) {
+	e := start(t, false)
+	r := e.do(t, "", "PROPFIND", "/", nil, "Depth", "1")
+	expect(t, "no credentials", r, 401)
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), `realm="pier"`) {
+		t.Errorf("challenge %q", r.header.Get("WWW-Authenticate"))
+	}
+	req, _ := http.NewRequest("PROPFIND", e.url+"/", nil)
+	req.SetBasicAuth("anna", "wrong password, long enough")
+	if res, _ := http.DefaultClient.Do(req); res.StatusCode != 401 {
+		t.Errorf("wrong password: %d", res.StatusCode)
+	}
+	expect(t, "SFTP-only account", e.do(t, "sftponly", "PROPFIND", "/", nil, "Depth", "0"), 401)
+	expect(t, "unknown method", e.do(t, "anna", "TRACE", "/", nil), 405)
+
+	r = e.do(t, "anna", "PROPFIND", "/", nil, "Depth", "1")
+	expect(t, "root listing", r, 207)
+	if !strings.Contains(r.body, "/dav/acme/") || !strings.Contains(r.body, "/dav/hq/") || strings.Contains(r.body, "globex") {
+		t.Errorf("anna's root lists: %s", r.body)
+	}
+	expect(t, "PUT", e.do(t, "anna", "PUT", "/acme/staff/fi%20le$%25%3C%3E111.txt", strings.NewReader("hello"), "X-OC-Mtime", "1577934245"), 201)
+	r = e.do(t, "anna", "GET", "/acme/staff/fi%20le$%25%3C%3E111.txt", nil, "Range", "bytes=1-3")
+	expect(t, "ranged GET", r, 206)
+	if r.body != "ell" || !strings.HasPrefix(r.header.Get("OC-Checksum"), "SHA256:") || r.header.Get("ETag") == "" {
+		t.Errorf("ranged GET body %q headers %v", r.body, r.header)
+	}
+	if lm := r.header.Get("Last-Modified"); lm != "Thu, 02 Jan 2020 03:04:05 GMT" {
+		t.Errorf("Last-Modified %q: X-OC-Mtime not honoured", lm)
+	}
+	expect(t, "HEAD on a collection", e.do(t, "anna", "HEAD", "/acme/staff/", nil), 200)
+	expect(t, "MKCOL", e.do(t, "anna", "MKCOL", "/acme/staff/new", nil), 201)
+	expect(t, "MKCOL without parent", e.do(t, "anna", "MKCOL", "/acme/staff/no/such", nil), 409)
+	expect(t, "PUT without parent", e.do(t, "anna", "PUT", "/acme/staff/no/such.txt", strings.NewReader("x")), 409)
+	expect(t, "MOVE", e.do(t, "anna", "MOVE", "/acme/staff/fi%20le$%25%3C%3E111.txt", nil, "Destination", e.url+"/acme/staff/new/moved.txt"), 201)
+	expect(t, "COPY", e.do(t, "anna", "COPY", "/acme/staff/new/moved.txt", nil, "Destination", e.url+"/acme/staff/copy.txt"), 201)
+	expect(t, "COPY to another host", e.do(t, "anna", "COPY", "/acme/staff/copy.txt", nil, "Destination", "http://evil.example/dav/acme/x"), 502)
+	expect(t, "MOVE out of reach", e.do(t, "anna", "MOVE", "/acme/staff/copy.txt", nil, "Destination", e.url+"/globex/inbound/x"), 403)
+	expect(t, "DELETE", e.do(t, "anna", "DELETE", "/acme/staff/new", nil), 204)
+	expect(t, "GET after DELETE", e.do(t, "anna", "GET", "/acme/staff/new/moved.txt", nil), 404)
+}
+
+func TestPermissionsThroughWebDAV(t *testing.T) {
+	for _, prod := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite+disk", true: "postgres+s3"}[prod], func(t *testing.T) {
+			e := start(t, prod)
+			expect(t, "drop", e.do(t, "acme-edi", "PUT", "/acme/inbound/a.edi", strings.NewReader("UNB")), 201)
+			expect(t, "overwrite in drop box", e.do(t, "acme-edi", "PUT", "/acme/inbound/a.edi", strings.NewReader("UNB2")), 403)
+			expect(t, "list drop box", e.do(t, "acme-edi", "PROPFIND", "/acme/inbound/", nil, "Depth", "1"), 403)
+			expect(t, "read drop box", e.do(t, "acme-edi", "GET", "/acme/inbound/a.edi", nil), 403)
+			expect(t, "too large", e.do(t, "acme-edi", "PUT", "/acme/inbound/big.edi", strings.NewReader(strings.Repeat("x", 1<<20+1))), 413)
+			expect(t, "too large leaves nothing", e.do(t, "anna", "GET", "/acme/inbound/big.edi", nil), 404)
+			expect(t, "read outbound", e.do(t, "acme-edi", "GET", "/acme/outbound/order%201.edi", nil), 200)
+			expect(t, "write outbound", e.do(t, "acme-edi", "PUT", "/acme/outbound/x.edi", strings.NewReader("x")), 403)
+			expect(t, "delete outbound", e.do(t, "acme-edi", "DELETE", "/acme/outbound/order%201.edi", nil), 403)
+			for _, p := range []string{"/globex/", "/globex/inbound/", "/hq/", "/acme/staff/", "/acme/secret-that-does-not-exist/"} {
+				expect(t, "PROPFIND hidden "+p, e.do(t, "acme-edi", "PROPFIND", p, nil, "Depth", "0"), 404)
+				expect(t, "GET hidden "+p, e.do(t, "acme-edi", "GET", p+"x", nil), 404)
+				if r := e.do(t, "acme-edi", "PUT", p+"x.edi", strings.NewReader("x")); r.code != 404 && r.code != 409 {
+					t.Errorf("PUT hidden %s: %d", p, r.code)
+				}
+			}
+			r := e.do(t, "acme-edi", "PROPFIND", "/acme/", nil, "Depth", "1")
+			if r.code != 207 || !strings.Contains(r.body, "inbound") || strings.Contains(r.body, "staff") {
+				t.Errorf("acme-edi's /acme: %d %s", r.code, r.body)
+			}
+		})
+	}
+}
+
+func TestHostileRequests(t *testing.T) {
+	e := start(t, false)
+	for _, p := range []string{"/%2e%2e/%2e%2e/etc/passwd", "/acme/..%2f..%2fglobex/inbound/", "/acme/%252e%252e/globex/", "/acme%5c..%5cglobex/", "/acme/a%00b", "/../globex/inbound/"} {
+		r := e.do(t, "acme-edi", "PROPFIND", p, nil, "Depth", "0")
+		if r.code == 207 || r.code/100 == 2 {
+			t.Errorf("PROPFIND %s: %d %s", p, r.code, r.body)
+		}
+		r = e.do(t, "acme-edi", "PUT", p+"x.edi", strings.NewReader("x"))
+		if r.code/100 == 2 {
+			t.Errorf("PUT %s: %d", p, r.code)
+		}
+	}
+	expect(t, "PROPFIND without Depth", e.do(t, "anna", "PROPFIND", "/acme/", nil), 403)
+	r := e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "infinity")
+	if r.code != 403 || !strings.Contains(r.body, "propfind-finite-depth") {
+		t.Errorf("Depth infinity: %d %s", r.code, r.body)
+	}
+	big := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>` + strings.Repeat("<D:getetag/>", 200_000) + `</D:prop></D:propfind>`
+	expect(t, "2 MB PROPFIND body", e.do(t, "anna", "PROPFIND", "/acme/", strings.NewReader(big), "Depth", "0"), 413)
+	laughs := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&lol3;</D:displayname></D:prop></D:propfind>`
+	if r := e.do(t, "anna", "PROPFIND", "/acme/", strings.NewReader(laughs), "Depth", "0"); r.code/100 == 2 && strings.Contains(r.body, "lollollol") {
+		t.Errorf("entities expanded: %d", r.code)
+	}
+}
