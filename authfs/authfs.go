@@ -30,17 +30,43 @@ type FactsLoader interface {
 	Facts(ctx context.Context, login string) (authz.Facts, []authz.Grant, error)
 }
 
+// Locks tells whether someone else holds a (WebDAV) lock on a path;
+// locks.Store implements it. below extends the question to everything
+// under the path.
+type Locks interface {
+	Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error)
+}
+
+// ErrLocked refuses a change to a path another user has locked.
+var ErrLocked = errors.New("locked by another user")
+
 // FS authorises access to a storage.FS.
 type FS struct {
 	store *storage.FS
 	facts FactsLoader
+	locks Locks // nil: no locks
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// New returns the authorising file system over store.
-func New(store *storage.FS, facts FactsLoader, log *slog.Logger) *FS {
-	return &FS{store: store, facts: facts, log: log, now: time.Now}
+// New returns the authorising file system over store. locks may be nil.
+func New(store *storage.FS, facts FactsLoader, locks Locks, log *slog.Logger) *FS {
+	return &FS{store: store, facts: facts, locks: locks, log: log, now: time.Now}
+}
+
+// unlocked refuses a change when another user's lock covers p.
+func (s *Session) unlocked(ctx context.Context, op string, p vpath.Path, below bool) error {
+	if s.fs.locks == nil {
+		return nil
+	}
+	blocked, err := s.fs.locks.Blocked(ctx, s.login, p, below)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return &storage.PathError{Op: op, Path: p.String(), Err: ErrLocked}
+	}
+	return nil
 }
 
 // Session is one user working through one protocol. It remembers the files

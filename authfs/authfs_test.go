@@ -39,7 +39,7 @@ func newWorld(t *testing.T, d *db.DB) *world {
 		t.Fatal(err)
 	}
 	w := &world{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
-	w.fs = authfs.New(w.store, w.ids, slog.New(slog.DiscardHandler))
+	w.fs = authfs.New(w.store, w.ids, nil, slog.New(slog.DiscardHandler))
 	for _, o := range []identity.Org{{Slug: "hq", Kind: identity.Internal}, {Slug: "hq-sales", Parent: "hq"},
 		{Slug: "acme"}, {Slug: "acme-berlin", Parent: "acme"}, {Slug: "globex"}} {
 		if _, err := w.ids.AddOrg(ctx, o); err != nil {

@@ -50,6 +50,9 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 		return nil, err
 	}
 	d, err := s.decide(ctx, "create", authz.ActCreate, p, t)
+	if err == nil {
+		err = s.unlocked(ctx, "create", p, false)
+	}
 	if err != nil {
 		// Refused only for the announced size: say so (HTTP 413).
 		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: ok}).Allowed {
@@ -79,6 +82,9 @@ func (s *Session) Mkdir(ctx context.Context, p vpath.Path) error {
 	if _, err := s.decide(ctx, "mkdir", authz.ActMkdir, p, authz.Target{Dir: true, Exists: ok}); err != nil {
 		return err
 	}
+	if err := s.unlocked(ctx, "mkdir", p, false); err != nil {
+		return err
+	}
 	return s.fs.store.Mkdir(ctx, p, s.login)
 }
 
@@ -90,6 +96,9 @@ func (s *Session) Remove(ctx context.Context, p vpath.Path, recursive bool) erro
 		return err
 	}
 	if _, err := s.decide(ctx, "remove", authz.ActDelete, p, target(e, ok)); err != nil {
+		return err
+	}
+	if err := s.unlocked(ctx, "remove", p, true); err != nil {
 		return err
 	}
 	if err := s.fs.store.Remove(ctx, p, recursive); err != nil {
@@ -129,6 +138,12 @@ func (s *Session) Rename(ctx context.Context, from, to vpath.Path, replace bool)
 	if err := s.verdict(ctx, "rename", from, d); err != nil {
 		return err
 	}
+	if err := s.unlocked(ctx, "rename", from, true); err != nil {
+		return err
+	}
+	if err := s.unlocked(ctx, "rename", to, true); err != nil {
+		return err
+	}
 	if err := s.fs.store.Rename(ctx, from, to, replace); err != nil {
 		return err
 	}
@@ -146,6 +161,9 @@ func (s *Session) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 	tg := target(e, ok)
 	tg.OwnUpload = s.isOwn(p)
 	if _, err := s.decide(ctx, "settime", authz.ActSetTime, p, tg); err != nil {
+		return err
+	}
+	if err := s.unlocked(ctx, "settime", p, false); err != nil {
 		return err
 	}
 	return s.fs.store.SetModTime(ctx, p, t)

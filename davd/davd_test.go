@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/net/webdav"
-
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
@@ -21,6 +19,7 @@ import (
 	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
+	"pier/locks"
 	"pier/storage"
 	"pier/storage/diskblob"
 	"pier/storage/s3blob"
@@ -72,7 +71,8 @@ func start(t *testing.T, prod bool) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, log), webdav.NewMemLS(), log)
+	ls := locks.New(d)
+	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, ls, log), ls.ForRequest, log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e.url = ts.URL + "/dav"

@@ -46,7 +46,7 @@ type Server struct {
 	cfg    Config
 	auth   *auth.Service
 	access *authfs.FS
-	locks  webdav.LockSystem
+	locks  LockFactory
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -58,8 +58,12 @@ type cachedLogin struct {
 	expires time.Time
 }
 
+// LockFactory returns the lock system for one request of one user: locks
+// live in the database, shared by every node and protocol.
+type LockFactory func(ctx context.Context, login string) webdav.LockSystem
+
 // New returns the handler.
-func New(cfg Config, a *auth.Service, access *authfs.FS, locks webdav.LockSystem, log *slog.Logger) *Server {
+func New(cfg Config, a *auth.Service, access *authfs.FS, locks LockFactory, log *slog.Logger) *Server {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
@@ -104,7 +108,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if done := s.precheck(w, r, ri); done {
 		return
 	}
-	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks,
+	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks(r.Context(), login),
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
 				s.log.Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -285,6 +289,8 @@ func statusFor(method string, err error) int {
 			return 0 // 409: the parent is missing, or 404 for the source
 		}
 		return http.StatusNotFound
+	case errors.Is(err, authfs.ErrLocked):
+		return http.StatusLocked
 	case errors.Is(err, storage.ErrNotDir), errors.Is(err, storage.ErrIsDir):
 		return http.StatusConflict
 	}

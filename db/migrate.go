@@ -123,6 +123,19 @@ CREATE TABLE settings (
 );
 INSERT INTO settings (name, value) VALUES ('authz_generation', 1)
 `},
+	{3, "locks", `
+CREATE TABLE locks (
+	token TEXT PRIMARY KEY,
+	root TEXT {{C}} NOT NULL,
+	zero_depth INTEGER NOT NULL,
+	login TEXT NOT NULL,
+	owner_xml TEXT NOT NULL DEFAULT '',
+	expires_at BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX locks_root ON locks (root);
+CREATE INDEX locks_login ON locks (login)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/webdav"
-
 	"pier/auth"
 	"pier/authfs"
 	"pier/config"
@@ -26,6 +24,7 @@ import (
 	"pier/davd"
 	"pier/db"
 	"pier/identity"
+	"pier/locks"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -44,6 +43,7 @@ type Node struct {
 	Hasher *credential.Hasher
 	Auth   *auth.Service
 	Access *authfs.FS
+	Locks  *locks.Store
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
@@ -74,7 +74,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
 	n.Auth = auth.New(n.IDs, hasher, log)
-	n.Access = authfs.New(n.FS, n.IDs, log)
+	n.Locks = locks.New(d)
+	n.Access = authfs.New(n.FS, n.IDs, n.Locks, log)
 	return n, nil
 }
 
@@ -179,7 +180,7 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, webdav.NewMemLS(), n.Log)
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Locks.ForRequest, n.Log)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	scheme := "https"

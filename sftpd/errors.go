@@ -8,6 +8,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"pier/authfs"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -55,6 +56,8 @@ func toStatus(log *slog.Logger, op string, err error) error {
 		return &statusError{"cannot move a folder into itself or move the root", sftp.ErrSSHFxFailure}
 	case errors.Is(err, storage.ErrTooLarge):
 		return &statusError{"file too large for this folder", sftp.ErrSSHFxFailure}
+	case errors.Is(err, authfs.ErrLocked):
+		return &statusError{"file is locked by another user", sftp.ErrSSHFxFailure}
 	case errors.Is(err, errOutOfOrder):
 		return &statusError{err.Error(), sftp.ErrSSHFxOpUnsupported}
 	}

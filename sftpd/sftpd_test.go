@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/net/webdav"
 
 	"pier/auth"
 	"pier/authfs"
@@ -28,6 +30,7 @@ import (
 	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
+	"pier/locks"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -44,6 +47,7 @@ type env struct {
 	dir     string
 	ids     *identity.Store
 	store   *storage.FS
+	locks   *locks.Store
 	keyFile string // private key of acme-edi, OpenSSH format
 	signer  ssh.Signer
 	keys    map[string]string // login -> private key file
@@ -81,7 +85,7 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.ids, e.store = identity.New(d), storage.New(sqlcatalog.New(d), blobs)
+	e.ids, e.store, e.locks = identity.New(d), storage.New(sqlcatalog.New(d), blobs), locks.New(d)
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +103,7 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, log), log)
+	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, e.locks, log), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,4 +464,33 @@ func TestRefusedRequests(t *testing.T) {
 	if _, err := conn.Dial("tcp", e.addr); err == nil {
 		t.Error("local port forwarding (direct-tcpip) accepted")
 	}
+}
+
+// TestWebDAVLockBlocksSFTP: one lease model. A file another user locked
+// over WebDAV cannot be replaced, renamed or removed over SFTP.
+func TestWebDAVLockBlocksSFTP(t *testing.T) {
+	e := start(t, false)
+	c := e.client(t, "anna")
+	put(t, c, "/acme/staff/locked.txt", []byte("v1"))
+	ls := e.locks.ForRequest(context.Background(), "someone-else")
+	tok, err := ls.Create(time.Now(), webdav.LockDetails{Root: "/acme/staff/locked.txt", Duration: time.Minute, ZeroDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := putErr(c, "/acme/staff/locked.txt", []byte("v2")); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("overwrite of a locked file: %v", err)
+	}
+	if err := c.Rename("/acme/staff/locked.txt", "/acme/staff/moved.txt"); err == nil {
+		t.Error("rename of a locked file succeeded")
+	}
+	if err := c.Remove("/acme/staff/locked.txt"); err == nil {
+		t.Error("remove of a locked file succeeded")
+	}
+	if err := c.RemoveAll("/acme/staff"); err == nil {
+		t.Error("remove of a folder holding a locked file succeeded")
+	}
+	if err := ls.Unlock(time.Now(), tok); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
 }
