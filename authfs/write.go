@@ -168,3 +168,27 @@ func (s *Session) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 	}
 	return s.fs.store.SetModTime(ctx, p, t)
 }
+
+// DeadProps returns the dead properties of entries the caller obtained
+// through this session (Stat or ReadDir), which already decided on them.
+func (s *Session) DeadProps(ctx context.Context, ids []int64) (map[int64][]storage.Prop, error) {
+	return s.fs.store.DeadProps(ctx, ids)
+}
+
+// PatchProps changes dead properties: a change of the entry's metadata,
+// allowed like setting its time.
+func (s *Session) PatchProps(ctx context.Context, p vpath.Path, set, remove []storage.Prop) error {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return err
+	}
+	tg := target(e, ok)
+	tg.OwnUpload = s.isOwn(p)
+	if _, err := s.decide(ctx, "proppatch", authz.ActSetTime, p, tg); err != nil {
+		return err
+	}
+	if err := s.unlocked(ctx, "proppatch", p, false); err != nil {
+		return err
+	}
+	return s.fs.store.PatchProps(ctx, p, set, remove)
+}

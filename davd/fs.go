@@ -2,11 +2,13 @@ package davd
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"io/fs"
 	"iter"
 	"mime"
+	"net/http"
 	"os"
 	"path"
 	"strconv"
@@ -23,12 +25,21 @@ import (
 // file system that x/net/webdav calls.
 type reqInfo struct {
 	sess    *authfs.Session
-	size    int64     // Content-Length of a PUT, 0 if unknown
-	modTime time.Time // X-OC-Mtime of a PUT
-	err     error     // the last error the file system returned
+	listed  map[vpath.Path]storage.Entry // entries a listing in this request returned
+	props   map[int64][]storage.Prop     // their dead properties
+	size    int64                        // Content-Length of a PUT, 0 if unknown
+	modTime time.Time                    // X-OC-Mtime of a PUT
+	err     error                        // the last error the file system returned
 }
 
 type ctxKey struct{}
+
+func (ri *reqInfo) remember(e storage.Entry) {
+	if ri.listed == nil {
+		ri.listed, ri.props = map[vpath.Path]storage.Entry{}, map[int64][]storage.Prop{}
+	}
+	ri.listed[e.Path] = e
+}
 
 func info(ctx context.Context) *reqInfo {
 	ri, _ := ctx.Value(ctxKey{}).(*reqInfo)
@@ -111,59 +122,111 @@ func (davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMode)
 		return nil, fail(ctx, "open", name, err)
 	}
 	ri := info(ctx)
-	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+	// PUT, COPY and LOCK on a new name create; PROPPATCH opens O_RDWR
+	// only, to patch properties, and must never truncate the file.
+	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
 		up, err := ri.sess.Create(ctx, p, authfs.CreateOptions{Size: ri.size, ModTime: ri.modTime})
 		if err != nil {
 			return nil, fail(ctx, "create", name, err)
 		}
 		return &putFile{ctx: ctx, name: name, p: p, up: up, start: time.Now()}, nil
 	}
-	e, err := ri.sess.Stat(ctx, p)
-	if err != nil {
-		return nil, fail(ctx, "open", name, err)
+	e, ok := ri.listed[p]
+	if !ok {
+		if e, err = ri.sess.Stat(ctx, p); err != nil {
+			return nil, fail(ctx, "open", name, err)
+		}
 	}
-	if e.IsDir() {
-		return &dirFile{ctx: ctx, e: e, sess: ri.sess}, nil
-	}
-	f, err := ri.sess.Open(ctx, p)
-	if err != nil {
-		return nil, fail(ctx, "open", name, err)
-	}
-	return &readFile{File: f}, nil
+	return &davFile{ctx: ctx, ri: ri, e: e}, nil
 }
 
 var errNotSupported = errors.New("not supported on this kind of file")
 
-// readFile is a file opened for reading: GET (with ranges) and COPY.
-type readFile struct{ *storage.File }
-
-func (f *readFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errNotSupported }
-func (f *readFile) Stat() (fs.FileInfo, error)         { return fileInfo{f.Entry}, nil }
-func (f *readFile) Write([]byte) (int, error)          { return 0, errNotSupported }
-
-// dirFile lists a folder, page by page from the catalog.
-type dirFile struct {
+// davFile is an existing file or folder. Its content is opened on the
+// first read, so that PROPFIND, which opens every entry it reports, reads
+// only the catalog; the read itself is authorised then.
+type davFile struct {
 	ctx  context.Context
+	ri   *reqInfo
 	e    storage.Entry
-	sess *authfs.Session
+	blob *storage.File
 	next func() (storage.Entry, error, bool)
 	stop func()
 }
 
-func (d *dirFile) Readdir(count int) ([]fs.FileInfo, error) {
-	if d.next == nil {
-		d.next, d.stop = iter.Pull2(d.sess.ReadDir(d.ctx, d.e.Path))
+func (f *davFile) open() error {
+	if f.blob != nil {
+		return nil
+	}
+	if f.e.IsDir() {
+		return errNotSupported
+	}
+	b, err := f.ri.sess.Open(f.ctx, f.e.Path)
+	if err != nil {
+		return fail(f.ctx, "open", f.e.Path.String(), err)
+	}
+	f.blob = b
+	return nil
+}
+
+func (f *davFile) Read(p []byte) (int, error) {
+	if err := f.open(); err != nil {
+		return 0, err
+	}
+	return f.blob.Read(p)
+}
+
+func (f *davFile) Seek(off int64, whence int) (int64, error) {
+	if f.e.IsDir() {
+		return 0, nil
+	}
+	if err := f.open(); err != nil {
+		return 0, err
+	}
+	return f.blob.Seek(off, whence)
+}
+
+func (f *davFile) Write([]byte) (int, error)  { return 0, errNotSupported }
+func (f *davFile) Stat() (fs.FileInfo, error) { return fileInfo{f.e}, nil }
+
+func (f *davFile) Close() error {
+	if f.stop != nil {
+		f.stop()
+	}
+	if f.blob != nil {
+		return f.blob.Close()
+	}
+	return nil
+}
+
+// Readdir lists a folder page by page, remembering the entries (and
+// fetching their dead properties in one query) for the PROPFIND that
+// opens each of them next.
+func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
+	if !f.e.IsDir() {
+		return nil, errNotSupported
+	}
+	if f.next == nil {
+		f.next, f.stop = iter.Pull2(f.ri.sess.ReadDir(f.ctx, f.e.Path))
 	}
 	var out []fs.FileInfo
+	var ids []int64
 	for count <= 0 || len(out) < count {
-		e, err, ok := d.next()
+		e, err, ok := f.next()
 		if !ok {
 			break
 		}
 		if err != nil {
-			return out, fail(d.ctx, "readdir", d.e.Path.String(), err)
+			return out, fail(f.ctx, "readdir", f.e.Path.String(), err)
 		}
+		f.ri.remember(e)
+		ids = append(ids, e.ID)
 		out = append(out, fileInfo{e})
+	}
+	if props, err := f.ri.sess.DeadProps(f.ctx, ids); err == nil {
+		for _, id := range ids {
+			f.ri.props[id] = props[id]
+		}
 	}
 	if count > 0 && len(out) == 0 {
 		return nil, io.EOF
@@ -171,15 +234,59 @@ func (d *dirFile) Readdir(count int) ([]fs.FileInfo, error) {
 	return out, nil
 }
 
-func (d *dirFile) Stat() (fs.FileInfo, error)     { return fileInfo{d.e}, nil }
-func (d *dirFile) Read([]byte) (int, error)       { return 0, errNotSupported }
-func (d *dirFile) Write([]byte) (int, error)      { return 0, errNotSupported }
-func (d *dirFile) Seek(int64, int) (int64, error) { return 0, nil }
-func (d *dirFile) Close() error {
-	if d.stop != nil {
-		d.stop()
+var _ webdav.DeadPropsHolder = (*davFile)(nil)
+
+// DeadProps returns the client-set properties of the entry.
+func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
+	if f.e.Path.IsRoot() {
+		return nil, nil
 	}
-	return nil
+	props, ok := f.ri.props[f.e.ID]
+	if !ok {
+		m, err := f.ri.sess.DeadProps(f.ctx, []int64{f.e.ID})
+		if err != nil {
+			return nil, err
+		}
+		props = m[f.e.ID]
+	}
+	out := make(map[xml.Name]webdav.Property, len(props))
+	for _, p := range props {
+		n := xml.Name{Space: p.Space, Local: p.Local}
+		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}
+	}
+	return out, nil
+}
+
+// Patch applies a PROPPATCH atomically: all or nothing.
+func (f *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	return patch(f.ctx, f.ri.sess, f.e.Path, patches)
+}
+
+func patch(ctx context.Context, sess *authfs.Session, p vpath.Path, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	var set, remove []storage.Prop
+	var names []webdav.Property
+	for _, pp := range patches {
+		for _, prop := range pp.Props {
+			sp := storage.Prop{Space: prop.XMLName.Space, Local: prop.XMLName.Local, Lang: prop.Lang, XML: prop.InnerXML}
+			if pp.Remove {
+				remove = append(remove, sp)
+			} else {
+				set = append(set, sp)
+			}
+			names = append(names, webdav.Property{XMLName: prop.XMLName})
+		}
+	}
+	status := http.StatusOK
+	if err := sess.PatchProps(ctx, p, set, remove); err != nil {
+		status = statusFor("PROPPATCH", err)
+		if status == 0 {
+			if !errors.Is(err, storage.ErrTooManyProps) {
+				return nil, err
+			}
+			status = http.StatusInsufficientStorage
+		}
+	}
+	return []webdav.Propstat{{Props: names, Status: status}}, nil
 }
 
 // putFile is an upload: PUT, or the target of a COPY.
@@ -189,6 +296,7 @@ type putFile struct {
 	p     vpath.Path
 	up    *authfs.Upload
 	start time.Time
+	props []storage.Prop
 }
 
 func (f *putFile) Write(b []byte) (int, error) {
@@ -201,9 +309,32 @@ func (f *putFile) Stat() (fs.FileInfo, error) {
 	return fileInfo{storage.Entry{Path: f.p, Kind: storage.KindFile, Size: f.up.Size(), ModTime: f.start}}, nil
 }
 
+// Close publishes the upload, then stores the properties a COPY brought.
 func (f *putFile) Close() error {
 	_, err := f.up.Close()
+	if err == nil && (len(f.props) > 0) {
+		err = info(f.ctx).sess.PatchProps(f.ctx, f.p, f.props, nil)
+	}
 	return fail(f.ctx, "close", f.name, err)
+}
+
+var _ webdav.DeadPropsHolder = (*putFile)(nil)
+
+// DeadProps of a file being written: none yet.
+func (f *putFile) DeadProps() (map[xml.Name]webdav.Property, error) { return nil, nil }
+
+// Patch keeps properties (COPY sends them before closing) until publish.
+func (f *putFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	var names []webdav.Property
+	for _, pp := range patches {
+		for _, prop := range pp.Props {
+			if !pp.Remove {
+				f.props = append(f.props, storage.Prop{Space: prop.XMLName.Space, Local: prop.XMLName.Local, Lang: prop.Lang, XML: prop.InnerXML})
+			}
+			names = append(names, webdav.Property{XMLName: prop.XMLName})
+		}
+	}
+	return []webdav.Propstat{{Props: names, Status: http.StatusOK}}, nil
 }
 
 func (f *putFile) Read([]byte) (int, error)           { return 0, errNotSupported }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,27 @@ func (s *Server) precheck(w http.ResponseWriter, r *http.Request, ri *reqInfo) b
 			}
 		}
 		return false
+	case "COPY", "MOVE":
+		// x/net/webdav strips the prefix from Destination as a string
+		// prefix: "/davacme/x" would become "acme/x". Only a Destination
+		// inside our prefix on this host is accepted.
+		dst, err := url.Parse(r.Header.Get("Destination"))
+		if err != nil || dst.Path == "" {
+			http.Error(w, "bad Destination header", http.StatusBadRequest)
+			return true
+		}
+		if dst.Host != "" && dst.Host != r.Host {
+			http.Error(w, "Destination is on another server", http.StatusBadGateway)
+			return true
+		}
+		if !strings.HasPrefix(dst.Path, s.cfg.Prefix) && dst.Path+"/" != s.cfg.Prefix {
+			http.Error(w, "Destination is outside "+s.cfg.Prefix, http.StatusBadGateway)
+			return true
+		}
+		if _, err := vpath.Parse(strings.TrimPrefix(dst.Path, strings.TrimSuffix(s.cfg.Prefix, "/"))); err != nil {
+			http.Error(w, "invalid Destination path", http.StatusBadRequest)
+			return true
+		}
 	case "PROPPATCH", "LOCK":
 		return !s.limitBody(w, r)
 	case "GET", "HEAD":

@@ -136,6 +136,16 @@ CREATE TABLE locks (
 CREATE INDEX locks_root ON locks (root);
 CREATE INDEX locks_login ON locks (login)
 `},
+	{4, "dead properties", `
+CREATE TABLE props (
+	entry_id BIGINT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+	space TEXT NOT NULL,
+	local TEXT NOT NULL,
+	lang TEXT NOT NULL DEFAULT '',
+	xml TEXT NOT NULL,
+	PRIMARY KEY (entry_id, space, local)
+)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -100,6 +100,16 @@ func (f *FS) SetModTime(ctx context.Context, p vpath.Path, t time.Time) error {
 	return f.cat.SetModTime(ctx, p, t)
 }
 
+// DeadProps returns the dead properties of entries, by entry ID.
+func (f *FS) DeadProps(ctx context.Context, ids []int64) (map[int64][]Prop, error) {
+	return f.cat.DeadProps(ctx, ids)
+}
+
+// PatchProps sets and removes dead properties of p atomically.
+func (f *FS) PatchProps(ctx context.Context, p vpath.Path, set, remove []Prop) error {
+	return f.cat.PatchProps(ctx, p, set, remove)
+}
+
 // CreateOptions shape an upload.
 type CreateOptions struct {
 	// Exclusive refuses to replace an existing file (ErrExist).

@@ -119,6 +119,23 @@ type BlobInfo struct {
 	ModTime time.Time
 }
 
+// Prop is a dead property: a name and the XML a client stored under it.
+// Properties follow their entry through renames and overwrites.
+type Prop struct {
+	Space, Local string // XML namespace and local name
+	Lang         string
+	XML          []byte // inner XML
+}
+
+// Limits on dead properties.
+const (
+	MaxPropsPerEntry = 100
+	MaxPropSize      = 64 << 10
+)
+
+// ErrTooManyProps refuses properties beyond the limits.
+var ErrTooManyProps = errors.New("too many or too large properties")
+
 // NewFile is what an upload publishes.
 type NewFile struct {
 	BlobID    string
@@ -152,6 +169,11 @@ type Catalog interface {
 	// recursive set.
 	Remove(ctx context.Context, p vpath.Path, recursive bool) error
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
+
+	// DeadProps returns the dead (client-set) properties of entries.
+	DeadProps(ctx context.Context, ids []int64) (map[int64][]Prop, error)
+	// PatchProps sets and removes dead properties of p in one transaction.
+	PatchProps(ctx context.Context, p vpath.Path, set, remove []Prop) error
 
 	// StaleUploads lists blobs of uploads begun before t and never ended.
 	StaleUploads(ctx context.Context, before time.Time) ([]string, error)

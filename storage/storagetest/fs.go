@@ -132,6 +132,7 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("UnpublishedIsInvisible", func(t *testing.T) { testUnpublished(t, ctx, open) })
 	t.Run("MaxSize", func(t *testing.T) { testMaxSize(t, ctx, open) })
 	t.Run("ModTime", func(t *testing.T) { testModTime(t, ctx, open) })
+	t.Run("DeadProps", func(t *testing.T) { testDeadProps(t, ctx, open) })
 }
 
 type opener func(t *testing.T) (*storage.FS, Backend)

@@ -306,3 +306,55 @@ func testModTime(t *testing.T, ctx context.Context, open opener) {
 	}
 	wantErr(t, "SetModTime of missing", fsys.SetModTime(ctx, mustPath(t, "/nope"), later), storage.ErrNotExist)
 }
+
+func testDeadProps(t *testing.T, ctx context.Context, open opener) {
+	fsys, b := open(t)
+	p := mustPath(t, "/props.txt")
+	e := upload(t, ctx, fsys, p, []byte("x"))
+	set := []storage.Prop{{Space: "http://example.com/ns", Local: "author", XML: []byte("Ana <b>María</b>")},
+		{Space: "", Local: "nons", Lang: "en", XML: []byte("plain")}}
+	if err := fsys.PatchProps(ctx, p, set, nil); err != nil {
+		t.Fatal(err)
+	}
+	get := func(id int64) []storage.Prop {
+		m, err := fsys.DeadProps(ctx, []int64{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[id]
+	}
+	if got := get(e.ID); len(got) != 2 || string(got[1].XML) != "Ana <b>María</b>" || got[0].Lang != "en" {
+		t.Fatalf("props %+v", got)
+	}
+	// Properties follow renames and overwrites, and go with the entry.
+	moved := mustPath(t, "/moved.txt")
+	if err := fsys.Rename(ctx, p, moved, false); err != nil {
+		t.Fatal(err)
+	}
+	upload(t, ctx, fsys, moved, []byte("v2"))
+	if got := get(e.ID); len(got) != 2 {
+		t.Fatalf("after rename and overwrite: %+v", got)
+	}
+	if err := fsys.PatchProps(ctx, moved, []storage.Prop{{Local: "nons", XML: []byte("changed")}}, []storage.Prop{{Space: "http://example.com/ns", Local: "author"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(e.ID); len(got) != 1 || string(got[0].XML) != "changed" {
+		t.Fatalf("after patch: %+v", got)
+	}
+	wantErr(t, "props of a missing entry", fsys.PatchProps(ctx, mustPath(t, "/nope"), set, nil), storage.ErrNotExist)
+	many := make([]storage.Prop, storage.MaxPropsPerEntry+1)
+	for i := range many {
+		many[i] = storage.Prop{Local: fmt.Sprintf("p%d", i), XML: []byte("v")}
+	}
+	wantErr(t, "too many props", fsys.PatchProps(ctx, moved, many, nil), storage.ErrTooManyProps)
+	if got := get(e.ID); len(got) != 1 {
+		t.Fatalf("a refused patch changed the props: %d", len(got))
+	}
+	if err := fsys.Remove(ctx, moved, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(e.ID); len(got) != 0 {
+		t.Fatalf("props survive their entry: %+v", got)
+	}
+	_ = b
+}
