@@ -113,7 +113,7 @@ func (davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, fail(ctx, "stat", name, err)
 	}
-	return fileInfo{e}, nil
+	return fileInfo{storage.FileInfo{Entry: e}}, nil
 }
 
 func (davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMode) (webdav.File, error) {
@@ -187,7 +187,7 @@ func (f *davFile) Seek(off int64, whence int) (int64, error) {
 }
 
 func (f *davFile) Write([]byte) (int, error)  { return 0, errNotSupported }
-func (f *davFile) Stat() (fs.FileInfo, error) { return fileInfo{f.e}, nil }
+func (f *davFile) Stat() (fs.FileInfo, error) { return fileInfo{storage.FileInfo{Entry: f.e}}, nil }
 
 func (f *davFile) Close() error {
 	if f.stop != nil {
@@ -221,7 +221,7 @@ func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 		}
 		f.ri.remember(e)
 		ids = append(ids, e.ID)
-		out = append(out, fileInfo{e})
+		out = append(out, fileInfo{storage.FileInfo{Entry: e}})
 	}
 	if props, err := f.ri.sess.DeadProps(f.ctx, ids); err == nil {
 		for _, id := range ids {
@@ -306,7 +306,7 @@ func (f *putFile) Write(b []byte) (int, error) {
 
 // Stat describes the upload before it is published (webdav's PUT asks).
 func (f *putFile) Stat() (fs.FileInfo, error) {
-	return fileInfo{storage.Entry{Path: f.p, Kind: storage.KindFile, Size: f.up.Size(), ModTime: f.start}}, nil
+	return fileInfo{storage.FileInfo{Entry: storage.Entry{Path: f.p, Kind: storage.KindFile, Size: f.up.Size(), ModTime: f.start}}}, nil
 }
 
 // Close publishes the upload, then stores the properties a COPY brought.
@@ -343,35 +343,18 @@ func (f *putFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errNotSuppor
 
 // fileInfo presents a catalog entry; it answers content type and ETag
 // itself so that listings never open a file.
-type fileInfo struct{ e storage.Entry }
+type fileInfo struct{ storage.FileInfo }
 
 var (
 	_ webdav.ContentTyper = fileInfo{}
 	_ webdav.ETager       = fileInfo{}
 )
 
-func (fi fileInfo) Name() string {
-	if fi.e.Path.IsRoot() {
-		return "/"
-	}
-	return fi.e.Name()
-}
-func (fi fileInfo) Size() int64 { return fi.e.Size }
-func (fi fileInfo) Mode() fs.FileMode {
-	if fi.e.IsDir() {
-		return fs.ModeDir | 0o755
-	}
-	return 0o644
-}
-func (fi fileInfo) ModTime() time.Time { return fi.e.ModTime }
-func (fi fileInfo) IsDir() bool        { return fi.e.IsDir() }
-func (fi fileInfo) Sys() any           { return nil }
-
 func (fi fileInfo) ContentType(context.Context) (string, error) {
-	if fi.e.IsDir() {
+	if fi.Entry.IsDir() {
 		return "", webdav.ErrNotImplemented
 	}
-	if t := mime.TypeByExtension(path.Ext(fi.e.Name())); t != "" {
+	if t := mime.TypeByExtension(path.Ext(fi.Entry.Name())); t != "" {
 		return t, nil
 	}
 	return "application/octet-stream", nil
@@ -380,8 +363,8 @@ func (fi fileInfo) ContentType(context.Context) (string, error) {
 // ETag is the content's hash and the entry's version: it changes with
 // every overwrite and is stable across renames.
 func (fi fileInfo) ETag(context.Context) (string, error) {
-	if fi.e.IsDir() || fi.e.SHA256 == "" {
+	if fi.Entry.IsDir() || fi.Entry.SHA256 == "" {
 		return "", webdav.ErrNotImplemented
 	}
-	return `"` + fi.e.SHA256[:16] + "-" + strconv.FormatInt(fi.e.Version, 10) + `"`, nil
+	return `"` + fi.Entry.SHA256[:16] + "-" + strconv.FormatInt(fi.Entry.Version, 10) + `"`, nil
 }

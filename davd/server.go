@@ -167,6 +167,22 @@ func (s *Server) precheck(w http.ResponseWriter, r *http.Request, ri *reqInfo) b
 			http.Error(w, "invalid Destination path", http.StatusBadRequest)
 			return true
 		}
+		if r.Method == "MOVE" {
+			// x/net/webdav renames without looking at the source first;
+			// a missing one must answer 404, not the rename's error.
+			p, err := s.path(r)
+			if err == nil {
+				_, err = ri.sess.Stat(r.Context(), p)
+			}
+			if err != nil {
+				code := statusFor("GET", err)
+				if code == 0 {
+					code = http.StatusInternalServerError
+				}
+				http.Error(w, http.StatusText(code), code)
+				return true
+			}
+		}
 	case "PROPPATCH", "LOCK":
 		return !s.limitBody(w, r)
 	case "GET", "HEAD":
@@ -307,8 +323,11 @@ func statusFor(method string, err error) int {
 	case errors.As(err, &pe):
 		return http.StatusBadRequest
 	case errors.Is(err, fs.ErrNotExist):
-		if method == "PUT" || method == "MKCOL" || method == "COPY" || method == "MOVE" {
-			return 0 // 409: the parent is missing, or 404 for the source
+		switch method {
+		case "MOVE":
+			return http.StatusConflict // the source was checked: the target's parent is missing
+		case "PUT", "MKCOL", "COPY":
+			return 0 // webdav answers 409 for a missing parent, 404 for a missing COPY source
 		}
 		return http.StatusNotFound
 	case errors.Is(err, authfs.ErrLocked):

@@ -231,7 +231,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, toStatus(h.log, "stat", err)
 		}
-		return listerAt{fileInfo{e}}, nil
+		return listerAt{storage.FileInfo{Entry: e}}, nil
 	}
 	return nil, toStatus(h.log, r.Method, errUnsupported) // Readlink
 }
@@ -271,7 +271,7 @@ func (l *lister) ListAt(buf []os.FileInfo, _ int64) (int, error) {
 			l.done = true
 			return n, toStatus(l.log, "list", err)
 		}
-		buf[n] = fileInfo{e}
+		buf[n] = storage.FileInfo{Entry: e}
 		n++
 	}
 	if l.done {
@@ -294,23 +294,3 @@ func (l listerAt) ListAt(buf []os.FileInfo, off int64) (int, error) {
 	}
 	return n, nil
 }
-
-// fileInfo presents a catalog entry to pkg/sftp.
-type fileInfo struct{ e storage.Entry }
-
-func (fi fileInfo) Name() string {
-	if fi.e.Path.IsRoot() {
-		return "/"
-	}
-	return fi.e.Name()
-}
-func (fi fileInfo) Size() int64 { return fi.e.Size }
-func (fi fileInfo) Mode() fs.FileMode {
-	if fi.e.IsDir() {
-		return fs.ModeDir | 0o755
-	}
-	return 0o644
-}
-func (fi fileInfo) ModTime() time.Time { return fi.e.ModTime }
-func (fi fileInfo) IsDir() bool        { return fi.e.IsDir() }
-func (fi fileInfo) Sys() any           { return nil }

@@ -185,3 +185,27 @@ type Catalog interface {
 	// being uploaded or awaiting collection).
 	KnownBlobs(ctx context.Context, ids []string) (map[string]bool, error)
 }
+
+// FileInfo presents an entry as an fs.FileInfo, for protocol libraries.
+// Folders have mode 0755, files 0644: rights come from grants, not modes.
+type FileInfo struct{ Entry }
+
+var _ fs.FileInfo = FileInfo{}
+
+// Name is the entry's name, "/" for the root.
+func (fi FileInfo) Name() string {
+	if fi.Path.IsRoot() {
+		return "/"
+	}
+	return fi.Entry.Name()
+}
+func (fi FileInfo) Size() int64        { return fi.Entry.Size }
+func (fi FileInfo) ModTime() time.Time { return fi.Entry.ModTime }
+func (fi FileInfo) IsDir() bool        { return fi.Entry.IsDir() }
+func (fi FileInfo) Sys() any           { return nil }
+func (fi FileInfo) Mode() fs.FileMode {
+	if fi.Entry.IsDir() {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}

@@ -91,7 +91,7 @@ func openAdmin(ctx context.Context, cfg config.Config, io stdio) (*admin, error)
 	if err != nil {
 		return nil, err
 	}
-	return &admin{node: n, ids: identity.New(n.DB), stdio: io}, nil
+	return &admin{node: n, ids: n.IDs, stdio: io}, nil
 }
 
 func (a *admin) Close() error { return a.node.Close() }
