@@ -109,6 +109,10 @@ func (davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, fail(ctx, "stat", name, err)
 	}
+	// PROPFIND stats every child it just listed: the listing has decided.
+	if e, ok := info(ctx).listed[p]; ok {
+		return fileInfo{storage.FileInfo{Entry: e}}, nil
+	}
 	e, err := info(ctx).sess.Stat(ctx, p)
 	if err != nil {
 		return nil, fail(ctx, "stat", name, err)
@@ -263,17 +267,30 @@ func (f *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 }
 
 func patch(ctx context.Context, sess *authfs.Session, p vpath.Path, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	var set, remove []storage.Prop
+	// RFC 4918 9.2: instructions apply in document order, so the last one
+	// for a name wins ("set X, then remove X" removes X).
+	type op struct {
+		remove bool
+		prop   storage.Prop
+	}
+	last := map[xml.Name]op{}
+	var order []xml.Name
 	var names []webdav.Property
 	for _, pp := range patches {
 		for _, prop := range pp.Props {
-			sp := storage.Prop{Space: prop.XMLName.Space, Local: prop.XMLName.Local, Lang: prop.Lang, XML: prop.InnerXML}
-			if pp.Remove {
-				remove = append(remove, sp)
-			} else {
-				set = append(set, sp)
+			if _, seen := last[prop.XMLName]; !seen {
+				order = append(order, prop.XMLName)
 			}
+			last[prop.XMLName] = op{pp.Remove, storage.Prop{Space: prop.XMLName.Space, Local: prop.XMLName.Local, Lang: prop.Lang, XML: prop.InnerXML}}
 			names = append(names, webdav.Property{XMLName: prop.XMLName})
+		}
+	}
+	var set, remove []storage.Prop
+	for _, n := range order {
+		if o := last[n]; o.remove {
+			remove = append(remove, o.prop)
+		} else {
+			set = append(set, o.prop)
 		}
 	}
 	status := http.StatusOK

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/xml"
 	"errors"
 	"io"
 	"io/fs"
@@ -26,6 +27,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
+	"pier/locks"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -61,7 +63,7 @@ type cachedLogin struct {
 
 // LockFactory returns the lock system for one request of one user: locks
 // live in the database, shared by every node and protocol.
-type LockFactory func(ctx context.Context, login string) webdav.LockSystem
+type LockFactory func(ctx context.Context, login string, etag locks.ETagFunc) webdav.LockSystem
 
 // New returns the handler.
 func New(cfg Config, a *auth.Service, access *authfs.FS, locks LockFactory, log *slog.Logger) *Server {
@@ -109,13 +111,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if done := s.precheck(w, r, ri); done {
 		return
 	}
-	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks(r.Context(), login),
+	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks(r.Context(), login, etagOf(r.Context(), ri)),
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
 				s.log.Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 		}}
 	dav.ServeHTTP(&statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}, r)
+}
+
+// etagOf answers If-header ETag conditions with the ETag GET would send.
+func etagOf(ctx context.Context, ri *reqInfo) locks.ETagFunc {
+	return func(name string) string {
+		p, err := vpath.Parse(name)
+		if err != nil {
+			return ""
+		}
+		e, err := ri.sess.Stat(ctx, p)
+		if err != nil {
+			return ""
+		}
+		tag, _ := fileInfo{storage.FileInfo{Entry: e}}.ETag(ctx)
+		return tag
+	}
 }
 
 // precheck answers what x/net/webdav gets wrong or unbounded; it returns
@@ -228,8 +246,31 @@ func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return false
 	}
+	if badNamespace(body) {
+		http.Error(w, "invalid XML namespace declaration", http.StatusBadRequest)
+		return false
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
+}
+
+// badNamespace finds a prefix bound to the empty namespace
+// (xmlns:p=""), which Namespaces in XML forbids and encoding/xml accepts.
+func badNamespace(body []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return false // malformed XML is for the handler to refuse
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" && a.Value == "" {
+					return true
+				}
+			}
+		}
+	}
 }
 
 // authenticate checks HTTP Basic credentials, trusting a verified pair

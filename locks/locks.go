@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,15 +159,20 @@ func (l Lock) covers(name string) bool {
 	return name == l.Root || !l.ZeroDepth && (l.Root == "/" || strings.HasPrefix(name, l.Root+"/"))
 }
 
+// ETagFunc returns the current ETag of a resource, "" if it has none.
+type ETagFunc func(name string) string
+
 // ForRequest returns the webdav.LockSystem for one request of one user.
-func (s *Store) ForRequest(ctx context.Context, login string) webdav.LockSystem {
-	return &requestLS{s: s, ctx: ctx, login: login}
+// etag answers the ETag conditions of If headers; nil fails them.
+func (s *Store) ForRequest(ctx context.Context, login string, etag ETagFunc) webdav.LockSystem {
+	return &requestLS{s: s, ctx: ctx, login: login, etag: etag}
 }
 
 type requestLS struct {
 	s     *Store
 	ctx   context.Context
 	login string
+	etag  ETagFunc
 }
 
 // probe marks the temporary zero-depth locks x/net/webdav takes for a
@@ -189,35 +195,54 @@ func (r *requestLS) Create(now time.Time, d webdav.LockDetails) (string, error) 
 	return r.s.create(r.ctx, r.login, d, now)
 }
 
-// Confirm checks that the submitted tokens are the user's own live locks
-// covering the named resources.
+// Confirm evaluates one list of an If header (RFC 4918 10.4): every
+// condition must hold — a token must be the user's own live lock covering
+// the resource, an ETag must be the resource's, Not inverts either — and
+// each named resource that is locked must be covered by one of the user's
+// submitted tokens.
 func (r *requestLS) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
-	for _, name := range []string{name0, name1} {
-		if name == "" {
-			continue
-		}
-		name = clean(name)
-		ok := false
-		for _, c := range conds {
-			if c.Not || c.Token == "" {
-				continue
-			}
+	name0, name1 = cleanOpt(name0), cleanOpt(name1)
+	var held []Lock
+	for _, c := range conds {
+		holds := false
+		switch {
+		case c.Token != "":
 			l, err := r.s.get(r.ctx, c.Token, now)
-			if errors.Is(err, webdav.ErrNoSuchLock) {
-				continue
-			} else if err != nil {
+			if err != nil && !errors.Is(err, webdav.ErrNoSuchLock) {
 				return nil, err
 			}
-			if l.Login == r.login && l.covers(name) {
-				ok = true
-				break
+			holds = err == nil && l.Login == r.login && (l.covers(name0) || name1 != "" && l.covers(name1))
+			if holds && !c.Not {
+				held = append(held, l)
 			}
+		case c.ETag != "":
+			holds = r.etag != nil && r.etag(name0) == c.ETag
 		}
-		if !ok {
+		if holds == c.Not {
+			return nil, webdav.ErrConfirmationFailed
+		}
+	}
+	for _, name := range []string{name0, name1} {
+		if name == "" || slices.ContainsFunc(held, func(l Lock) bool { return l.covers(name) }) {
+			continue
+		}
+		where, args := covering(name, false, now)
+		var n int
+		if err := r.s.db.QueryRow(r.ctx, "SELECT COUNT(*) FROM locks WHERE "+where, args...).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
 			return nil, webdav.ErrConfirmationFailed
 		}
 	}
 	return func() {}, nil
+}
+
+func cleanOpt(name string) string {
+	if name == "" {
+		return ""
+	}
+	return clean(name)
 }
 
 func (r *requestLS) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {

@@ -31,7 +31,8 @@ func TestLocks(t *testing.T) {
 	backends(t, func(t *testing.T, s *locks.Store) {
 		ctx := context.Background()
 		now := time.Now()
-		anna, bert := s.ForRequest(ctx, "anna"), s.ForRequest(ctx, "bert")
+		etag := func(name string) string { return `"v1"` }
+		anna, bert := s.ForRequest(ctx, "anna", etag), s.ForRequest(ctx, "bert", etag)
 		dirTok, err := anna.Create(now, webdav.LockDetails{Root: "/acme/docs", Duration: time.Minute})
 		if err != nil {
 			t.Fatal(err)
@@ -61,6 +62,19 @@ func TestLocks(t *testing.T) {
 		}
 		if _, err := anna.Confirm(now, "/acme/other", "", webdav.Condition{Token: dirTok}); !errors.Is(err, webdav.ErrConfirmationFailed) {
 			t.Errorf("token confirmed for a path it does not cover: %v", err)
+		}
+		// Every condition of a list must hold (litmus fail_complex_cond_put).
+		if _, err := anna.Confirm(now, "/acme/docs/a.txt", "", webdav.Condition{Token: dirTok}, webdav.Condition{ETag: `"bogus"`}); !errors.Is(err, webdav.ErrConfirmationFailed) {
+			t.Errorf("token with a wrong ETag confirmed: %v", err)
+		}
+		if _, err := anna.Confirm(now, "/acme/docs/a.txt", "", webdav.Condition{Token: dirTok}, webdav.Condition{ETag: `"v1"`}); err != nil {
+			t.Errorf("token with the right ETag: %v", err)
+		}
+		if _, err := anna.Confirm(now, "/acme/docs/a.txt", "", webdav.Condition{Not: true, Token: "DAV:no-lock"}, webdav.Condition{ETag: `"v1"`}); !errors.Is(err, webdav.ErrConfirmationFailed) {
+			t.Errorf("a locked resource confirmed without its token: %v", err)
+		}
+		if _, err := bert.Confirm(now, "/free/x", "", webdav.Condition{Not: true, Token: "DAV:no-lock"}, webdav.Condition{ETag: `"v1"`}); err != nil {
+			t.Errorf("an unlocked resource with matching conditions: %v", err)
 		}
 		if err := bert.Unlock(now, dirTok); !errors.Is(err, webdav.ErrForbidden) {
 			t.Errorf("bert unlocked anna's lock: %v", err)

@@ -472,7 +472,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	e := start(t, false)
 	c := e.client(t, "anna")
 	put(t, c, "/acme/staff/locked.txt", []byte("v1"))
-	ls := e.locks.ForRequest(context.Background(), "someone-else")
+	ls := e.locks.ForRequest(context.Background(), "someone-else", nil)
 	tok, err := ls.Create(time.Now(), webdav.LockDetails{Root: "/acme/staff/locked.txt", Duration: time.Minute, ZeroDepth: true})
 	if err != nil {
 		t.Fatal(err)
