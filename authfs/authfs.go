@@ -112,8 +112,26 @@ func (s *Session) verdict(ctx context.Context, op string, p vpath.Path, d authz.
 		return nil
 	}
 	s.fs.log.InfoContext(ctx, "denied", "user", s.login, "protocol", s.proto, "op", op, "path", p.String(), "reason", d.Reason)
-	return &storage.PathError{Op: op, Path: p.String(), Err: d.Err()}
+	err := d.Err()
+	if errors.Is(err, fs.ErrNotExist) {
+		err = errHidden
+	}
+	return &storage.PathError{Op: op, Path: p.String(), Err: err}
 }
+
+// hidden is the not-found of a path the user has no right on. It reads
+// and matches exactly like fs.ErrNotExist; front ends that must tell it
+// from a missing parent folder (WebDAV: 404, not 409) ask IsHidden.
+type hidden struct{}
+
+func (hidden) Error() string        { return fs.ErrNotExist.Error() }
+func (hidden) Is(target error) bool { return target == fs.ErrNotExist }
+
+var errHidden error = hidden{}
+
+// IsHidden reports whether err says the path does not exist for the user
+// because they have no right on it.
+func IsHidden(err error) bool { return errors.As(err, new(hidden)) }
 
 func (s *Session) isOwn(p vpath.Path) bool {
 	s.mu.Lock()

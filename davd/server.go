@@ -363,6 +363,8 @@ func statusFor(method string, err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &pe):
 		return http.StatusBadRequest
+	case authfs.IsHidden(err):
+		return http.StatusNotFound // never 409: that would tell a hidden folder exists
 	case errors.Is(err, fs.ErrNotExist):
 		switch method {
 		case "MOVE":

@@ -48,7 +48,14 @@ func (s *Server) handle(nc net.Conn) {
 		s.log.Info("ssh handshake failed", "from", nc.RemoteAddr().String(), "err", err)
 		return
 	}
-	nc.SetDeadline(time.Time{})
+	// The read now blocked inside x/crypto/ssh started under the handshake
+	// deadline: give it the idle deadline, or a silent client stays forever.
+	nc.SetWriteDeadline(time.Time{})
+	if s.cfg.IdleTimeout > 0 {
+		nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	} else {
+		nc.SetReadDeadline(time.Time{})
+	}
 	ic.armed.Store(true)
 	s.mu.Lock()
 	s.conns[sconn] = struct{}{}

@@ -494,3 +494,22 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	}
 	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
 }
+
+// TestIdleTimeout: a client that logs in and then says nothing is
+// disconnected after the idle timeout.
+func TestIdleTimeout(t *testing.T) {
+	e := startWith(t, false, func(c *sftpd.Config) { c.IdleTimeout = time.Second })
+	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	done := make(chan struct{})
+	go func() { conn.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent connection was still open 10 s after a 1 s idle timeout")
+	}
+}
