@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -238,8 +239,37 @@ func TestHostileRequests(t *testing.T) {
 	}
 	big := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>` + strings.Repeat("<D:getetag/>", 200_000) + `</D:prop></D:propfind>`
 	expect(t, "2 MB PROPFIND body", e.do(t, "anna", "PROPFIND", "/acme/", strings.NewReader(big), "Depth", "0"), 413)
+	// 200 MB sent chunked (no Content-Length): refused after the first MiB.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	huge := io.MultiReader(strings.NewReader(`<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>`),
+		io.LimitReader(repeatReader("<D:getetag/>"), 200<<20))
+	req, _ := http.NewRequest("PROPFIND", e.url+"/acme/", struct{ io.Reader }{huge})
+	req.SetBasicAuth("anna", password)
+	req.Header.Set("Depth", "0")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		if res.StatusCode != 413 {
+			t.Errorf("200 MB chunked PROPFIND: %d", res.StatusCode)
+		}
+		res.Body.Close()
+	} // an error means the server hung up on the rest of the body: fine
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Errorf("heap grew by %d MB on a refused 200 MB body", grown>>20)
+	}
 	laughs := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&lol3;</D:displayname></D:prop></D:propfind>`
 	if r := e.do(t, "anna", "PROPFIND", "/acme/", strings.NewReader(laughs), "Depth", "0"); r.code/100 == 2 && strings.Contains(r.body, "lollollol") {
 		t.Errorf("entities expanded: %d", r.code)
 	}
+}
+
+type repeatReader string
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], r)
+	}
+	return n, nil
 }
