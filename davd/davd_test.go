@@ -180,6 +180,12 @@ func TestAuthAndBasics(t *testing.T) {
 	if lm := r.header.Get("Last-Modified"); lm != "Thu, 02 Jan 2020 03:04:05 GMT" {
 		t.Errorf("Last-Modified %q: X-OC-Mtime not honoured", lm)
 	}
+	r = e.do(t, "anna", "PROPFIND", "/acme/staff/fi%20le$%25%3C%3E111.txt", nil, "Depth", "0")
+	for _, prop := range []string{"<D:getcontentlength>5</D:getcontentlength>", "<D:getlastmodified>", "<D:getetag>", "<D:getcontenttype>text/plain", "<D:resourcetype>", "<D:creationdate>"} {
+		if !strings.Contains(r.body, prop) {
+			t.Errorf("allprop lacks %s: %s", prop, r.body)
+		}
+	}
 	expect(t, "HEAD on a collection", e.do(t, "anna", "HEAD", "/acme/staff/", nil), 200)
 	expect(t, "MKCOL", e.do(t, "anna", "MKCOL", "/acme/staff/new", nil), 201)
 	expect(t, "MKCOL without parent", e.do(t, "anna", "MKCOL", "/acme/staff/no/such", nil), 409)

@@ -253,7 +253,10 @@ func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 		}
 		props = m[f.e.ID]
 	}
-	out := make(map[xml.Name]webdav.Property, len(props))
+	out := make(map[xml.Name]webdav.Property, len(props)+1)
+	// x/net/webdav has no creationdate; it reads dead properties first.
+	cd := xml.Name{Space: "DAV:", Local: "creationdate"}
+	out[cd] = webdav.Property{XMLName: cd, InnerXML: []byte(f.e.Created.UTC().Format(time.RFC3339))}
 	for _, p := range props {
 		n := xml.Name{Space: p.Space, Local: p.Local}
 		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}

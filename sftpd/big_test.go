@@ -3,8 +3,8 @@ package sftpd_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math/rand/v2"
 	"testing"

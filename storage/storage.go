@@ -77,6 +77,7 @@ type Entry struct {
 	ID        int64  // stable across renames and overwrites
 	Version   int64  // grows with every overwrite
 	CreatedBy string
+	Created   time.Time // when the path was first created; overwrites keep it
 }
 
 // IsDir reports whether e is a folder.

@@ -31,22 +31,22 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by"
+const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by, created_at"
 
 type scanner interface{ Scan(...any) error }
 
 func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
-	var mtime int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy); err != nil {
+	var mtime, created int64
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy, &created); err != nil {
 		return e, err
 	}
 	p, err := vpath.Parse(parent + "/" + name)
 	if err != nil {
 		return e, fmt.Errorf("catalog row %d holds a bad path: %w", e.ID, err)
 	}
-	e.Path, e.Kind, e.ModTime = p, storage.Kind(kind[0]), time.Unix(0, mtime)
+	e.Path, e.Kind, e.ModTime, e.Created = p, storage.Kind(kind[0]), time.Unix(0, mtime), time.Unix(0, created)
 	return e, nil
 }
 
