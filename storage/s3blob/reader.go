@@ -16,9 +16,10 @@ import (
 const (
 	// windowSize is the memory of one open reader. It is the read-ahead
 	// and also keeps at least half of it of already read bytes, because
-	// pkg/sftp serves reads with 8 workers: its ReadAt calls arrive
-	// slightly out of order, and each step back must not cost a new GET.
-	windowSize = 1 << 20
+	// SFTP clients pipeline up to 64 reads of 32 KiB that pkg/sftp's
+	// workers serve out of order: measured, late reads arrive up to 2 MiB
+	// behind the newest one, and each step back must not cost a new GET.
+	windowSize = 4 << 20
 	// maxSkip is the farthest forward jump read through on the current
 	// GET; a farther one costs less as a new ranged GET.
 	maxSkip = 1 << 20
@@ -111,6 +112,16 @@ func (r *reader) readAt(p []byte, off int64) (int, error) {
 			n += copy(want[n:], r.win[pos-r.start:])
 			continue
 		}
+		if pos < r.start && r.body != nil {
+			// A straggler behind the window: serve it on the side and
+			// keep the stream that the reads ahead of it still use.
+			m, err := r.readRange(want[n:], pos)
+			n += m
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		if pos < r.start || pos > r.end()+maxSkip {
 			r.dropBody()
 			r.start, r.win = pos, r.win[:0]
@@ -154,6 +165,27 @@ func (r *reader) fill() error {
 		return fmt.Errorf("s3blob: read %s: %w", r.id, err)
 	}
 	return nil
+}
+
+// readRange reads p at off with one ranged GET of exactly that range.
+func (r *reader) readRange(p []byte, off int64) (int, error) {
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+int64(len(p))-1); err != nil {
+		return 0, fmt.Errorf("s3blob: read %s: %w", r.id, err)
+	}
+	if r.etag != "" {
+		opts.SetMatchETag(r.etag)
+	}
+	body, _, _, err := r.core.GetObject(r.ctx, r.bucket, r.key, opts)
+	if err != nil {
+		return 0, r.getErr(err)
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p)
+	if err != nil {
+		return n, fmt.Errorf("s3blob: read %s: %w", r.id, err)
+	}
+	return n, nil
 }
 
 // get starts one GET of the blob from off to its end.

@@ -352,3 +352,32 @@ func TestInvalidIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestStragglerKeepsTheStream: a read that arrives far behind the window
+// (a late pipelined SFTP read) is served by one ranged GET on the side,
+// and the streaming GET goes on for the reads ahead.
+func TestStragglerKeepsTheStream(t *testing.T) {
+	s, ct := countingStore(t)
+	const pkt = 32 << 10
+	id, data := putRandom(t, s, 12<<20)
+	r, err := s.Open(context.Background(), id, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	before := ct.gets.Load()
+	for off := int64(0); off < 8<<20; off += pkt {
+		readPacket(t, r, off, pkt)
+	}
+	if b := readPacket(t, r, 100, pkt); !bytes.Equal(b, data[100:100+pkt]) {
+		t.Fatal("straggler read returned wrong bytes")
+	}
+	for off := int64(8 << 20); off < int64(len(data)); off += pkt {
+		if b := readPacket(t, r, off, pkt); !bytes.Equal(b, data[off:off+pkt]) {
+			t.Fatalf("read at %d after the straggler returned wrong bytes", off)
+		}
+	}
+	if n := ct.gets.Load() - before; n != 2 {
+		t.Fatalf("%d GETs, want 2: the stream and one for the straggler", n)
+	}
+}
