@@ -16,6 +16,9 @@ type CreateOptions struct {
 	Size int64
 	// ModTime is the client's modification time; zero means now.
 	ModTime time.Time
+	// Exclusive refuses to replace an existing file, also one published
+	// while this upload runs (SFTP's O_EXCL).
+	Exclusive bool
 }
 
 // Upload is an authorised upload; Close publishes it.
@@ -62,7 +65,7 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	}
 	overwrite := authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: true, Size: opts.Size})
 	u, err := s.fs.store.Create(ctx, p, storage.CreateOptions{
-		Exclusive: !overwrite.Allowed,
+		Exclusive: opts.Exclusive || !overwrite.Allowed,
 		MaxSize:   d.MaxSize,
 		ModTime:   opts.ModTime,
 		By:        s.login,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"iter"
 	"log/slog"
 	"os"
@@ -75,12 +74,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if flags.Append {
 		return nil, toStatus(h.log, "create", errUnsupported)
 	}
-	if flags.Excl {
-		if _, err := h.s.Stat(r.Context(), p); err == nil {
-			return nil, toStatus(h.log, "create", fs.ErrExist)
-		}
-	}
-	up, err := h.s.Create(r.Context(), p, authfs.CreateOptions{})
+	up, err := h.s.Create(r.Context(), p, authfs.CreateOptions{Exclusive: flags.Excl})
 	if err != nil {
 		return nil, toStatus(h.log, "create", err)
 	}
@@ -190,7 +184,7 @@ func (h *handlers) setstat(ctx context.Context, p vpath.Path, r *sftp.Request) e
 	h.mu.Unlock()
 	if flags.Size {
 		if open != nil {
-			if int64(attrs.Size) != open.up.Size() {
+			if n, settled := open.rw.written(); !settled || int64(attrs.Size) != n {
 				return errUnsupported
 			}
 		} else if e, err := h.s.Stat(ctx, p); err != nil {

@@ -513,3 +513,21 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal("a silent connection was still open 10 s after a 1 s idle timeout")
 	}
 }
+
+// TestExclusiveCreate: O_EXCL refuses an existing file.
+func TestExclusiveCreate(t *testing.T) {
+	e := start(t, false)
+	c := e.client(t, "anna")
+	f, err := c.OpenFile("/acme/staff/excl.txt", os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("first"))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := c.OpenFile("/acme/staff/excl.txt", os.O_WRONLY|os.O_CREATE|os.O_EXCL); err == nil {
+		f.Close()
+		t.Fatal("O_EXCL opened an existing file")
+	}
+}

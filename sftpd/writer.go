@@ -27,7 +27,8 @@ type reorderWriter struct {
 	pending map[int64][]byte // early chunks by offset, copied
 	held    int              // bytes in pending
 	window  int
-	err     error // sticky
+	err     error    // sticky
+	free    [][]byte // buffers of drained chunks, reused for early ones
 }
 
 func newReorderWriter(w uploadStream, window int) *reorderWriter {
@@ -56,7 +57,7 @@ func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
 		r.err = fmt.Errorf("%w (write at offset %d, expected %d)", errOutOfOrder, off, r.next)
 		return 0, r.err
 	}
-	r.pending[off] = append([]byte(nil), p...)
+	r.pending[off] = append(r.buffer(len(p)), p...)
 	r.held += len(p)
 	return len(p), nil
 }
@@ -82,7 +83,32 @@ func (r *reorderWriter) drain() error {
 		if err := r.write(chunk); err != nil {
 			return err
 		}
+		if len(r.free) < 256 {
+			r.free = append(r.free, chunk[:0])
+		}
 	}
+}
+
+// buffer returns an empty buffer for n bytes, reusing a drained one: about
+// half of all chunks arrive early, and a fresh slice for each made the
+// garbage of an upload as large as the upload.
+func (r *reorderWriter) buffer(n int) []byte {
+	for i := len(r.free) - 1; i >= 0; i-- {
+		if b := r.free[i]; cap(b) >= n {
+			r.free[i] = r.free[len(r.free)-1]
+			r.free = r.free[:len(r.free)-1]
+			return b
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// written returns how many bytes the stream has taken, and whether no
+// early chunk is waiting (only then is that the file's size).
+func (r *reorderWriter) written() (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next, len(r.pending) == 0
 }
 
 // finish reports whether the stream is complete: no failure and no gap.
