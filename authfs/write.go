@@ -24,12 +24,18 @@ type CreateOptions struct {
 // Upload is an authorised upload; Close publishes it.
 type Upload struct {
 	*storage.Upload
-	s *Session
-	p vpath.Path
+	ctx context.Context
+	s   *Session
+	p   vpath.Path
 }
 
-// Close publishes the file and remembers it as the session's own.
+// Close publishes the file and remembers it as the session's own. A lock
+// another user took while the bytes streamed stops the publish.
 func (u *Upload) Close() (storage.Entry, error) {
+	if err := u.s.unlocked(u.ctx, "close", u.p, false); err != nil {
+		u.Abort()
+		return storage.Entry{}, err
+	}
 	e, err := u.Upload.Close()
 	if err == nil {
 		u.s.setOwn(u.p, true)
@@ -73,7 +79,7 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	return &Upload{Upload: u, s: s, p: p}, nil
+	return &Upload{Upload: u, ctx: ctx, s: s, p: p}, nil
 }
 
 // Mkdir creates a folder.

@@ -493,6 +493,20 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
+	// A lock taken while an upload streams stops its publish.
+	f, err := c.Create("/acme/staff/locked.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("v3"))
+	tok, err = ls.Create(time.Now(), webdav.LockDetails{Root: "/acme/staff/locked.txt", Duration: time.Minute, ZeroDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("upload published over a lock taken meanwhile: %v", err)
+	}
+	ls.Unlock(time.Now(), tok)
 }
 
 // TestIdleTimeout: a client that logs in and then says nothing is
