@@ -22,7 +22,8 @@ import (
 type handlers struct {
 	s      *authfs.Session
 	log    *slog.Logger
-	window int // reorder window of uploads, bytes
+	window int     // reorder window of uploads, bytes
+	budget *budget // early-chunk bytes all uploads of the server may hold
 
 	mu      sync.Mutex
 	uploads map[vpath.Path]*fileWriter // open uploads, for fsetstat before close
@@ -78,7 +79,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err != nil {
 		return nil, toStatus(h.log, "create", err)
 	}
-	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window)}
+	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window, h.budget)}
 	h.mu.Lock()
 	h.uploads[p] = w
 	h.mu.Unlock()
@@ -106,6 +107,7 @@ func (w *fileWriter) WriteAt(b []byte, off int64) (int, error) {
 func (w *fileWriter) TransferError(err error) {
 	w.once.Do(func() {
 		w.aborted = true
+		w.rw.abandon()
 		w.up.Abort()
 	})
 }
@@ -130,6 +132,7 @@ func (w *fileWriter) Close() error {
 	}
 	return toStatus(w.h.log, "close", err)
 }
+
 
 // Filecmd runs the commands that change the namespace.
 func (h *handlers) Filecmd(r *sftp.Request) error {

@@ -29,9 +29,10 @@ type Config struct {
 	HandshakeTimeout   time.Duration // whole key exchange and authentication
 	IdleTimeout        time.Duration // no packet from the client for this long
 	MaxAuthTries       int
-	MaxUnauthenticated int // connections still in the handshake
-	MaxSessions        int // channels per connection
-	ReorderWindow      int // bytes an upload may hold out of order
+	MaxUnauthenticated int   // connections still in the handshake
+	MaxSessions        int   // channels per connection
+	ReorderWindow      int   // bytes an upload may hold out of order
+	ReorderBudget      int64 // bytes all uploads together may hold out of order
 	// ChaCha20 offers chacha20-poly1305 (last). Go's implementation is
 	// about 4x slower than AES-GCM, and OpenSSH prefers it if offered.
 	ChaCha20 bool
@@ -44,7 +45,7 @@ type Config struct {
 // DefaultConfig returns safe defaults.
 func DefaultConfig(hostKeyDir string) Config {
 	return Config{HostKeyDir: hostKeyDir, HandshakeTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute,
-		MaxAuthTries: 4, MaxUnauthenticated: 64, MaxSessions: 4, ReorderWindow: 4 << 20}
+		MaxAuthTries: 4, MaxUnauthenticated: 64, MaxSessions: 4, ReorderWindow: 4 << 20, ReorderBudget: 256 << 20}
 }
 
 // Algorithms pier offers, strongest and fastest first; nothing with SHA-1.
@@ -67,6 +68,7 @@ type Server struct {
 	keys []ssh.Signer
 
 	unauth chan struct{}
+	budget *budget
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[*ssh.ServerConn]struct{}
@@ -86,6 +88,9 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 	}
 	s := &Server{cfg: cfg, auth: a, fs: afs, log: log, keys: keys,
 		unauth: make(chan struct{}, cfg.MaxUnauthenticated), conns: map[*ssh.ServerConn]struct{}{}}
+	if cfg.ReorderBudget > 0 {
+		s.budget = &budget{left: cfg.ReorderBudget}
+	}
 	ciphers := Ciphers
 	if cfg.ChaCha20 {
 		ciphers = append(append([]string{}, Ciphers...), ssh.CipherChaCha20Poly1305)

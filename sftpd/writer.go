@@ -11,6 +11,38 @@ import (
 // resume at an offset. The file is then not published.
 var errOutOfOrder = errors.New("random or resumed writes are not supported: upload the file sequentially from the start")
 
+// errBusy refuses an upload when the server's budget for early chunks,
+// shared by all uploads, is spent: better a clear error than running out
+// of memory under many concurrent uploads.
+var errBusy = errors.New("server busy: too many uploads in progress, try again later")
+
+// budget bounds the bytes all reorder writers of a server hold at once.
+type budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+func (b *budget) take(n int) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left < int64(n) {
+		return false
+	}
+	b.left -= int64(n)
+	return true
+}
+
+func (b *budget) give(n int) {
+	if b != nil {
+		b.mu.Lock()
+		b.left += int64(n)
+		b.mu.Unlock()
+	}
+}
+
 // uploadStream is where ordered bytes go: an authfs upload.
 type uploadStream interface {
 	Write(p []byte) (int, error)
@@ -29,10 +61,11 @@ type reorderWriter struct {
 	window  int
 	err     error    // sticky
 	free    [][]byte // buffers of drained chunks, reused for early ones
+	budget  *budget  // shared by the server's uploads; nil: unbounded
 }
 
-func newReorderWriter(w uploadStream, window int) *reorderWriter {
-	return &reorderWriter{w: w, pending: map[int64][]byte{}, window: window}
+func newReorderWriter(w uploadStream, window int, b *budget) *reorderWriter {
+	return &reorderWriter{w: w, pending: map[int64][]byte{}, window: window, budget: b}
 }
 
 // WriteAt accepts p at off. pkg/sftp may reuse p after WriteAt returns
@@ -55,6 +88,10 @@ func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
 	}
 	if _, dup := r.pending[off]; dup || r.held+len(p) > r.window || off-r.next > int64(r.window) {
 		r.err = fmt.Errorf("%w (write at offset %d, expected %d)", errOutOfOrder, off, r.next)
+		return 0, r.err
+	}
+	if !r.budget.take(len(p)) {
+		r.err = errBusy
 		return 0, r.err
 	}
 	r.pending[off] = append(r.buffer(len(p)), p...)
@@ -80,6 +117,7 @@ func (r *reorderWriter) drain() error {
 		}
 		delete(r.pending, r.next)
 		r.held -= len(chunk)
+		r.budget.give(len(chunk))
 		if err := r.write(chunk); err != nil {
 			return err
 		}
@@ -115,8 +153,28 @@ func (r *reorderWriter) written() (int64, bool) {
 func (r *reorderWriter) finish() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.release()
 	if r.err == nil && len(r.pending) > 0 {
 		r.err = fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, r.next)
 	}
 	return r.err
+}
+
+// release returns what failed uploads still hold to the budget.
+func (r *reorderWriter) release() {
+	for off, chunk := range r.pending {
+		r.budget.give(len(chunk))
+		delete(r.pending, off)
+	}
+	r.held = 0
+}
+
+// abandon gives up the stream (the session ended with the file open).
+func (r *reorderWriter) abandon() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.release()
+	if r.err == nil {
+		r.err = errors.New("upload abandoned")
+	}
 }

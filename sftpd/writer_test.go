@@ -25,7 +25,7 @@ func TestReorderWriter(t *testing.T) {
 		rand.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
 	}
 	var out sink
-	r := newReorderWriter(&out, 8*chunk)
+	r := newReorderWriter(&out, 8*chunk, &budget{left: 1 << 30})
 	buf := make([]byte, chunk) // reused between calls, as with the allocator
 	for _, off := range offs {
 		copy(buf, data[off:off+chunk])
@@ -62,12 +62,37 @@ func TestReorderWriterRefuses(t *testing.T) {
 		},
 	}
 	for name, fn := range cases {
-		r := newReorderWriter(&sink{}, 100)
+		r := newReorderWriter(&sink{}, 100, nil)
 		if err := fn(r); !errors.Is(err, errOutOfOrder) {
 			t.Errorf("%s: %v, want errOutOfOrder", name, err)
 		}
 		if err := r.finish(); err == nil {
 			t.Errorf("%s: finish succeeded after a refusal", name)
 		}
+	}
+}
+
+// TestReorderBudget: early chunks of all uploads share one budget; an
+// upload that would exceed it fails clearly, and failed or finished
+// uploads give their share back.
+func TestReorderBudget(t *testing.T) {
+	b := &budget{left: 100}
+	a := newReorderWriter(&sink{}, 1000, b)
+	if _, err := a.WriteAt(make([]byte, 80), 10); err != nil {
+		t.Fatal(err)
+	}
+	c := newReorderWriter(&sink{}, 1000, b)
+	if _, err := c.WriteAt(make([]byte, 30), 10); !errors.Is(err, errBusy) {
+		t.Fatalf("over budget: %v", err)
+	}
+	a.WriteAt(make([]byte, 10), 0) // fills the gap: the chunk drains
+	if b.left != 100 {
+		t.Fatalf("budget after drain: %d", b.left)
+	}
+	d := newReorderWriter(&sink{}, 1000, b)
+	d.WriteAt(make([]byte, 50), 5)
+	d.abandon()
+	if b.left != 100 {
+		t.Fatalf("budget after an abandoned upload: %d", b.left)
 	}
 }
