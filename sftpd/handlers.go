@@ -133,7 +133,6 @@ func (w *fileWriter) Close() error {
 	return toStatus(w.h.log, "close", err)
 }
 
-
 // Filecmd runs the commands that change the namespace.
 func (h *handlers) Filecmd(r *sftp.Request) error {
 	return toStatus(h.log, r.Method, h.filecmd(r, false))
