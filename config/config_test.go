@@ -1,0 +1,52 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	ok := Default()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	cases := []struct {
+		change func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.DataDir = "" }, "--data"},
+		{func(c *Config) { c.DB = "mysql://u:secret@h/db" }, `--db: unknown scheme "mysql"`},
+		{func(c *Config) { c.Storage = "/plain/path" }, "--storage: not a URL"},
+		{func(c *Config) { c.SFTPAddr = "2022" }, "--sftp-addr"},
+		{func(c *Config) { c.TLSCert = "cert.pem" }, "--tls-cert and --tls-key go together"},
+		{func(c *Config) { c.GCInterval = -1 }, "must not be negative"},
+	}
+	for _, c := range cases {
+		cfg := Default()
+		c.change(&cfg)
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error about %q", err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("error shows a password: %v", err)
+		}
+	}
+	for _, off := range []string{"off", ""} {
+		cfg := Default()
+		cfg.SFTPAddr, cfg.DAVAddr = off, off
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("front ends %q: %v", off, err)
+		}
+	}
+}
+
+func TestEnvThenFlags(t *testing.T) {
+	cfg := Default()
+	cfg.FromEnv(func(k string) string {
+		return map[string]string{"PIER_DB": "postgres://db/pier", "PIER_SFTP_ADDR": ":22"}[k]
+	})
+	if cfg.DBURL() != "postgres://db/pier" || cfg.SFTPAddr != ":22" || cfg.StorageURL() != "file:pier-data/blobs" {
+		t.Fatalf("from env: %+v", cfg)
+	}
+}
