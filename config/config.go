@@ -39,6 +39,8 @@ type Config struct {
 	SFTPChaCha20 bool
 	// SFTPCompatMACs also offers non-ETM hmac-sha2 MACs for old libssh2.
 	SFTPCompatMACs bool
+	// SFTPStrictSetstat refuses setstat of permissions and owners.
+	SFTPStrictSetstat bool
 
 	// GCInterval is how often a node collects unreferenced blobs; 0 stops it.
 	GCInterval time.Duration
@@ -86,6 +88,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
+	fs.BoolVar(&c.SFTPStrictSetstat, "sftp-strict-setstat", c.SFTPStrictSetstat, "refuse SFTP setstat of permissions and owners (default: accepted and ignored)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for WebDAV; default: a self-signed one in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")

@@ -137,11 +137,15 @@ func TestOpenSSHClients(t *testing.T) {
 // ETM MAC: it needs the CompatMACs switch, and fails cleanly without it.
 func TestCurlSFTP(t *testing.T) {
 	curl := need(t, "curl")
-	strict := start(t, false)
+	bothBackends(t, func(t *testing.T, prod bool) { testCurlSFTP(t, curl, prod) })
+}
+
+func testCurlSFTP(t *testing.T, curl string, prod bool) {
+	strict := start(t, prod)
 	if out, err := run(t, t.TempDir(), curl, "-sS", "-u", "anna:"+password, "--insecure", "sftp://127.0.0.1:"+strict.port()+"/acme/staff/"); err == nil {
 		t.Logf("curl connected without CompatMACs (a newer libssh2): %s", out)
 	}
-	e := startWith(t, false, func(c *sftpd.Config) { c.CompatMACs = true })
+	e := startWith(t, prod, func(c *sftpd.Config) { c.CompatMACs = true })
 	work := t.TempDir()
 	local, sum := randomFile(t, work, "c.bin", 3<<20)
 	pin := sha256.Sum256(e.hostAll[1].Marshal()) // libssh2 prefers ECDSA
@@ -196,7 +200,11 @@ func TestRclone(t *testing.T) {
 
 func TestLftp(t *testing.T) {
 	lftp := need(t, "lftp")
-	e := start(t, false)
+	bothBackends(t, func(t *testing.T, prod bool) { testLftp(t, lftp, prod) })
+}
+
+func testLftp(t *testing.T, lftp string, prod bool) {
+	e := start(t, prod)
 	work := t.TempDir()
 	_, sum := randomFile(t, work, "l.bin", 1<<20)
 	connect := fmt.Sprintf("ssh -a -x -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes", e.keys["anna"], e.knownHosts(t))
@@ -213,7 +221,11 @@ func TestLftp(t *testing.T) {
 // TestParallelSessions runs 20 sessions at once, each uploading and
 // reading back its own file.
 func TestParallelSessions(t *testing.T) {
-	e := start(t, false)
+	bothBackends(t, testParallelSessions)
+}
+
+func testParallelSessions(t *testing.T, prod bool) {
+	e := start(t, prod)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for i := range 20 {
@@ -248,4 +260,10 @@ func TestParallelSessions(t *testing.T) {
 		t.Error(err)
 	}
 	_ = time.Second
+}
+
+// bothBackends runs fn on SQLite+disk and on PostgreSQL+MinIO.
+func bothBackends(t *testing.T, fn func(t *testing.T, prod bool)) {
+	t.Run("sqlite+disk", func(t *testing.T) { fn(t, false) })
+	t.Run("postgres+s3", func(t *testing.T) { fn(t, true) })
 }

@@ -24,6 +24,7 @@ type handlers struct {
 	log    *slog.Logger
 	window int     // reorder window of uploads, bytes
 	budget *budget // early-chunk bytes all uploads of the server may hold
+	strict bool    // refuse setstat of permissions and owners
 
 	mu      sync.Mutex
 	uploads map[vpath.Path]*fileWriter // open uploads, for fsetstat before close
@@ -181,6 +182,9 @@ func (h *handlers) filecmd(r *sftp.Request, posix bool) error {
 // size is refused unless it is the size the file has.
 func (h *handlers) setstat(ctx context.Context, p vpath.Path, r *sftp.Request) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
+	if h.strict && (flags.Permissions || flags.UidGid) {
+		return errUnsupported
+	}
 	h.mu.Lock()
 	open := h.uploads[p]
 	h.mu.Unlock()

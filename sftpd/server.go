@@ -33,6 +33,9 @@ type Config struct {
 	MaxSessions        int   // channels per connection
 	ReorderWindow      int   // bytes an upload may hold out of order
 	ReorderBudget      int64 // bytes all uploads together may hold out of order
+	// StrictSetstat refuses setstat of permissions and owners (pier keeps
+	// neither) instead of answering success, for clients that must know.
+	StrictSetstat bool
 	// ChaCha20 offers chacha20-poly1305 (last). Go's implementation is
 	// about 4x slower than AES-GCM, and OpenSSH prefers it if offered.
 	ChaCha20 bool

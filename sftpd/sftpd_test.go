@@ -545,3 +545,27 @@ func TestExclusiveCreate(t *testing.T) {
 		t.Fatal("O_EXCL opened an existing file")
 	}
 }
+
+// TestSetstat: times are stored; permissions are accepted and ignored,
+// unless StrictSetstat refuses them.
+func TestSetstat(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		e := startWith(t, false, func(c *sftpd.Config) { c.StrictSetstat = strict })
+		c := e.client(t, "anna")
+		put(t, c, "/acme/staff/s.txt", []byte("x"))
+		err := c.Chmod("/acme/staff/s.txt", 0o600)
+		if strict && status(err) != fxUnsupported || !strict && err != nil {
+			t.Errorf("strict=%v: chmod answered %v", strict, err)
+		}
+		when := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
+		if err := c.Chtimes("/acme/staff/s.txt", when, when); err != nil {
+			t.Errorf("strict=%v: chtimes: %v", strict, err)
+		}
+		if st, _ := c.Stat("/acme/staff/s.txt"); !st.ModTime().Equal(when) {
+			t.Errorf("strict=%v: mtime %v", strict, st.ModTime())
+		}
+		if err := c.Truncate("/acme/staff/s.txt", 0); status(err) != fxUnsupported {
+			t.Errorf("truncate: %v", err)
+		}
+	}
+}
