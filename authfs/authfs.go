@@ -238,3 +238,19 @@ func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error)
 	}
 	return s.fs.store.Open(ctx, p)
 }
+
+// CheckLock decides whether the user may lock p. A lock blocks every other
+// user's changes, so it needs the right to change the resource: overwrite
+// for an existing file, create for a new one, mkdir for a folder.
+func (s *Session) CheckLock(ctx context.Context, p vpath.Path) error {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return err
+	}
+	if ok && e.IsDir() {
+		_, err = s.decide(ctx, "lock", authz.ActMkdir, p, authz.Target{Dir: true, Exists: true})
+		return err
+	}
+	_, err = s.decide(ctx, "lock", authz.ActCreate, p, authz.Target{Exists: ok})
+	return err
+}

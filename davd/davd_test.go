@@ -2,6 +2,7 @@ package davd_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -73,7 +74,7 @@ func start(t *testing.T, prod bool) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ls := locks.New(d)
-	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, ls, log), ls.ForRequest, log)
+	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, ls, log), ls, log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e.url = ts.URL + "/dav"
@@ -209,6 +210,11 @@ func TestPermissionsThroughWebDAV(t *testing.T) {
 			expect(t, "too large", e.do(t, "acme-edi", "PUT", "/acme/inbound/big.edi", strings.NewReader(strings.Repeat("x", 1<<20+1))), 413)
 			expect(t, "too large leaves nothing", e.do(t, "anna", "GET", "/acme/inbound/big.edi", nil), 404)
 			expect(t, "read outbound", e.do(t, "acme-edi", "GET", "/acme/outbound/order%201.edi", nil), 200)
+			lockBody := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:%s/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
+			for _, scope := range []string{"exclusive", "shared"} {
+				expect(t, "read-only user locks ("+scope+")", e.do(t, "acme-edi", "LOCK", "/acme/outbound/order%201.edi", strings.NewReader(fmt.Sprintf(lockBody, scope))), 403)
+				expect(t, "lock of a hidden path ("+scope+")", e.do(t, "acme-edi", "LOCK", "/globex/inbound/x", strings.NewReader(fmt.Sprintf(lockBody, scope))), 404)
+			}
 			expect(t, "write outbound", e.do(t, "acme-edi", "PUT", "/acme/outbound/x.edi", strings.NewReader("x")), 403)
 			expect(t, "delete outbound", e.do(t, "acme-edi", "DELETE", "/acme/outbound/order%201.edi", nil), 403)
 			for _, p := range []string{"/globex/", "/globex/inbound/", "/hq/", "/acme/staff/", "/acme/secret-that-does-not-exist/"} {

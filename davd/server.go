@@ -49,7 +49,7 @@ type Server struct {
 	cfg    Config
 	auth   *auth.Service
 	access *authfs.FS
-	locks  LockFactory
+	locks  Locks
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -61,12 +61,16 @@ type cachedLogin struct {
 	expires time.Time
 }
 
-// LockFactory returns the lock system for one request of one user: locks
-// live in the database, shared by every node and protocol.
-type LockFactory func(ctx context.Context, login string, etag locks.ETagFunc) webdav.LockSystem
+// Locks is where WebDAV locks live (locks.Store: in the database, shared
+// by every node and protocol). ForRequest binds a lock system to one
+// request's user; CreateShared takes the shared locks x/net/webdav lacks.
+type Locks interface {
+	ForRequest(ctx context.Context, login string, etag locks.ETagFunc) webdav.LockSystem
+	CreateShared(ctx context.Context, login string, d webdav.LockDetails, now time.Time) (string, error)
+}
 
 // New returns the handler.
-func New(cfg Config, a *auth.Service, access *authfs.FS, locks LockFactory, log *slog.Logger) *Server {
+func New(cfg Config, a *auth.Service, access *authfs.FS, locks Locks, log *slog.Logger) *Server {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
@@ -111,7 +115,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if done := s.precheck(w, r, ri); done {
 		return
 	}
-	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks(r.Context(), login, etagOf(r.Context(), ri)),
+	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks.ForRequest(r.Context(), login, etagOf(r.Context(), ri)),
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
 				s.log.Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -201,7 +205,12 @@ func (s *Server) precheck(w http.ResponseWriter, r *http.Request, ri *reqInfo) b
 				return true
 			}
 		}
-	case "PROPPATCH", "LOCK":
+	case "LOCK":
+		if !s.limitBody(w, r) {
+			return true
+		}
+		return s.lock(w, r, ri)
+	case "PROPPATCH":
 		return !s.limitBody(w, r)
 	case "GET", "HEAD":
 		p, err := s.path(r)

@@ -146,6 +146,9 @@ CREATE TABLE props (
 	PRIMARY KEY (entry_id, space, local)
 )
 `},
+	{5, "shared locks", `
+ALTER TABLE locks ADD COLUMN shared INTEGER NOT NULL DEFAULT 0
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -51,6 +51,7 @@ type Lock struct {
 	Login     string
 	OwnerXML  string
 	Expires   time.Time
+	Shared    bool
 }
 
 // covering returns the SQL condition and arguments selecting live locks
@@ -106,14 +107,25 @@ func expiry(now time.Time, d time.Duration) int64 {
 	return now.Add(d).UnixNano()
 }
 
-// create takes a lock unless a live lock conflicts with it.
-func (s *Store) create(ctx context.Context, login string, d webdav.LockDetails, now time.Time) (string, error) {
+// CreateShared takes a shared lock (x/net/webdav knows only exclusive
+// ones): it conflicts with exclusive locks only.
+func (s *Store) CreateShared(ctx context.Context, login string, d webdav.LockDetails, now time.Time) (string, error) {
+	d.Root = clean(d.Root)
+	return s.create(ctx, login, d, true, now)
+}
+
+// create takes a lock unless a live lock conflicts with it: any lock for
+// an exclusive one, an exclusive lock for a shared one.
+func (s *Store) create(ctx context.Context, login string, d webdav.LockDetails, shared bool, now time.Time) (string, error) {
 	token := newToken()
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM locks WHERE expires_at <= ?", now.UnixNano()); err != nil {
 			return err
 		}
 		where, args := covering(d.Root, !d.ZeroDepth, now)
+		if shared {
+			where += " AND shared = 0"
+		}
 		var n int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM locks WHERE "+where, args...).Scan(&n); err != nil {
 			return err
@@ -127,8 +139,8 @@ func (s *Store) create(ctx context.Context, login string, d webdav.LockDetails, 
 		if n >= MaxPerUser {
 			return ErrTooMany
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, token, d.Root, boolInt(d.ZeroDepth), login, d.OwnerXML, expiry(now, d.Duration), now.UnixNano())
+		_, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at, shared)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, token, d.Root, boolInt(d.ZeroDepth), login, d.OwnerXML, expiry(now, d.Duration), now.UnixNano(), boolInt(shared))
 		return err
 	})
 	return token, err
@@ -192,7 +204,7 @@ func (r *requestLS) Create(now time.Time, d webdav.LockDetails) (string, error) 
 		}
 		return probe + newToken(), nil
 	}
-	return r.s.create(r.ctx, r.login, d, now)
+	return r.s.create(r.ctx, r.login, d, false, now)
 }
 
 // Confirm evaluates one list of an If header (RFC 4918 10.4): every

@@ -180,7 +180,7 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Locks.ForRequest, n.Log)
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Locks, n.Log)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	scheme := "https"

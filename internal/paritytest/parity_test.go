@@ -161,7 +161,7 @@ func newWorld(t *testing.T) *world {
 		defer cancel()
 		srv.Shutdown(sctx)
 	})
-	hs := httptest.NewServer(davd.New(davd.DefaultConfig(), a, access, ls.ForRequest, log))
+	hs := httptest.NewServer(davd.New(davd.DefaultConfig(), a, access, ls, log))
 	t.Cleanup(hs.Close)
 	return &world{sftpAddr: ln.Addr().String(), davURL: hs.URL + "/dav", clients: map[string]*sftp.Client{}}
 }
