@@ -96,6 +96,20 @@ func openAdmin(ctx context.Context, cfg config.Config, io stdio) (*admin, error)
 
 func (a *admin) Close() error { return a.node.Close() }
 
+// openCommand parses a command's arguments (as parseAdmin) and opens the
+// store: what every admin command that needs no checks in between does.
+func openCommand(ctx context.Context, io stdio, name, synopsis string, nargs int, args []string, register func(*flag.FlagSet)) (*admin, []string, error) {
+	cfg, pos, err := parseAdmin(name, synopsis, nargs, args, register)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pos, nil
+}
+
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -257,13 +257,9 @@ type keyJSON struct {
 
 func keyList(ctx context.Context, args []string, io stdio) error {
 	var asJSON bool
-	cfg, pos, err := parseAdmin("user key list", "LOGIN [--json]", 1, args, func(fs *flag.FlagSet) {
+	a, pos, err := openCommand(ctx, io, "user key list", "LOGIN [--json]", 1, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
@@ -289,11 +285,7 @@ func keyList(ctx context.Context, args []string, io stdio) error {
 }
 
 func keyRemove(ctx context.Context, args []string, io stdio) error {
-	cfg, pos, err := parseAdmin("user key remove", "LOGIN FINGERPRINT", 2, args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
+	a, pos, err := openCommand(ctx, io, "user key remove", "LOGIN FINGERPRINT", 2, args, nil)
 	if err != nil {
 		return err
 	}

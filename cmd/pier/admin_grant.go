@@ -154,13 +154,9 @@ type grantJSON struct {
 
 func grantList(ctx context.Context, args []string, io stdio) error {
 	var asJSON bool
-	cfg, _, err := parseAdmin("grant list", "[--json]", 0, args, func(fs *flag.FlagSet) {
+	a, _, err := openCommand(ctx, io, "grant list", "[--json]", 0, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}

@@ -28,13 +28,9 @@ func groupCmd(ctx context.Context, args []string, io stdio) error {
 
 func groupAdd(ctx context.Context, args []string, io stdio) error {
 	var desc string
-	cfg, pos, err := parseAdmin("group add", "NAME [--description D]", 1, args, func(fs *flag.FlagSet) {
+	a, pos, err := openCommand(ctx, io, "group add", "NAME [--description D]", 1, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&desc, "description", "", "what the group is for")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
@@ -55,13 +51,9 @@ type groupJSON struct {
 
 func groupList(ctx context.Context, args []string, io stdio) error {
 	var asJSON bool
-	cfg, _, err := parseAdmin("group list", "[--json]", 0, args, func(fs *flag.FlagSet) {
+	a, _, err := openCommand(ctx, io, "group list", "[--json]", 0, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
@@ -90,11 +82,7 @@ func groupList(ctx context.Context, args []string, io stdio) error {
 }
 
 func groupDelete(ctx context.Context, args []string, io stdio) error {
-	cfg, pos, err := parseAdmin("group delete", "NAME", 1, args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
+	a, pos, err := openCommand(ctx, io, "group delete", "NAME", 1, args, nil)
 	if err != nil {
 		return err
 	}

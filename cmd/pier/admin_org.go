@@ -120,13 +120,9 @@ type orgJSON struct {
 
 func orgList(ctx context.Context, args []string, io stdio) error {
 	var asJSON bool
-	cfg, _, err := parseAdmin("org list", "[--json]", 0, args, func(fs *flag.FlagSet) {
+	a, _, err := openCommand(ctx, io, "org list", "[--json]", 0, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}

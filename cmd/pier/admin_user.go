@@ -231,14 +231,10 @@ func timeText(t time.Time) string {
 func userList(ctx context.Context, args []string, io stdio) error {
 	var org string
 	var asJSON bool
-	cfg, _, err := parseAdmin("user list", "[--org SLUG] [--json]", 0, args, func(fs *flag.FlagSet) {
+	a, _, err := openCommand(ctx, io, "user list", "[--org SLUG] [--json]", 0, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&org, "org", "", "only the users of this organisation")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
@@ -276,13 +272,9 @@ func dash(s string) string {
 
 func userShow(ctx context.Context, args []string, io stdio) error {
 	var asJSON bool
-	cfg, pos, err := parseAdmin("user show", "LOGIN [--json]", 1, args, func(fs *flag.FlagSet) {
+	a, pos, err := openCommand(ctx, io, "user show", "LOGIN [--json]", 1, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
@@ -337,15 +329,11 @@ func orText(s, empty string) string {
 func userStatus(verb string) func(context.Context, []string, stdio) error {
 	return func(ctx context.Context, args []string, io stdio) error {
 		var expires string
-		cfg, pos, err := parseAdmin("user "+verb, "LOGIN", 1, args, func(fs *flag.FlagSet) {
+		a, pos, err := openCommand(ctx, io, "user "+verb, "LOGIN", 1, args, func(fs *flag.FlagSet) {
 			if verb == "activate" {
 				fs.StringVar(&expires, "expires", "", `new last day of the account (2027-01-31), or "never"`)
 			}
 		})
-		if err != nil {
-			return err
-		}
-		a, err := openAdmin(ctx, cfg, io)
 		if err != nil {
 			return err
 		}
@@ -407,11 +395,7 @@ func activate(u *identity.User, expires string, now time.Time) error {
 }
 
 func userDelete(ctx context.Context, args []string, io stdio) error {
-	cfg, pos, err := parseAdmin("user delete", "LOGIN", 1, args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, cfg, io)
+	a, pos, err := openCommand(ctx, io, "user delete", "LOGIN", 1, args, nil)
 	if err != nil {
 		return err
 	}
