@@ -42,8 +42,6 @@ import (
 	"pier/internal/testenv"
 	"pier/locks"
 	"pier/storage"
-	"pier/storage/diskblob"
-	"pier/storage/s3blob"
 	"pier/storage/sqlcatalog"
 	"pier/vpath"
 )
@@ -581,28 +579,8 @@ func TestCurlWebDAV(t *testing.T) {
 // /bench.
 func benchServer(b *testing.B, prod bool) (string, *db.DB, *storage.FS) {
 	ctx := context.Background()
-	var d *db.DB
-	var blobs storage.BlobStore
+	d, blobs := testenv.Backend(b, prod, b.TempDir())
 	var err error
-	if prod {
-		d = testenv.Postgres(b)
-		cfg, err := s3blob.ParseURL(testenv.S3URL(b), os.Getenv)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if blobs, err = s3blob.Open(ctx, cfg); err != nil {
-			b.Fatal(err)
-		}
-	} else {
-		dir := b.TempDir()
-		if d, err = db.Open(ctx, "sqlite:"+filepath.Join(dir, "pier.db")); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { d.Close() })
-		if blobs, err = diskblob.Open(filepath.Join(dir, "blobs")); err != nil {
-			b.Fatal(err)
-		}
-	}
 	ids, store := identity.New(d), storage.New(sqlcatalog.New(d), blobs)
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {

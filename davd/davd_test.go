@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,13 +17,10 @@ import (
 	"pier/authz"
 	"pier/credential"
 	"pier/davd"
-	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
 	"pier/locks"
 	"pier/storage"
-	"pier/storage/diskblob"
-	"pier/storage/s3blob"
 	"pier/storage/sqlcatalog"
 	"pier/vpath"
 )
@@ -40,28 +36,7 @@ type env struct {
 func start(t *testing.T, prod bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	var d *db.DB
-	var blobs storage.BlobStore
-	var err error
-	if prod {
-		d = testenv.Postgres(t)
-		cfg, err := s3blob.ParseURL(testenv.S3URL(t), os.Getenv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if blobs, err = s3blob.Open(ctx, cfg); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		if d, err = db.Open(ctx, "sqlite:"+filepath.Join(dir, "pier.db")); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if blobs, err = diskblob.Open(filepath.Join(dir, "blobs")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d, blobs := testenv.Backend(t, prod, t.TempDir())
 	e := &env{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {

@@ -27,14 +27,11 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/credential"
-	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
 	"pier/locks"
 	"pier/sftpd"
 	"pier/storage"
-	"pier/storage/diskblob"
-	"pier/storage/s3blob"
 	"pier/storage/sqlcatalog"
 	"pier/vpath"
 )
@@ -64,27 +61,8 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{dir: t.TempDir()}
-	var d *db.DB
-	var blobs storage.BlobStore
+	d, blobs := testenv.Backend(t, prod, e.dir)
 	var err error
-	if prod {
-		d = testenv.Postgres(t)
-		cfg, err := s3blob.ParseURL(testenv.S3URL(t), os.Getenv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if blobs, err = s3blob.Open(ctx, cfg); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		if d, err = db.Open(ctx, "sqlite:"+filepath.Join(e.dir, "pier.db")); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if blobs, err = diskblob.Open(filepath.Join(e.dir, "blobs")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	e.ids, e.store, e.locks = identity.New(d), storage.New(sqlcatalog.New(d), blobs), locks.New(d)
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {

@@ -23,12 +23,11 @@ import (
 	"pier/authz"
 	"pier/credential"
 	"pier/davd"
-	"pier/db"
 	"pier/identity"
+	"pier/internal/testenv"
 	"pier/locks"
 	"pier/sftpd"
 	"pier/storage"
-	"pier/storage/diskblob"
 	"pier/storage/sqlcatalog"
 	"pier/vpath"
 )
@@ -107,12 +106,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "pier.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	blobs, _ := diskblob.Open(filepath.Join(dir, "blobs"))
+	d, blobs := testenv.Backend(t, false, dir)
 	ids, store, ls := identity.New(d), storage.New(sqlcatalog.New(d), blobs), locks.New(d)
 	hasher, _ := credential.NewHasher(credential.DefaultParams(), 2)
 	hash, _ := hasher.Hash(ctx, password)

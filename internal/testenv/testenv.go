@@ -10,10 +10,14 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"pier/db"
+	"pier/storage"
+	"pier/storage/diskblob"
+	"pier/storage/s3blob"
 )
 
 // Need returns the value of the environment variable name, or ends the test.
@@ -86,4 +90,33 @@ func S3URL(t testing.TB) string {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + Unique("t")
 	return u.String()
+}
+
+// Backend opens a fresh catalog database and blob store: the embedded
+// default (SQLite and a disk directory) or, with prod set, PostgreSQL
+// and MinIO. dir holds the embedded files.
+func Backend(t testing.TB, prod bool, dir string) (*db.DB, storage.BlobStore) {
+	t.Helper()
+	ctx := context.Background()
+	if prod {
+		cfg, err := s3blob.ParseURL(S3URL(t), os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs, err := s3blob.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Postgres(t), blobs
+	}
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "pier.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	blobs, err := diskblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, blobs
 }
