@@ -54,22 +54,24 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	}
 	t := target(e, ok)
 	t.Size = opts.Size
+	// One load of the facts serves the three questions below.
 	f, grants, err := s.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.decide(ctx, "create", authz.ActCreate, p, t)
-	if err == nil {
-		err = s.unlocked(ctx, "create", p, false)
-	}
-	if err != nil {
+	now := s.fs.now()
+	d := authz.Decide(f, grants, authz.ActCreate, p, now, t)
+	if err := s.verdict(ctx, "create", p, d); err != nil {
 		// Refused only for the announced size: say so (HTTP 413).
-		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: ok}).Allowed {
+		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: ok}).Allowed {
 			return nil, &storage.PathError{Op: "create", Path: p.String(), Err: storage.ErrTooLarge}
 		}
 		return nil, err
 	}
-	overwrite := authz.Decide(f, grants, authz.ActCreate, p, s.fs.now(), authz.Target{Exists: true, Size: opts.Size})
+	if err := s.unlocked(ctx, "create", p, false); err != nil {
+		return nil, err
+	}
+	overwrite := authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: true, Size: opts.Size})
 	u, err := s.fs.store.Create(ctx, p, storage.CreateOptions{
 		Exclusive: opts.Exclusive || !overwrite.Allowed,
 		MaxSize:   d.MaxSize,
