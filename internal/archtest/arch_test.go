@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,6 +94,33 @@ func TestLayers(t *testing.T) {
 						t.Errorf("%s imports %s, which its layer must not", dir, im)
 					}
 				}
+			}
+		}
+	}
+}
+
+// pure lists the only imports of the packages that must stay pure: the
+// decision (no I/O, no protocols, no clock of its own) and credentials
+// (crypto/rand is their only source of randomness).
+var pure = map[string][]string{
+	"authz": {"cmp", "errors", "fmt", "io/fs", "path", "slices", "strconv", "strings", "time",
+		"unicode", "unicode/utf8", "golang.org/x/text/unicode/norm", "pier/vpath"},
+	"credential": {"context", "crypto/ecdsa", "crypto/ed25519", "crypto/rand", "crypto/rsa", "crypto/subtle",
+		"encoding/base64", "encoding/binary", "errors", "fmt", "runtime", "slices", "strconv", "strings",
+		"unicode", "unicode/utf8", "golang.org/x/crypto/argon2", "golang.org/x/crypto/ssh",
+		"golang.org/x/text/unicode/norm", "pier/credential/blocklist"},
+}
+
+func TestPurePackages(t *testing.T) {
+	pkgs := packages(t)
+	for dir, allowed := range pure {
+		p, ok := pkgs[dir]
+		if !ok {
+			t.Errorf("pure package %s not found", dir)
+		}
+		for _, im := range p.imports {
+			if !slices.Contains(allowed, im) {
+				t.Errorf("%s imports %s: it must stay pure", dir, im)
 			}
 		}
 	}
