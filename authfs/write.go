@@ -112,7 +112,7 @@ func (s *Session) Remove(ctx context.Context, p vpath.Path, recursive bool) erro
 	if err := s.unlocked(ctx, "remove", p, true); err != nil {
 		return err
 	}
-	if err := s.fs.store.Remove(ctx, p, recursive); err != nil {
+	if err := s.fs.store.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive}); err != nil {
 		return err
 	}
 	s.setOwn(p, false)

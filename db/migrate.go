@@ -149,6 +149,10 @@ CREATE TABLE props (
 	{5, "shared locks", `
 ALTER TABLE locks ADD COLUMN shared INTEGER NOT NULL DEFAULT 0
 `},
+	{6, "publish times and provisional locks", `
+ALTER TABLE entries ADD COLUMN published_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -85,14 +85,30 @@ func (f *FS) MkdirAll(ctx context.Context, p vpath.Path, by string) error {
 	return nil
 }
 
-// Rename moves a file or a whole folder; see Catalog.Rename.
+// Move renames a file or a whole folder; see Catalog.Move.
+func (f *FS) Move(ctx context.Context, from, to vpath.Path, opts MoveOptions) error {
+	return f.cat.Move(ctx, from, to, opts)
+}
+
+// Rename moves a file or a whole folder, replacing an existing file at to
+// only when replace is set.
 func (f *FS) Rename(ctx context.Context, from, to vpath.Path, replace bool) error {
-	return f.cat.Rename(ctx, from, to, replace)
+	opts := MoveOptions{}
+	if replace {
+		opts.Replace = ReplaceFile
+	}
+	return f.cat.Move(ctx, from, to, opts)
+}
+
+// Copy copies a file or a whole folder without copying any bytes; see
+// Catalog.Copy.
+func (f *FS) Copy(ctx context.Context, from, to vpath.Path, opts MoveOptions) error {
+	return f.cat.Copy(ctx, from, to, opts)
 }
 
 // Remove deletes a file or folder; blobs are collected later by GC.
-func (f *FS) Remove(ctx context.Context, p vpath.Path, recursive bool) error {
-	return f.cat.Remove(ctx, p, recursive)
+func (f *FS) Remove(ctx context.Context, p vpath.Path, opts RemoveOptions) error {
+	return f.cat.Remove(ctx, p, opts)
 }
 
 // SetModTime records a modification time sent by a client.
@@ -120,6 +136,8 @@ type CreateOptions struct {
 	ModTime time.Time
 	// By names the user who uploads, for the catalog.
 	By string
+	// Guard, if set, decides inside the publishing transaction.
+	Guard Guard
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
@@ -228,7 +246,7 @@ func (u *Upload) Close() (Entry, error) {
 	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
 		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
 		ModTime: mtime, CreatedBy: u.opts.By,
-	}, u.opts.Exclusive)
+	}, PublishOptions{Exclusive: u.opts.Exclusive, Guard: u.opts.Guard})
 	if err != nil {
 		u.discard()
 		return Entry{}, err

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"iter"
 	"time"
 
 	"pier/vpath"
@@ -76,8 +77,9 @@ type Entry struct {
 	BlobID    string // empty for folders
 	ID        int64  // stable across renames and overwrites
 	Version   int64  // grows with every overwrite
-	CreatedBy string
+	CreatedBy string    // who published this version (or made the folder)
 	Created   time.Time // when the path was first created; overwrites keep it
+	Published time.Time // when this version was published; zero for folders
 }
 
 // IsDir reports whether e is a folder.
@@ -158,17 +160,19 @@ type Catalog interface {
 	// upload is never published.
 	BeginUpload(ctx context.Context, blobID string, p vpath.Path) error
 	// Publish makes an uploaded blob the content of p in one transaction.
-	// With exclusive set an existing file is not replaced (ErrExist).
-	Publish(ctx context.Context, p vpath.Path, f NewFile, exclusive bool) (Entry, error)
+	Publish(ctx context.Context, p vpath.Path, f NewFile, opts PublishOptions) (Entry, error)
 	// AbandonUpload forgets an upload that will not be published.
 	AbandonUpload(ctx context.Context, blobID string) error
-	// Rename moves a file or a folder with everything below it. With
-	// replace set, an existing file at to is replaced; an existing folder
-	// is never replaced.
-	Rename(ctx context.Context, from, to vpath.Path, replace bool) error
+	// Move renames a file, or a folder with everything below it, in one
+	// transaction; what it replaces at to goes in the same transaction.
+	Move(ctx context.Context, from, to vpath.Path, opts MoveOptions) error
+	// Copy copies a file, or a folder with everything below it, in one
+	// transaction that touches only catalog rows: blobs are immutable, so
+	// the copies share them.
+	Copy(ctx context.Context, from, to vpath.Path, opts MoveOptions) error
 	// Remove deletes a file or a folder; a non-empty folder only with
-	// recursive set.
-	Remove(ctx context.Context, p vpath.Path, recursive bool) error
+	// opts.Recursive.
+	Remove(ctx context.Context, p vpath.Path, opts RemoveOptions) error
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
 
 	// DeadProps returns the dead (client-set) properties of entries.
@@ -185,6 +189,67 @@ type Catalog interface {
 	// KnownBlobs reports which of ids the catalog knows (referenced,
 	// being uploaded or awaiting collection).
 	KnownBlobs(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
+// View is the catalog as one write transaction sees it. A Guard reads it
+// to decide on exactly the state the change will act on: nothing can
+// change between the decision and the change.
+type View interface {
+	// Stat returns the entry at p, or an error wrapping ErrNotExist.
+	Stat(ctx context.Context, p vpath.Path) (Entry, error)
+	// Walk yields every entry strictly below dir, folders and files, in
+	// no particular order. Only Path and Kind are filled in. Stopping the
+	// iteration early is cheap.
+	Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error]
+}
+
+// Guard decides whether a change may go ahead. It runs inside the change's
+// transaction, possibly more than once (a transaction that conflicts is
+// retried), so it must not have side effects. Its error aborts the change
+// and is returned as it is.
+type Guard func(ctx context.Context, v View) error
+
+// Replace says what a move or copy may replace at its target.
+type Replace uint8
+
+const (
+	// NoReplace refuses an existing target (ErrExist).
+	NoReplace Replace = iota
+	// ReplaceFile replaces an existing file with a file, as POSIX rename
+	// does; any other existing target is refused (ErrExist).
+	ReplaceFile
+	// ReplaceAny deletes whatever is at the target, a folder with all it
+	// holds, and puts the source there, as WebDAV's "Overwrite: T" does.
+	ReplaceAny
+)
+
+// MoveOptions shape a move or a copy.
+type MoveOptions struct {
+	Replace Replace
+	// Shallow copies a folder without its content (WebDAV "Depth: 0").
+	// Moves ignore it.
+	Shallow bool
+	// By names the user, for the copies' catalog rows.
+	By string
+	// Guard, if set, decides inside the transaction.
+	Guard Guard
+}
+
+// RemoveOptions shape a removal.
+type RemoveOptions struct {
+	// Recursive removes a folder with everything in it.
+	Recursive bool
+	// Guard, if set, decides inside the transaction.
+	Guard Guard
+}
+
+// PublishOptions shape the publication of an upload.
+type PublishOptions struct {
+	// Exclusive refuses to replace an existing file (ErrExist).
+	Exclusive bool
+	// Guard, if set, decides inside the transaction, on the entry the
+	// upload would replace (a conditional PUT's If-Match, say).
+	Guard Guard
 }
 
 // FileInfo presents an entry as an fs.FileInfo, for protocol libraries.

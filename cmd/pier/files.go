@@ -87,7 +87,7 @@ func files(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		return nd.FS.Remove(ctx, p, recursive)
+		return nd.FS.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive})
 	}
 }
 

@@ -87,7 +87,7 @@ func TestRenameLargeFolder(t *testing.T) {
 			seedFolder(t, d, "/acme", 10_000)
 			ctx := context.Background()
 			start := time.Now()
-			if err := c.Rename(ctx, vpath.MustParse("/acme"), vpath.MustParse("/acme-archive"), false); err != nil {
+			if err := c.Move(ctx, vpath.MustParse("/acme"), vpath.MustParse("/acme-archive"), storage.MoveOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s: renamed a folder of 10,100 entries in %v", name, time.Since(start))
@@ -118,7 +118,7 @@ func BenchmarkRenameFolder10k(b *testing.B) {
 			from, to := vpath.MustParse("/a"), vpath.MustParse("/b")
 			b.ResetTimer()
 			for b.Loop() {
-				if err := c.Rename(ctx, from, to, false); err != nil {
+				if err := c.Move(ctx, from, to, storage.MoveOptions{}); err != nil {
 					b.Fatal(err)
 				}
 				from, to = to, from

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"pier/db"
 	"pier/storage"
@@ -31,16 +30,19 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by, created_at"
+const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by, created_at, published_at"
 
 type scanner interface{ Scan(...any) error }
 
 func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
-	var mtime, created int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy, &created); err != nil {
+	var mtime, created, published int64
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy, &created, &published); err != nil {
 		return e, err
+	}
+	if published != 0 {
+		e.Published = time.Unix(0, published)
 	}
 	p, err := vpath.Parse(parent + "/" + name)
 	if err != nil {
@@ -178,9 +180,10 @@ func release(ctx context.Context, tx *db.Tx, blobID string) error {
 }
 
 // Publish makes f the content of p, replacing an existing file unless
-// exclusive is set. The upload's bookkeeping row goes in the same
-// transaction, so a published blob is never collected as abandoned.
-func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, exclusive bool) (storage.Entry, error) {
+// opts.Exclusive is set; opts.Guard decides on the state it finds. The
+// upload's bookkeeping row goes in the same transaction, so a published
+// blob is never collected as abandoned.
+func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, opts storage.PublishOptions) (storage.Entry, error) {
 	if p.IsRoot() {
 		return storage.Entry{}, wrap("publish", p, storage.ErrIsDir)
 	}
@@ -193,21 +196,27 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		switch {
 		case err == nil && old.IsDir():
 			return storage.ErrIsDir
-		case err == nil && exclusive:
+		case err == nil && opts.Exclusive:
 			return storage.ErrExist
 		case err != nil && !errors.Is(err, storage.ErrNotExist):
 			return err
 		}
+		if opts.Guard != nil {
+			if gerr := opts.Guard(ctx, view{tx}); gerr != nil {
+				return gerr
+			}
+		}
 		parent, name := key(p)
+		now := time.Now().UnixNano()
 		if err == nil {
-			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, blob_id = ?, version = version + 1, created_by = ?
-				WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, old.ID)
+			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, blob_id = ?, version = version + 1, created_by = ?, published_at = ?
+				WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, old.ID)
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, time.Now().UnixNano())
+			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, now)
 		}
 		if err != nil {
 			return err
@@ -219,107 +228,6 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		return err
 	})
 	return out, wrap("publish", p, err)
-}
-
-// Rename moves a file, or a folder with all it holds, in one transaction
-// that touches only catalog rows.
-func (c *Catalog) Rename(ctx context.Context, from, to vpath.Path, replace bool) error {
-	if from.IsRoot() || to.IsRoot() {
-		return wrap("rename", from, storage.ErrInvalidMove)
-	}
-	if to != from && to.Within(from) {
-		return wrap("rename", from, storage.ErrInvalidMove)
-	}
-	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		src, err := stat(ctx, tx, from)
-		if err != nil {
-			return err
-		}
-		if to == from {
-			return nil
-		}
-		if err := needDir(ctx, tx, to.Parent()); err != nil {
-			return err
-		}
-		dst, err := stat(ctx, tx, to)
-		switch {
-		case errors.Is(err, storage.ErrNotExist):
-		case err != nil:
-			return err
-		case dst.IsDir() || src.IsDir() || !replace:
-			return storage.ErrExist
-		default:
-			if _, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = ?", dst.ID); err != nil {
-				return err
-			}
-			if err := release(ctx, tx, dst.BlobID); err != nil {
-				return err
-			}
-		}
-		parent, name := key(to)
-		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ? WHERE id = ?", parent, name, src.ID); err != nil {
-			return err
-		}
-		if !src.IsDir() {
-			return nil
-		}
-		lo, hi := below(from)
-		// substr counts characters in both dialects.
-		_, err = tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?)
-			WHERE parent = ? OR (parent >= ? AND parent < ?)`,
-			to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi)
-		return err
-	})
-	if err != nil {
-		return &storage.PathError{Op: "rename", Path: from.String() + " -> " + to.String(), Err: err}
-	}
-	return nil
-}
-
-// Remove deletes a file or folder; a non-empty folder only if recursive.
-func (c *Catalog) Remove(ctx context.Context, p vpath.Path, recursive bool) error {
-	if p.IsRoot() {
-		return wrap("remove", p, storage.ErrInvalidMove)
-	}
-	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		e, err := stat(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			if err := removeBelow(ctx, tx, p, recursive); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = ?", e.ID); err != nil {
-			return err
-		}
-		return release(ctx, tx, e.BlobID)
-	})
-	return wrap("remove", p, err)
-}
-
-func removeBelow(ctx context.Context, tx *db.Tx, dir vpath.Path, recursive bool) error {
-	var one int
-	err := tx.QueryRow(ctx, "SELECT 1 FROM entries WHERE parent = ? LIMIT 1", dir.String()).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	if !recursive {
-		return storage.ErrNotEmpty
-	}
-	lo, hi := below(dir)
-	const where = "(parent = ? OR (parent >= ? AND parent < ?))"
-	if _, err := tx.Exec(ctx, `INSERT INTO garbage (blob_id, since)
-		SELECT blob_id, ? FROM entries WHERE kind = 'f' AND `+where+`
-		ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since`,
-		time.Now().UnixNano(), dir.String(), lo, hi); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE "+where, dir.String(), lo, hi)
-	return err
 }
 
 // SetModTime records a client-supplied modification time.
@@ -337,9 +245,15 @@ func (c *Catalog) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 	return wrap("chtimes", p, err)
 }
 
+// wrap gives err the operation and path, unless it already has them (a
+// guard's refusal names its own).
 func wrap(op string, p vpath.Path, err error) error {
-	if err == nil {
+	var pe *storage.PathError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &pe):
+		return err
 	}
 	return &storage.PathError{Op: op, Path: p.String(), Err: err}
 }

@@ -133,6 +133,9 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("MaxSize", func(t *testing.T) { testMaxSize(t, ctx, open) })
 	t.Run("ModTime", func(t *testing.T) { testModTime(t, ctx, open) })
 	t.Run("DeadProps", func(t *testing.T) { testDeadProps(t, ctx, open) })
+	t.Run("Replace", func(t *testing.T) { testReplace(t, ctx, open) })
+	t.Run("Copy", func(t *testing.T) { testCopy(t, ctx, open) })
+	t.Run("Guards", func(t *testing.T) { testGuards(t, ctx, open) })
 }
 
 type opener func(t *testing.T) (*storage.FS, Backend)

@@ -167,11 +167,11 @@ func testRemove(t *testing.T, ctx context.Context, open opener) {
 	f1 := upload(t, ctx, fsys, mustPath(t, "/r/f1"), []byte("1"))
 	f2 := upload(t, ctx, fsys, mustPath(t, "/r/sub/deeper/f2"), []byte("2"))
 	keep := upload(t, ctx, fsys, mustPath(t, "/r-sibling/keep"), []byte("k"))
-	wantErr(t, "remove non-empty", fsys.Remove(ctx, mustPath(t, "/r"), false), storage.ErrNotEmpty)
-	if err := fsys.Remove(ctx, mustPath(t, "/r2"), false); err != nil {
+	wantErr(t, "remove non-empty", fsys.Remove(ctx, mustPath(t, "/r"), storage.RemoveOptions{}), storage.ErrNotEmpty)
+	if err := fsys.Remove(ctx, mustPath(t, "/r2"), storage.RemoveOptions{}); err != nil {
 		t.Fatalf("remove empty folder: %v", err)
 	}
-	if err := fsys.Remove(ctx, mustPath(t, "/r"), true); err != nil {
+	if err := fsys.Remove(ctx, mustPath(t, "/r"), storage.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatalf("recursive remove: %v", err)
 	}
 	for _, p := range []string{"/r", "/r/f1", "/r/sub/deeper/f2"} {
@@ -181,8 +181,8 @@ func testRemove(t *testing.T, ctx context.Context, open opener) {
 	if string(content(t, ctx, fsys, keep.Path)) != "k" {
 		t.Fatal("sibling with a common prefix was removed")
 	}
-	wantErr(t, "remove missing", fsys.Remove(ctx, mustPath(t, "/r"), true), storage.ErrNotExist)
-	wantErr(t, "remove root", fsys.Remove(ctx, vpath.Root(), true), storage.ErrInvalidMove)
+	wantErr(t, "remove missing", fsys.Remove(ctx, mustPath(t, "/r"), storage.RemoveOptions{Recursive: true}), storage.ErrNotExist)
+	wantErr(t, "remove root", fsys.Remove(ctx, vpath.Root(), storage.RemoveOptions{Recursive: true}), storage.ErrInvalidMove)
 	if _, err := fsys.GC(ctx, storage.GCOptions{UploadAge: time.Hour, SweepAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func testDeadProps(t *testing.T, ctx context.Context, open opener) {
 	if got := get(e.ID); len(got) != 1 {
 		t.Fatalf("a refused patch changed the props: %d", len(got))
 	}
-	if err := fsys.Remove(ctx, moved, false); err != nil {
+	if err := fsys.Remove(ctx, moved, storage.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(e.ID); len(got) != 0 {

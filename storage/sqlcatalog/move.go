@@ -1,0 +1,273 @@
+package sqlcatalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"iter"
+	"time"
+	"unicode/utf8"
+
+	"pier/db"
+	"pier/storage"
+	"pier/vpath"
+)
+
+// view is the storage.View of one write transaction.
+type view struct{ tx *db.Tx }
+
+var _ storage.View = view{}
+
+func (v view) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error) {
+	e, err := stat(ctx, v.tx, p)
+	return e, wrap("stat", p, err)
+}
+
+// Walk streams the rows below dir. The transaction's connection is busy
+// while it runs: a guard must not call the view again before it ends.
+func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		q, args := "SELECT parent, name, kind FROM entries", []any(nil)
+		if !dir.IsRoot() {
+			lo, hi := below(dir)
+			q += " WHERE " + subtree
+			args = []any{dir.String(), lo, hi}
+		}
+		rows, err := v.tx.Query(ctx, q, args...)
+		if err != nil {
+			yield(storage.Entry{}, wrap("walk", dir, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var parent, name, kind string
+			if err := rows.Scan(&parent, &name, &kind); err != nil {
+				yield(storage.Entry{}, wrap("walk", dir, err))
+				return
+			}
+			p, err := vpath.Parse(parent + "/" + name)
+			if err != nil {
+				yield(storage.Entry{}, wrap("walk", dir, err))
+				return
+			}
+			if !yield(storage.Entry{Path: p, Kind: storage.Kind(kind[0])}, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(storage.Entry{}, wrap("walk", dir, err))
+		}
+	}
+}
+
+// subtree selects the rows below a folder, with the folder's path and the
+// bounds from below as arguments.
+const subtree = "(parent = ? OR (parent >= ? AND parent < ?))"
+
+// guard runs a guard, if any, inside the transaction.
+func guard(ctx context.Context, tx *db.Tx, g storage.Guard) error {
+	if g == nil {
+		return nil
+	}
+	return g(ctx, view{tx})
+}
+
+// target checks what stands at to for a move or copy of src: nothing, or
+// something the options allow to replace. It returns the entry to replace.
+func target(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, r storage.Replace) (*storage.Entry, error) {
+	if err := needDir(ctx, tx, to.Parent()); err != nil {
+		return nil, err
+	}
+	dst, err := stat(ctx, tx, to)
+	switch {
+	case errors.Is(err, storage.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case r == storage.ReplaceAny, r == storage.ReplaceFile && !dst.IsDir() && !src.IsDir():
+		return &dst, nil
+	}
+	return nil, storage.ErrExist
+}
+
+// checkMove refuses moves and copies that would act on a folder from inside
+// itself: into itself, or replacing one of its own ancestors.
+func checkMove(from, to vpath.Path, r storage.Replace) error {
+	switch {
+	case from.IsRoot(), to.IsRoot():
+		return storage.ErrInvalidMove
+	case to != from && to.Within(from):
+		return storage.ErrInvalidMove
+	case r == storage.ReplaceAny && to != from && from.Within(to):
+		return storage.ErrInvalidMove
+	}
+	return nil
+}
+
+// Move renames a file, or a folder with all it holds, in one transaction
+// that touches only catalog rows; an entry it replaces goes in the same
+// transaction, so a refused or failed move leaves the target as it was.
+func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.MoveOptions) error {
+	if err := checkMove(from, to, opts.Replace); err != nil {
+		return wrap("rename", from, err)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		src, err := stat(ctx, tx, from)
+		if err != nil {
+			return err
+		}
+		if to == from {
+			return guard(ctx, tx, opts.Guard)
+		}
+		dst, err := target(ctx, tx, src, to, opts.Replace)
+		if err != nil {
+			return err
+		}
+		if err := guard(ctx, tx, opts.Guard); err != nil {
+			return err
+		}
+		if dst != nil {
+			if err := removeEntry(ctx, tx, *dst, true); err != nil {
+				return err
+			}
+		}
+		parent, name := key(to)
+		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ? WHERE id = ?", parent, name, src.ID); err != nil {
+			return err
+		}
+		if !src.IsDir() {
+			return nil
+		}
+		lo, hi := below(from)
+		// substr counts characters in both dialects.
+		_, err = tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
+			to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi)
+		return err
+	})
+	return wrap("rename", from, err)
+}
+
+// Copy copies a file, or a folder with all it holds (only the folder when
+// opts.Shallow), in one transaction. Copies share their source's blobs,
+// which are immutable; a blob is collected only when no entry refers to it.
+// Copies start at version 1, keep their source's modification time and
+// dead properties, and are created by opts.By.
+func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.MoveOptions) error {
+	switch {
+	case from.IsRoot(), to.IsRoot(), to == from,
+		to.Within(from) && !opts.Shallow,
+		opts.Replace == storage.ReplaceAny && from.Within(to):
+		return wrap("copy", from, storage.ErrInvalidMove)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		src, err := stat(ctx, tx, from)
+		if err != nil {
+			return err
+		}
+		dst, err := target(ctx, tx, src, to, opts.Replace)
+		if err != nil {
+			return err
+		}
+		if err := guard(ctx, tx, opts.Guard); err != nil {
+			return err
+		}
+		if dst != nil {
+			if err := removeEntry(ctx, tx, *dst, true); err != nil {
+				return err
+			}
+		}
+		return copyRows(ctx, tx, src, to, opts)
+	})
+	return wrap("copy", from, err)
+}
+
+func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, opts storage.MoveOptions) error {
+	now := time.Now().UnixNano()
+	var published int64
+	if !src.IsDir() {
+		published = now
+	}
+	parent, name := key(to)
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
+		src.SHA256, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
+		SELECT ?, space, local, lang, xml FROM props WHERE entry_id = ?`, id, src.ID); err != nil {
+		return err
+	}
+	if !src.IsDir() || opts.Shallow {
+		return nil
+	}
+	from := src.Path
+	lo, hi := below(from)
+	cut := utf8.RuneCountInString(from.String()) + 1
+	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
+		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
+			CASE WHEN kind = 'f' THEN CAST(? AS BIGINT) ELSE 0 END
+		FROM entries WHERE `+subtree, to.String(), cut, opts.By, now, now, from.String(), lo, hi); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
+		SELECT n.id, p.space, p.local, p.lang, p.xml FROM props p
+		JOIN entries o ON o.id = p.entry_id
+		JOIN entries n ON n.parent = CAST(? AS TEXT) || substr(o.parent, ?) AND n.name = o.name
+		WHERE o.parent = ? OR (o.parent >= ? AND o.parent < ?)`, to.String(), cut, from.String(), lo, hi)
+	return err
+}
+
+// Remove deletes a file or folder; a non-empty folder only if recursive.
+func (c *Catalog) Remove(ctx context.Context, p vpath.Path, opts storage.RemoveOptions) error {
+	if p.IsRoot() {
+		return wrap("remove", p, storage.ErrInvalidMove)
+	}
+	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		e, err := stat(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if err := guard(ctx, tx, opts.Guard); err != nil {
+			return err
+		}
+		return removeEntry(ctx, tx, e, opts.Recursive)
+	})
+	return wrap("remove", p, err)
+}
+
+// removeEntry deletes e, and everything below it if recursive; the blobs
+// they referred to go to the garbage list.
+func removeEntry(ctx context.Context, tx *db.Tx, e storage.Entry, recursive bool) error {
+	if e.IsDir() {
+		if err := removeBelow(ctx, tx, e.Path, recursive); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = ?", e.ID); err != nil {
+		return err
+	}
+	return release(ctx, tx, e.BlobID)
+}
+
+func removeBelow(ctx context.Context, tx *db.Tx, dir vpath.Path, recursive bool) error {
+	var one int
+	err := tx.QueryRow(ctx, "SELECT 1 FROM entries WHERE parent = ? LIMIT 1", dir.String()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !recursive {
+		return storage.ErrNotEmpty
+	}
+	lo, hi := below(dir)
+	if _, err := tx.Exec(ctx, `INSERT INTO garbage (blob_id, since)
+		SELECT DISTINCT blob_id, CAST(? AS BIGINT) FROM entries WHERE kind = 'f' AND `+subtree+`
+		ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since`,
+		time.Now().UnixNano(), dir.String(), lo, hi); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE "+subtree, dir.String(), lo, hi)
+	return err
+}
