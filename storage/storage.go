@@ -73,10 +73,10 @@ type Entry struct {
 	Kind      Kind
 	Size      int64
 	ModTime   time.Time
-	SHA256    string // hex; empty for folders
-	BlobID    string // empty for folders
-	ID        int64  // stable across renames and overwrites
-	Version   int64  // grows with every overwrite
+	SHA256    string    // hex; empty for folders
+	BlobID    string    // empty for folders
+	ID        int64     // stable across renames and overwrites
+	Version   int64     // grows with every overwrite
 	CreatedBy string    // who published this version (or made the folder)
 	Created   time.Time // when the path was first created; overwrites keep it
 	Published time.Time // when this version was published; zero for folders
