@@ -8,6 +8,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -42,14 +43,26 @@ type Attempt struct {
 	Protocol authz.Protocol
 }
 
-// Password checks a login and password. It returns the canonical login.
-func (s *Service) Password(ctx context.Context, a Attempt, password string) (string, bool, error) {
+// Account is who a login authenticated: the account, not just its login
+// text, so that a session ends with the account it logged in to.
+type Account struct {
+	Login  string
+	UserID int64
+	// Key is the fingerprint of the SSH key used, "" for a password.
+	Key string
+	// stamp identifies the stored password hash the login matched, so a
+	// cached login can tell that the password changed.
+	stamp [32]byte
+}
+
+// Password checks a login and password.
+func (s *Service) Password(ctx context.Context, a Attempt, password string) (Account, bool, error) {
 	u, err := s.ids.GetUser(ctx, a.Login)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.burn(ctx, password)
 		return s.deny(ctx, a, "password", "no such user")
 	} else if err != nil {
-		return "", false, err
+		return Account{}, false, err
 	}
 	if u.PasswordHash == "" {
 		s.burn(ctx, password)
@@ -57,85 +70,103 @@ func (s *Service) Password(ctx context.Context, a Attempt, password string) (str
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
 	if err != nil {
-		return "", false, err
+		return Account{}, false, err
 	}
 	if !ok {
 		return s.deny(ctx, a, "password", "wrong password")
 	}
-	if why := s.refusal(u, a); why != "" {
+	acct := Account{Login: u.Login, UserID: u.ID, stamp: sha256.Sum256([]byte(u.PasswordHash))}
+	if why, err := s.refusal(ctx, acct, a); err != nil {
+		return Account{}, false, err
+	} else if why != "" {
 		return s.deny(ctx, a, "password", why)
 	}
 	if rehash {
 		s.upgrade(ctx, u.Login, password)
 	}
-	return s.accept(ctx, u, a, "password")
+	return acct, true, nil
+}
+
+// Current reports whether an account that logged in with a password
+// still may, with the same password, from the same place: a front end that
+// caches verified credentials (WebDAV) asks it on every request, so that a
+// password change, a suspension or a new network restriction applies at
+// once. It costs a database read, not a hash.
+func (s *Service) Current(ctx context.Context, acct Account, a Attempt) (bool, error) {
+	u, err := s.ids.GetUser(ctx, acct.Login)
+	if errors.Is(err, identity.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if u.ID != acct.UserID || sha256.Sum256([]byte(u.PasswordHash)) != acct.stamp {
+		return false, nil
+	}
+	why, err := s.refusal(ctx, acct, a)
+	return why == "" && err == nil, err
 }
 
 // PublicKey checks that the key with this fingerprint belongs to login and
 // may be used now.
-func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) (string, bool, error) {
+func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) (Account, bool, error) {
 	k, err := s.ids.KeyByFingerprint(ctx, fingerprint)
 	if errors.Is(err, identity.ErrNotFound) {
 		return s.deny(ctx, a, "publickey", "unknown key "+fingerprint)
 	} else if err != nil {
-		return "", false, err
+		return Account{}, false, err
 	}
 	if k.Login != identity.CanonicalLogin(a.Login) {
 		return s.deny(ctx, a, "publickey", "key "+fingerprint+" belongs to another user")
 	}
-	if !k.Expires.IsZero() && !s.now().Before(k.Expires) {
-		return s.deny(ctx, a, "publickey", "key "+fingerprint+" expired")
-	}
 	u, err := s.ids.GetUser(ctx, a.Login)
 	if err != nil {
-		return "", false, err
+		return Account{}, false, err
 	}
-	if why := s.refusal(u, a); why != "" {
+	acct := Account{Login: u.Login, UserID: u.ID, Key: fingerprint}
+	if why, err := s.refusal(ctx, acct, a); err != nil {
+		return Account{}, false, err
+	} else if why != "" {
 		return s.deny(ctx, a, "publickey", why)
 	}
-	return s.accept(ctx, u, a, "publickey")
+	return acct, true, nil
 }
 
-// refusal says why an account with valid credentials may not log in now.
-func (s *Service) refusal(u identity.User, a Attempt) string {
-	f := authz.Facts{Login: u.Login, Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Protocol: a.Protocol}
+// refusal says why an account with valid credentials may not log in now,
+// deciding on the same facts, with the same code, as every later request
+// of the session (authz.Facts.Usable): status, expiry, protocol, source
+// network and, for a key, that the key is still the account's and valid.
+func (s *Service) refusal(ctx context.Context, acct Account, a Attempt) (string, error) {
+	f, _, err := s.ids.Facts(ctx, acct.Login)
+	if errors.Is(err, authz.ErrNoAccount) {
+		return "no such user", nil
+	} else if err != nil {
+		return "", err
+	}
+	f.Protocol = a.Protocol
+	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
 	if ok, why := f.Usable(s.now()); !ok {
-		return why
+		return why, nil
 	}
-	if len(u.CIDRs) == 0 {
-		return ""
-	}
-	from := a.From.Unmap()
-	for _, p := range u.CIDRs {
-		if p.Contains(from) {
-			return ""
-		}
-	}
-	return "source address " + from.String() + " is not in the account's allowed networks"
+	return "", nil
 }
 
-func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (string, bool, error) {
+func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
 	s.log.WarnContext(ctx, "login refused", "login", a.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
-	return "", false, nil
-}
-
-func (s *Service) accept(ctx context.Context, u identity.User, a Attempt, method string) (string, bool, error) {
-	return u.Login, true, nil
+	return Account{}, false, nil
 }
 
 // LoggedIn records a completed login: the protocol has finished
 // authenticating (for SSH keys, the client proved it holds the key; a
 // key the client only offers is checked by PublicKey but is no login).
-// fingerprint names the key used, or is "" for a password.
-func (s *Service) LoggedIn(ctx context.Context, login string, a Attempt, fingerprint string) {
+func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 	now := s.now()
-	s.ids.RecordLogin(ctx, login, now)
+	s.ids.RecordLogin(ctx, acct.Login, now)
 	method := "password"
-	if fingerprint != "" {
+	if acct.Key != "" {
 		method = "publickey"
-		s.ids.TouchKey(ctx, fingerprint, now)
+		s.ids.TouchKey(ctx, acct.Key, now)
 	}
-	s.log.InfoContext(ctx, "login", "login", login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "key", fingerprint)
+	s.log.InfoContext(ctx, "login", "login", acct.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "key", acct.Key)
 }
 
 // burn spends the time of one verification so that unknown logins and

@@ -1,47 +1,97 @@
 // Package authfs is the one authorising file system: both front ends (SFTP
-// and WebDAV) reach storage only through it. Every operation loads the
-// requester's facts, asks authz.Decide before any side effect, checks both
-// names of a rename, enforces file-name patterns and size limits while an
-// upload streams, and filters listings. A path on which the requester has
-// no right at all does not exist for them (fs.ErrNotExist); a path they can
-// see but not act on gives fs.ErrPermission.
+// and WebDAV) reach storage only through it, locks included. Every
+// operation loads the requester's facts, asks authz before any side effect
+// (folder actions for everything they touch, inside the transaction that
+// makes the change), checks both names of a rename or copy, enforces
+// file-name patterns and size limits while an upload streams, and filters
+// listings. A path on which the requester has no right at all does not
+// exist for them (fs.ErrNotExist); a path they can see but not act on
+// gives fs.ErrPermission.
+//
+// A Session is bound to what its connection authenticated with — the
+// account (not its login text), the source address and the SSH key — and
+// every decision checks that binding, so revoking any of them ends the
+// session's rights at its next request; front ends ask Alive to end
+// transfers already running.
 //
 // Errors are *storage.PathError values wrapping fs.ErrNotExist,
-// fs.ErrPermission or the storage errors; their text names only the path
-// the client sent. Why a request was denied goes to the log.
+// fs.ErrPermission, ErrLocked, ErrPrecondition or the storage errors;
+// their text names only the path the client sent. Why a request was
+// denied goes to the log.
 package authfs
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"iter"
 	"log/slog"
-	"sync"
 	"time"
 
 	"pier/authz"
+	"pier/locks"
 	"pier/storage"
 	"pier/vpath"
 )
 
 // FactsLoader loads what authz decides on; identity.Store implements it.
+// For a login that names no account it returns an error wrapping
+// authz.ErrNoAccount.
 type FactsLoader interface {
 	Facts(ctx context.Context, login string) (authz.Facts, []authz.Grant, error)
 }
 
-// Locks tells whether someone else holds a (WebDAV) lock on a path;
-// locks.Store implements it. below extends the question to everything
-// under the path.
+// Locks is where WebDAV locks live; locks.Store implements it.
 type Locks interface {
 	Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error)
+	Covering(ctx context.Context, p vpath.Path, below bool, now time.Time) ([]locks.Lock, error)
+	Get(ctx context.Context, token string, now time.Time) (locks.Lock, error)
+	Create(ctx context.Context, login string, r locks.Request, now time.Time) (locks.Lock, error)
+	Refresh(ctx context.Context, login, token string, d time.Duration, now time.Time) (locks.Lock, error)
+	Settle(ctx context.Context, login string, p vpath.Path) error
+	Unlock(ctx context.Context, login, token string, now time.Time) error
 }
 
-// ErrLocked refuses a change to a path another user has locked.
-var ErrLocked = errors.New("locked by another user")
+var _ Locks = (*locks.Store)(nil)
+
+// Errors beyond the fs and storage ones.
+var (
+	// ErrLocked refuses a change to a path someone has locked.
+	ErrLocked = errors.New("locked")
+	// ErrPrecondition: a condition the client set (If-Match, an If header
+	// list) does not hold.
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrTooManyLocks refuses a lock beyond the user's limits.
+	ErrTooManyLocks = errors.New("too many locks")
+	// ErrNoSuchLock: the token names no live lock of the user's.
+	ErrNoSuchLock = errors.New("no such lock")
+	// ErrRevoked: the session's account may no longer work (suspended,
+	// deleted, expired, its key removed, its networks changed).
+	ErrRevoked = errors.New("access revoked")
+)
+
+// Config holds the settings of the authorising file system.
+type Config struct {
+	// OwnUploadFor is how long after publishing a file its uploader may
+	// still see, date and rename it with create alone (a drop box).
+	OwnUploadFor time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config { return Config{OwnUploadFor: time.Hour} }
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	if c.OwnUploadFor < 0 {
+		return errors.New("authfs: the own-upload window must not be negative")
+	}
+	return nil
+}
 
 // FS authorises access to a storage.FS.
 type FS struct {
+	cfg   Config
 	store *storage.FS
 	facts FactsLoader
 	locks Locks // nil: no locks
@@ -50,51 +100,59 @@ type FS struct {
 }
 
 // New returns the authorising file system over store. locks may be nil.
-func New(store *storage.FS, facts FactsLoader, locks Locks, log *slog.Logger) *FS {
-	return &FS{store: store, facts: facts, locks: locks, log: log, now: time.Now}
+func New(cfg Config, store *storage.FS, facts FactsLoader, locks Locks, log *slog.Logger) *FS {
+	return &FS{cfg: cfg, store: store, facts: facts, locks: locks, log: log, now: time.Now}
 }
 
-// unlocked refuses a change when another user's lock covers p.
-func (s *Session) unlocked(ctx context.Context, op string, p vpath.Path, below bool) error {
-	if s.fs.locks == nil {
-		return nil
+// Principal is who a session acts for: what its front end authenticated.
+type Principal struct {
+	Login    string
+	Protocol authz.Protocol
+	// Bind is what the connection authenticated with; the session's rights
+	// end when any of it no longer holds.
+	Bind authz.Session
+}
+
+// Session is one authenticated connection (SFTP) or request (WebDAV).
+// It keeps no memory of what it did: what a user uploaded is read from
+// the catalog, so it holds across connections and nodes.
+type Session struct {
+	fs *FS
+	p  Principal
+}
+
+// Session starts a session for an authenticated principal.
+func (f *FS) Session(p Principal) *Session { return &Session{fs: f, p: p} }
+
+// Login is the session's user.
+func (s *Session) Login() string { return s.p.Login }
+
+// load returns the facts every decision of this session uses. A login
+// that no longer names an account gets facts that deny everything.
+func (s *Session) load(ctx context.Context) (authz.Facts, []authz.Grant, error) {
+	f, grants, err := s.fs.facts.Facts(ctx, s.p.Login)
+	if errors.Is(err, authz.ErrNoAccount) {
+		f, grants, err = authz.Facts{Login: s.p.Login}, nil, nil
+	} else if err != nil {
+		return f, nil, err
 	}
-	blocked, err := s.fs.locks.Blocked(ctx, s.login, p, below)
+	f.Protocol, f.Session = s.p.Protocol, s.p.Bind
+	return f, grants, nil
+}
+
+// Alive reports whether the session may still work: its account exists,
+// is the one it logged in to, is active and unexpired, and its source
+// address and key are still allowed. The error wraps ErrRevoked with the
+// reason, or is a technical failure.
+func (s *Session) Alive(ctx context.Context) error {
+	f, _, err := s.load(ctx)
 	if err != nil {
 		return err
 	}
-	if blocked {
-		return &storage.PathError{Op: op, Path: p.String(), Err: ErrLocked}
+	if ok, why := f.Usable(s.fs.now()); !ok {
+		return fmt.Errorf("%w: %s", ErrRevoked, why)
 	}
 	return nil
-}
-
-// Session is one user working through one protocol. It remembers the files
-// the user uploaded in it, which a drop box may still rename and date.
-type Session struct {
-	fs    *FS
-	login string
-	proto authz.Protocol
-
-	mu  sync.Mutex
-	own map[vpath.Path]bool
-}
-
-// Session starts a session for an authenticated user.
-func (f *FS) Session(login string, proto authz.Protocol) *Session {
-	return &Session{fs: f, login: login, proto: proto, own: map[vpath.Path]bool{}}
-}
-
-// Login is the session's user.
-func (s *Session) Login() string { return s.login }
-
-func (s *Session) load(ctx context.Context) (authz.Facts, []authz.Grant, error) {
-	f, grants, err := s.fs.facts.Facts(ctx, s.login)
-	if err != nil {
-		return f, nil, err
-	}
-	f.Protocol = s.proto
-	return f, grants, nil
 }
 
 // decide loads the facts and decides; a denial becomes the error to return.
@@ -111,12 +169,31 @@ func (s *Session) verdict(ctx context.Context, op string, p vpath.Path, d authz.
 	if d.Allowed {
 		return nil
 	}
-	s.fs.log.InfoContext(ctx, "denied", "user", s.login, "protocol", s.proto, "op", op, "path", p.String(), "reason", d.Reason)
+	s.fs.log.InfoContext(ctx, "denied", "user", s.p.Login, "protocol", s.p.Protocol, "op", op, "path", p.String(), "reason", d.Reason)
 	err := d.Err()
 	if errors.Is(err, fs.ErrNotExist) {
 		err = errHidden
 	}
 	return &storage.PathError{Op: op, Path: p.String(), Err: err}
+}
+
+// denial carries a refusal out of a guard, which may run more than once:
+// it is logged once, when the change has given up.
+type denial struct {
+	op string
+	p  vpath.Path
+	d  authz.Decision
+}
+
+func (e *denial) Error() string { return e.op + " " + e.p.String() + ": " + e.d.Reason }
+
+// refused turns a guard's denial into the error to return, logging it.
+func (s *Session) refused(ctx context.Context, err error) error {
+	var dn *denial
+	if errors.As(err, &dn) {
+		return s.verdict(ctx, dn.op, dn.p, dn.d)
+	}
+	return err
 }
 
 // hidden is the not-found of a path the user has no right on. It reads
@@ -133,20 +210,11 @@ var errHidden error = hidden{}
 // because they have no right on it.
 func IsHidden(err error) bool { return errors.As(err, new(hidden)) }
 
-func (s *Session) isOwn(p vpath.Path) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.own[p]
-}
-
-func (s *Session) setOwn(p vpath.Path, own bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if own {
-		s.own[p] = true
-	} else {
-		delete(s.own, p)
-	}
+// own reports whether e is a file this session's user published recently
+// enough to still count as their own upload (see authz.Target.OwnUpload).
+func (s *Session) own(e storage.Entry) bool {
+	return !e.IsDir() && e.CreatedBy == s.p.Login && !e.Published.IsZero() &&
+		s.fs.now().Sub(e.Published) < s.fs.cfg.OwnUploadFor
 }
 
 // lookup reads the catalog without deciding anything: callers decide on
@@ -162,8 +230,9 @@ func (s *Session) lookup(ctx context.Context, p vpath.Path) (storage.Entry, bool
 	return e, false, err
 }
 
-func target(e storage.Entry, exists bool) authz.Target {
-	return authz.Target{Dir: exists && e.IsDir(), Exists: exists, Size: e.Size}
+// target describes an entry for a decision.
+func (s *Session) target(e storage.Entry, exists bool) authz.Target {
+	return authz.Target{Dir: exists && e.IsDir(), Exists: exists, Size: e.Size, OwnUpload: exists && s.own(e)}
 }
 
 // Stat returns the entry at p if the user may see it.
@@ -172,7 +241,7 @@ func (s *Session) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error)
 	if err != nil {
 		return e, err
 	}
-	if _, err := s.decide(ctx, "stat", authz.ActStat, p, target(e, ok)); err != nil {
+	if _, err := s.decide(ctx, "stat", authz.ActStat, p, s.target(e, ok)); err != nil {
 		return storage.Entry{}, err
 	}
 	if !ok {
@@ -233,24 +302,44 @@ func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.decide(ctx, "open", authz.ActRead, p, target(e, ok)); err != nil {
+	if _, err := s.decide(ctx, "open", authz.ActRead, p, s.target(e, ok)); err != nil {
 		return nil, err
 	}
 	return s.fs.store.Open(ctx, p)
 }
 
-// CheckLock decides whether the user may lock p. A lock blocks every other
-// user's changes, so it needs the right to change the resource: overwrite
-// for an existing file, create for a new one, mkdir for a folder.
-func (s *Session) CheckLock(ctx context.Context, p vpath.Path) error {
-	e, ok, err := s.lookup(ctx, p)
-	if err != nil {
-		return err
+// DeadProps returns the dead properties of entries the caller obtained
+// through this session (Stat or ReadDir), which already decided on them.
+func (s *Session) DeadProps(ctx context.Context, ids []int64) (map[int64][]storage.Prop, error) {
+	return s.fs.store.DeadProps(ctx, ids)
+}
+
+// walk adapts a transaction's view of a subtree to what authz.DecideTree
+// reads, keeping the first error for the caller.
+func walk(ctx context.Context, v storage.View, dir vpath.Path, errp *error) iter.Seq[authz.TreeEntry] {
+	return func(yield func(authz.TreeEntry) bool) {
+		for e, err := range v.Walk(ctx, dir) {
+			if err != nil {
+				*errp = err
+				return
+			}
+			if !yield(authz.TreeEntry{Path: e.Path, Dir: e.IsDir()}) {
+				return
+			}
+		}
 	}
-	if ok && e.IsDir() {
-		_, err = s.decide(ctx, "lock", authz.ActMkdir, p, authz.Target{Dir: true, Exists: true})
-		return err
+}
+
+// decideTree decides a folder action for everything below dir, inside a
+// guard.
+func decideTree(ctx context.Context, v storage.View, op string, f authz.Facts, grants []authz.Grant, a authz.TreeAction, from, to vpath.Path, now time.Time) error {
+	var werr error
+	d := authz.DecideTree(f, grants, a, from, to, now, walk(ctx, v, from, &werr))
+	if werr != nil {
+		return werr
 	}
-	_, err = s.decide(ctx, "lock", authz.ActCreate, p, authz.Target{Exists: ok})
-	return err
+	if !d.Allowed {
+		return &denial{op, from, d}
+	}
+	return nil
 }

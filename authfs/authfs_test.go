@@ -39,7 +39,7 @@ func newWorld(t *testing.T, d *db.DB) *world {
 		t.Fatal(err)
 	}
 	w := &world{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
-	w.fs = authfs.New(w.store, w.ids, nil, slog.New(slog.DiscardHandler))
+	w.fs = authfs.New(authfs.DefaultConfig(), w.store, w.ids, nil, slog.New(slog.DiscardHandler))
 	for _, o := range []identity.Org{{Slug: "hq", Kind: identity.Internal}, {Slug: "hq-sales", Parent: "hq"},
 		{Slug: "acme"}, {Slug: "acme-berlin", Parent: "acme"}, {Slug: "globex"}} {
 		if _, err := w.ids.AddOrg(ctx, o); err != nil {
@@ -68,7 +68,7 @@ func newWorld(t *testing.T, d *db.DB) *world {
 	w.grant(t, "user:sam", "/acme", "full", nil, 0)
 	w.grant(t, "group:staff", "/acme", "list,read,create,overwrite,mkdir", nil, 0)
 	w.grant(t, "user:globex-edi", "/globex/inbound", "create,list", []string{"*.edi", "*.xml"}, 1000)
-	put(t, w.fs.Session("anna", authz.WebDAV), "/acme/outbound/po 1.edi", "ORDERS for acme")
+	put(t, w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV}), "/acme/outbound/po 1.edi", "ORDERS for acme")
 	return w
 }
 
@@ -153,7 +153,7 @@ func backends(t *testing.T, fn func(t *testing.T, w *world)) {
 func TestDropBox(t *testing.T) {
 	backends(t, func(t *testing.T, w *world) {
 		ctx := context.Background()
-		edi := w.fs.Session("acme-edi", authz.SFTP)
+		edi := w.fs.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
 		is(t, "upload into the drop box", tryPut(edi, "/acme/inbound/order 1.edi", "UNB+1"), nil)
 		is(t, "overwrite in the drop box", tryPut(edi, "/acme/inbound/order 1.edi", "UNB+2"), fs.ErrPermission)
 		_, err := list(edi, "/acme/inbound")
@@ -165,8 +165,8 @@ func TestDropBox(t *testing.T) {
 		is(t, "delete in the drop box", edi.Remove(ctx, vpath.MustParse("/acme/inbound/order 1.edi"), false), fs.ErrPermission)
 		// WinSCP-style: upload to a temporary name, rename it, date it.
 		put(t, edi, "/acme/inbound/order 2.edi.filepart", "UNB+3")
-		is(t, "rename own upload", edi.Rename(ctx, vpath.MustParse("/acme/inbound/order 2.edi.filepart"), vpath.MustParse("/acme/inbound/order 2.edi"), false), nil)
-		is(t, "rename own upload onto an existing file", edi.Rename(ctx, vpath.MustParse("/acme/inbound/order 2.edi"), vpath.MustParse("/acme/inbound/order 1.edi"), true), fs.ErrPermission)
+		is(t, "rename own upload", edi.Move(ctx, vpath.MustParse("/acme/inbound/order 2.edi.filepart"), vpath.MustParse("/acme/inbound/order 2.edi"), storage.NoReplace), nil)
+		is(t, "rename own upload onto an existing file", edi.Move(ctx, vpath.MustParse("/acme/inbound/order 2.edi"), vpath.MustParse("/acme/inbound/order 1.edi"), storage.ReplaceFile), fs.ErrPermission)
 		// The outbound folder is read-only for the partner.
 		if got, err := read(edi, "/acme/outbound/po 1.edi"); err != nil || got != "ORDERS for acme" {
 			t.Errorf("read outbound: %q %v", got, err)
@@ -175,9 +175,9 @@ func TestDropBox(t *testing.T) {
 			t.Errorf("list outbound: %v %v", names, err)
 		}
 		is(t, "upload to outbound", tryPut(edi, "/acme/outbound/x.edi", "x"), fs.ErrPermission)
-		is(t, "move outbound file into the drop box", edi.Rename(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), vpath.MustParse("/acme/inbound/po.edi"), false), fs.ErrPermission)
+		is(t, "move outbound file into the drop box", edi.Move(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), vpath.MustParse("/acme/inbound/po.edi"), storage.NoReplace), fs.ErrPermission)
 		// The staff see what the partner dropped.
-		anna := w.fs.Session("anna", authz.WebDAV)
+		anna := w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV})
 		if got, err := read(anna, "/acme/inbound/order 1.edi"); err != nil || got != "UNB+1" {
 			t.Errorf("staff read of the drop: %q %v", got, err)
 		}
@@ -190,7 +190,7 @@ func TestDropBox(t *testing.T) {
 func TestHiddenExistence(t *testing.T) {
 	backends(t, func(t *testing.T, w *world) {
 		ctx := context.Background()
-		edi := w.fs.Session("acme-edi", authz.SFTP)
+		edi := w.fs.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
 		if names, err := list(edi, "/"); err != nil || !slices.Equal(names, []string{"acme"}) {
 			t.Errorf("root listing for acme-edi: %v %v", names, err)
 		}
@@ -209,10 +209,10 @@ func TestHiddenExistence(t *testing.T) {
 			is(t, "list "+p, err, fs.ErrNotExist)
 		}
 		// An existing and a missing hidden name answer alike.
-		is(t, "rename hidden existing", edi.Rename(ctx, vpath.MustParse("/globex/inbound"), vpath.MustParse("/acme/inbound/x"), false), fs.ErrNotExist)
-		is(t, "rename hidden missing", edi.Rename(ctx, vpath.MustParse("/globex/nope"), vpath.MustParse("/acme/inbound/x"), false), fs.ErrNotExist)
+		is(t, "rename hidden existing", edi.Move(ctx, vpath.MustParse("/globex/inbound"), vpath.MustParse("/acme/inbound/x"), storage.NoReplace), fs.ErrNotExist)
+		is(t, "rename hidden missing", edi.Move(ctx, vpath.MustParse("/globex/nope"), vpath.MustParse("/acme/inbound/x"), storage.NoReplace), fs.ErrNotExist)
 		// A suspended user sees nothing at all, even with a full grant.
-		sam := w.fs.Session("sam", authz.SFTP)
+		sam := w.fs.Session(authfs.Principal{Login: "sam", Protocol: authz.SFTP})
 		_, err := list(sam, "/acme")
 		is(t, "suspended user lists", err, fs.ErrNotExist)
 		_, err = read(sam, "/acme/outbound/po 1.edi")
@@ -222,7 +222,7 @@ func TestHiddenExistence(t *testing.T) {
 
 func TestPatternsAndSize(t *testing.T) {
 	backends(t, func(t *testing.T, w *world) {
-		g := w.fs.Session("globex-edi", authz.SFTP)
+		g := w.fs.Session(authfs.Principal{Login: "globex-edi", Protocol: authz.SFTP})
 		is(t, "allowed pattern", tryPut(g, "/globex/inbound/a.edi", string(make([]byte, 1000))), nil)
 		is(t, "other allowed pattern, upper case", tryPut(g, "/globex/inbound/B.XML", "<x/>"), nil)
 		is(t, "disallowed pattern", tryPut(g, "/globex/inbound/setup.exe", "MZ"), fs.ErrNotExist)
@@ -241,24 +241,35 @@ func TestPatternsAndSize(t *testing.T) {
 func TestStaffAndPromptChanges(t *testing.T) {
 	backends(t, func(t *testing.T, w *world) {
 		ctx := context.Background()
-		anna := w.fs.Session("anna", authz.WebDAV)
+		anna := w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV})
 		is(t, "staff mkdir", anna.Mkdir(ctx, vpath.MustParse("/acme/archive")), nil)
 		is(t, "staff overwrite", tryPut(anna, "/acme/outbound/po 1.edi", "v2"), nil)
-		// A later session: the file is no longer this session's own upload,
-		// which a user who may create can still rename.
-		anna = w.fs.Session("anna", authz.WebDAV)
-		is(t, "staff delete without delete right", anna.Remove(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), false), fs.ErrPermission)
-		is(t, "staff rename without rename right", anna.Rename(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), vpath.MustParse("/acme/archive/po 1.edi"), false), fs.ErrPermission)
+		w.upload(t, "/acme/outbound/po 2.edi", "by someone else")
+		is(t, "staff delete without delete right", anna.Remove(ctx, vpath.MustParse("/acme/outbound/po 2.edi"), false), fs.ErrPermission)
+		is(t, "staff rename without rename right", anna.Move(ctx, vpath.MustParse("/acme/outbound/po 2.edi"), vpath.MustParse("/acme/archive/po 2.edi"), storage.NoReplace), fs.ErrPermission)
 		_, err := list(anna, "/globex")
 		is(t, "staff on globex", err, fs.ErrNotExist)
 		// An admin grants more: seen by the next operation.
 		w.grant(t, "group:staff", "/acme", "delete,rename", nil, 0)
-		is(t, "rename after the grant", anna.Rename(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), vpath.MustParse("/acme/archive/po 1.edi"), false), nil)
-		is(t, "delete after the grant", anna.Remove(ctx, vpath.MustParse("/acme/archive/po 1.edi"), false), nil)
+		is(t, "rename after the grant", anna.Move(ctx, vpath.MustParse("/acme/outbound/po 2.edi"), vpath.MustParse("/acme/archive/po 2.edi"), storage.NoReplace), nil)
+		is(t, "delete after the grant", anna.Remove(ctx, vpath.MustParse("/acme/archive/po 2.edi"), false), nil)
 		if _, err := w.ids.SetStatus(ctx, "anna", authz.StatusSuspended); err != nil {
 			t.Fatal(err)
 		}
 		_, err = list(anna, "/acme")
 		is(t, "after suspension", err, fs.ErrNotExist)
 	})
+}
+
+// upload stores a file as the administrator would, outside any session.
+func (w *world) upload(t *testing.T, path, body string) {
+	t.Helper()
+	u, err := w.store.Create(context.Background(), vpath.MustParse(path), storage.CreateOptions{By: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte(body))
+	if _, err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,9 @@ import (
 // Facts describe the requester, loaded before the decision: who they are,
 // where they belong and whether their account may be used now.
 type Facts struct {
+	// UserID identifies the account. A login deleted and created again is
+	// another account, with another ID.
+	UserID int64
 	// Login is the user's login.
 	Login string
 	// Org is the slug of the user's organisation.
@@ -29,11 +33,44 @@ type Facts struct {
 	Expires time.Time
 	// Protocols are the protocols the account may use; empty means all.
 	Protocols []Protocol
+	// Networks are the source networks the account may connect from;
+	// empty means any. A restriction that cannot be read is kept as a
+	// network that holds no address, so that it fails closed.
+	Networks []netip.Prefix
+	// Keys are the account's SSH keys.
+	Keys []Key
+
 	// Protocol is the protocol of the request being decided. It must be one
 	// of Protocols when those are restricted; it may be "" otherwise (the
 	// CLI's explain and view).
 	Protocol Protocol
+	// Session is what the request's connection authenticated with; its
+	// zero value binds nothing (the CLI's explain and view).
+	Session Session
 }
+
+// Key is an SSH public key of the account.
+type Key struct {
+	// Fingerprint is the key's SHA-256 fingerprint, "SHA256:...".
+	Fingerprint string
+	// Expires is when the key stops working; the zero time means never.
+	Expires time.Time
+}
+
+// Session binds the requests of one connection to what it authenticated
+// with, so that taking that away ends the connection's rights too.
+type Session struct {
+	// UserID is the account the connection logged in to; 0 binds none.
+	UserID int64
+	// From is the connection's source address; the zero Addr is unknown.
+	From netip.Addr
+	// Key is the fingerprint of the SSH key the connection proved it
+	// holds; "" when it did not log in with a key.
+	Key string
+}
+
+// ErrNoAccount is wrapped by loaders when the login names no account.
+var ErrNoAccount = errors.New("no such account")
 
 // Usable reports whether the account may do anything at time now, and if
 // not, why ("account alice is suspended").
@@ -60,8 +97,40 @@ func (f *Facts) Usable(now time.Time) (bool, string) {
 			via = "an unstated protocol"
 		}
 		return false, fmt.Sprintf("account %s may not use %s (only %s)", who, via, strings.Join(allowed, ", "))
+	case f.Session.UserID != 0 && f.Session.UserID != f.UserID:
+		return false, fmt.Sprintf("account %s is not the account this session logged in to (it was deleted and created again)", who)
+	case f.Session.From.IsValid() && !f.fromAllowed():
+		return false, fmt.Sprintf("source address %s is not in the networks account %s may use", f.Session.From.Unmap(), who)
+	case f.Session.Key != "" && !f.keyUsable(now):
+		return false, fmt.Sprintf("key %s of account %s was removed or has expired", f.Session.Key, who)
 	}
 	return true, ""
+}
+
+// fromAllowed reports whether the session's source address lies in one of
+// the account's networks, or the account has none.
+func (f *Facts) fromAllowed() bool {
+	if len(f.Networks) == 0 {
+		return true
+	}
+	from := f.Session.From.Unmap()
+	for _, n := range f.Networks {
+		if n.IsValid() && n.Contains(from) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyUsable reports whether the session's key is still one of the
+// account's keys and has not expired.
+func (f *Facts) keyUsable(now time.Time) bool {
+	for _, k := range f.Keys {
+		if k.Fingerprint == f.Session.Key {
+			return k.Expires.IsZero() || now.Before(k.Expires)
+		}
+	}
+	return false
 }
 
 // inOrg reports whether the user's organisation is slug, or lies below it

@@ -600,7 +600,7 @@ func benchServer(b *testing.B, prod bool) (string, *db.DB, *storage.FS) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	ls := locks.New(d)
-	srv := davd.New(davd.DefaultConfig(), auth.New(ids, hasher, log), authfs.New(store, ids, ls, log), ls, log)
+	srv := davd.New(davd.DefaultConfig(), auth.New(ids, hasher, log), authfs.New(authfs.DefaultConfig(), store, ids, ls, log), log)
 	ts := httptest.NewServer(srv)
 	b.Cleanup(ts.Close)
 	return ts.URL + "/dav", d, store

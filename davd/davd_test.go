@@ -49,7 +49,7 @@ func start(t *testing.T, prod bool) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ls := locks.New(d)
-	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, ls, log), ls, log)
+	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, ls, log), log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e.url = ts.URL + "/dav"

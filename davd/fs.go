@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -11,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strconv"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -24,12 +24,12 @@ import (
 // reqInfo travels in the request's context from the HTTP layer to the
 // file system that x/net/webdav calls.
 type reqInfo struct {
-	sess    *authfs.Session
-	listed  map[vpath.Path]storage.Entry // entries a listing in this request returned
-	props   map[int64][]storage.Prop     // their dead properties
-	size    int64                        // Content-Length of a PUT, 0 if unknown
-	modTime time.Time                    // X-OC-Mtime of a PUT
-	err     error                        // the last error the file system returned
+	sess       *authfs.Session
+	listed     map[vpath.Path]storage.Entry // entries a listing in this request returned
+	props      map[int64][]storage.Prop     // their dead properties
+	err        error                        // the last error the file system returned
+	tokens     bool                         // the request came with an If header that held
+	revalidate time.Duration                // how often a download checks the session
 }
 
 type ctxKey struct{}
@@ -76,32 +76,21 @@ func fail(ctx context.Context, op, name string, err error) error {
 
 func parse(name string) (vpath.Path, error) { return vpath.Parse(name) }
 
+// errOwnMethod refuses what x/net/webdav must never do here: pier serves
+// the methods that create, delete, copy and move (PUT, MKCOL, DELETE,
+// COPY, MOVE, LOCK) itself.
+var errOwnMethod = errors.New("served by pier, not by x/net/webdav")
+
 func (davFS) Mkdir(ctx context.Context, name string, _ os.FileMode) error {
-	p, err := parse(name)
-	if err == nil {
-		err = info(ctx).sess.Mkdir(ctx, p)
-	}
-	return fail(ctx, "mkdir", name, err)
+	return fail(ctx, "mkdir", name, fs.ErrPermission)
 }
 
 func (davFS) RemoveAll(ctx context.Context, name string) error {
-	p, err := parse(name)
-	if err == nil {
-		err = info(ctx).sess.Remove(ctx, p, true)
-	}
-	return fail(ctx, "remove", name, err)
+	return fail(ctx, "remove", name, fs.ErrPermission)
 }
 
-func (davFS) Rename(ctx context.Context, oldName, newName string) error {
-	from, err := parse(oldName)
-	if err != nil {
-		return fail(ctx, "rename", oldName, err)
-	}
-	to, err := parse(newName)
-	if err == nil {
-		err = info(ctx).sess.Rename(ctx, from, to, false)
-	}
-	return fail(ctx, "rename", oldName, err)
+func (davFS) Rename(ctx context.Context, oldName, _ string) error {
+	return fail(ctx, "rename", oldName, fs.ErrPermission)
 }
 
 func (davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
@@ -126,14 +115,10 @@ func (davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMode)
 		return nil, fail(ctx, "open", name, err)
 	}
 	ri := info(ctx)
-	// PUT, COPY and LOCK on a new name create; PROPPATCH opens O_RDWR
-	// only, to patch properties, and must never truncate the file.
-	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
-		up, err := ri.sess.Create(ctx, p, authfs.CreateOptions{Size: ri.size, ModTime: ri.modTime})
-		if err != nil {
-			return nil, fail(ctx, "create", name, err)
-		}
-		return &putFile{ctx: ctx, name: name, p: p, up: up, start: time.Now()}, nil
+	// Only reads and PROPPATCH (O_RDWR, to patch properties) come here;
+	// creating or truncating would bypass pier's own PUT.
+	if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_WRONLY) != 0 {
+		return nil, fail(ctx, "open", name, fmt.Errorf("%w: %w", fs.ErrPermission, errOwnMethod))
 	}
 	e, ok := ri.listed[p]
 	if !ok {
@@ -150,12 +135,13 @@ var errNotSupported = errors.New("not supported on this kind of file")
 // first read, so that PROPFIND, which opens every entry it reports, reads
 // only the catalog; the read itself is authorised then.
 type davFile struct {
-	ctx  context.Context
-	ri   *reqInfo
-	e    storage.Entry
-	blob *storage.File
-	next func() (storage.Entry, error, bool)
-	stop func()
+	ctx     context.Context
+	ri      *reqInfo
+	e       storage.Entry
+	blob    *storage.File
+	next    func() (storage.Entry, error, bool)
+	stop    func()
+	checked time.Time // when a download last checked its session
 }
 
 func (f *davFile) open() error {
@@ -173,9 +159,19 @@ func (f *davFile) open() error {
 	return nil
 }
 
+// Read streams the content; a long download checks every Revalidate that
+// its account may still work, and stops when it may not.
 func (f *davFile) Read(p []byte) (int, error) {
 	if err := f.open(); err != nil {
 		return 0, err
+	}
+	if now := time.Now(); f.checked.IsZero() {
+		f.checked = now
+	} else if f.ri.revalidate > 0 && now.Sub(f.checked) >= f.ri.revalidate {
+		f.checked = now
+		if err := f.ri.sess.Alive(f.ctx); err != nil {
+			return 0, fail(f.ctx, "read", f.e.Path.String(), err)
+		}
 	}
 	return f.blob.Read(p)
 }
@@ -309,58 +305,6 @@ func patch(ctx context.Context, sess *authfs.Session, p vpath.Path, patches []we
 	return []webdav.Propstat{{Props: names, Status: status}}, nil
 }
 
-// putFile is an upload: PUT, or the target of a COPY.
-type putFile struct {
-	ctx   context.Context
-	name  string
-	p     vpath.Path
-	up    *authfs.Upload
-	start time.Time
-	props []storage.Prop
-}
-
-func (f *putFile) Write(b []byte) (int, error) {
-	n, err := f.up.Write(b)
-	return n, fail(f.ctx, "write", f.name, err)
-}
-
-// Stat describes the upload before it is published (webdav's PUT asks).
-func (f *putFile) Stat() (fs.FileInfo, error) {
-	return fileInfo{storage.FileInfo{Entry: storage.Entry{Path: f.p, Kind: storage.KindFile, Size: f.up.Size(), ModTime: f.start}}}, nil
-}
-
-// Close publishes the upload, then stores the properties a COPY brought.
-func (f *putFile) Close() error {
-	_, err := f.up.Close()
-	if err == nil && (len(f.props) > 0) {
-		err = info(f.ctx).sess.PatchProps(f.ctx, f.p, f.props, nil)
-	}
-	return fail(f.ctx, "close", f.name, err)
-}
-
-var _ webdav.DeadPropsHolder = (*putFile)(nil)
-
-// DeadProps of a file being written: none yet.
-func (f *putFile) DeadProps() (map[xml.Name]webdav.Property, error) { return nil, nil }
-
-// Patch keeps properties (COPY sends them before closing) until publish.
-func (f *putFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	var names []webdav.Property
-	for _, pp := range patches {
-		for _, prop := range pp.Props {
-			if !pp.Remove {
-				f.props = append(f.props, storage.Prop{Space: prop.XMLName.Space, Local: prop.XMLName.Local, Lang: prop.Lang, XML: prop.InnerXML})
-			}
-			names = append(names, webdav.Property{XMLName: prop.XMLName})
-		}
-	}
-	return []webdav.Propstat{{Props: names, Status: http.StatusOK}}, nil
-}
-
-func (f *putFile) Read([]byte) (int, error)           { return 0, errNotSupported }
-func (f *putFile) Seek(int64, int) (int64, error)     { return 0, errNotSupported }
-func (f *putFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errNotSupported }
-
 // fileInfo presents a catalog entry; it answers content type and ETag
 // itself so that listings never open a file.
 type fileInfo struct{ storage.FileInfo }
@@ -383,8 +327,8 @@ func (fi fileInfo) ContentType(context.Context) (string, error) {
 // ETag is the content's hash and the entry's version: it changes with
 // every overwrite and is stable across renames.
 func (fi fileInfo) ETag(context.Context) (string, error) {
-	if fi.Entry.IsDir() || fi.Entry.SHA256 == "" {
-		return "", webdav.ErrNotImplemented
+	if tag := fi.Entry.ETag(); tag != "" {
+		return tag, nil
 	}
-	return `"` + fi.Entry.SHA256[:16] + "-" + strconv.FormatInt(fi.Entry.Version, 10) + `"`, nil
+	return "", webdav.ErrNotImplemented
 }

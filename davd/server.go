@@ -8,6 +8,8 @@ package davd
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/xml"
 	"errors"
@@ -16,8 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +27,6 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
-	"pier/locks"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -36,12 +35,32 @@ import (
 type Config struct {
 	Prefix       string        // URL prefix, e.g. "/dav/"
 	MaxXMLBody   int64         // PROPFIND, PROPPATCH and LOCK bodies
-	AuthCacheTTL time.Duration // how long verified credentials are trusted
+	AuthCacheTTL time.Duration // how long verified credentials skip the hash
+	// BodyWindow and BodyMinBytes bound slow uploads: a request body must
+	// bring at least BodyMinBytes every BodyWindow, or the upload is cut
+	// (a trickle must not hold an upload slot for ever).
+	BodyWindow   time.Duration
+	BodyMinBytes int64
+	// Revalidate is how often a long transfer checks that its account may
+	// still work; a revoked one is cut.
+	Revalidate time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Prefix: "/dav/", MaxXMLBody: 1 << 20, AuthCacheTTL: time.Minute}
+	return Config{Prefix: "/dav/", MaxXMLBody: 1 << 20, AuthCacheTTL: time.Minute,
+		BodyWindow: 30 * time.Second, BodyMinBytes: 32 << 10, Revalidate: 2 * time.Second}
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	switch {
+	case !strings.HasPrefix(c.Prefix, "/"):
+		return errors.New("davd: the prefix must start with /")
+	case c.MaxXMLBody <= 0, c.BodyWindow <= 0, c.BodyMinBytes < 0, c.AuthCacheTTL < 0, c.Revalidate < 0:
+		return errors.New("davd: limits must be positive")
+	}
+	return nil
 }
 
 // Server is the WebDAV handler.
@@ -49,32 +68,26 @@ type Server struct {
 	cfg    Config
 	auth   *auth.Service
 	access *authfs.FS
-	locks  Locks
 	log    *slog.Logger
+	key    [32]byte // keys the credential cache; new in every process
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedLogin
 }
 
 type cachedLogin struct {
-	login   string
+	acct    auth.Account
 	expires time.Time
 }
 
-// Locks is where WebDAV locks live (locks.Store: in the database, shared
-// by every node and protocol). ForRequest binds a lock system to one
-// request's user; CreateShared takes the shared locks x/net/webdav lacks.
-type Locks interface {
-	ForRequest(ctx context.Context, login string, etag locks.ETagFunc) webdav.LockSystem
-	CreateShared(ctx context.Context, login string, d webdav.LockDetails, now time.Time) (string, error)
-}
-
 // New returns the handler.
-func New(cfg Config, a *auth.Service, access *authfs.FS, locks Locks, log *slog.Logger) *Server {
+func New(cfg Config, a *auth.Service, access *authfs.FS, log *slog.Logger) *Server {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	return &Server{cfg: cfg, auth: a, access: access, locks: locks, log: log, cache: map[[32]byte]cachedLogin{}}
+	s := &Server{cfg: cfg, auth: a, access: access, log: log, cache: map[[32]byte]cachedLogin{}}
+	rand.Read(s.key[:])
+	return s
 }
 
 // methods is the allow-list of HTTP methods; anything else is refused.
@@ -97,47 +110,49 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	login, ok := s.authenticate(r)
+	acct, from, ok := s.authenticate(r)
 	if !ok {
 		h.Set("WWW-Authenticate", `Basic realm="pier", charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
-	ri := &reqInfo{sess: s.access.Session(login, authz.WebDAV)}
-	if r.Method == "PUT" {
-		ri.size = max(r.ContentLength, 0)
-		if v, err := strconv.ParseInt(r.Header.Get("X-OC-Mtime"), 10, 64); err == nil && v > 0 {
-			ri.modTime = time.Unix(v, 0)
-			h.Set("X-OC-Mtime", "accepted")
-		}
-	}
+	sess := s.access.Session(authfs.Principal{Login: acct.Login, Protocol: authz.WebDAV,
+		Bind: authz.Session{UserID: acct.UserID, From: from}})
+	ri := &reqInfo{sess: sess, revalidate: s.cfg.Revalidate}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+	// The methods that change something are pier's own: x/net/webdav
+	// published a file cut short, deleted a Move's target before moving,
+	// and left folder actions to per-entry calls.
+	switch r.Method {
+	case "PUT":
+		s.put(w, r, ri)
+		return
+	case "DELETE":
+		s.delete(w, r, ri)
+		return
+	case "MKCOL":
+		s.mkcol(w, r, ri)
+		return
+	case "COPY", "MOVE":
+		s.copyMove(w, r, ri)
+		return
+	case "LOCK":
+		s.lock(w, r, ri)
+		return
+	case "UNLOCK":
+		s.unlock(w, r, ri)
+		return
+	}
 	if done := s.precheck(w, r, ri); done {
 		return
 	}
-	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: s.locks.ForRequest(r.Context(), login, etagOf(r.Context(), ri)),
+	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: checkedLocks{},
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
 				s.log.Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 		}}
 	dav.ServeHTTP(&statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}, r)
-}
-
-// etagOf answers If-header ETag conditions with the ETag GET would send.
-func etagOf(ctx context.Context, ri *reqInfo) locks.ETagFunc {
-	return func(name string) string {
-		p, err := vpath.Parse(name)
-		if err != nil {
-			return ""
-		}
-		e, err := ri.sess.Stat(ctx, p)
-		if err != nil {
-			return ""
-		}
-		tag, _ := fileInfo{storage.FileInfo{Entry: e}}.ETag(ctx)
-		return tag
-	}
 }
 
 // precheck answers what x/net/webdav gets wrong or unbounded; it returns
@@ -168,50 +183,16 @@ func (s *Server) precheck(w http.ResponseWriter, r *http.Request, ri *reqInfo) b
 			}
 		}
 		return false
-	case "COPY", "MOVE":
-		// x/net/webdav strips the prefix from Destination as a string
-		// prefix: "/davacme/x" would become "acme/x". Only a Destination
-		// inside our prefix on this host is accepted.
-		dst, err := url.Parse(r.Header.Get("Destination"))
-		if err != nil || dst.Path == "" {
-			http.Error(w, "bad Destination header", http.StatusBadRequest)
-			return true
-		}
-		if dst.Host != "" && dst.Host != r.Host {
-			http.Error(w, "Destination is on another server", http.StatusBadGateway)
-			return true
-		}
-		if !strings.HasPrefix(dst.Path, s.cfg.Prefix) && dst.Path+"/" != s.cfg.Prefix {
-			http.Error(w, "Destination is outside "+s.cfg.Prefix, http.StatusBadGateway)
-			return true
-		}
-		if _, err := vpath.Parse(strings.TrimPrefix(dst.Path, strings.TrimSuffix(s.cfg.Prefix, "/"))); err != nil {
-			http.Error(w, "invalid Destination path", http.StatusBadRequest)
-			return true
-		}
-		if r.Method == "MOVE" {
-			// x/net/webdav renames without looking at the source first;
-			// a missing one must answer 404, not the rename's error.
-			p, err := s.path(r)
-			if err == nil {
-				_, err = ri.sess.Stat(r.Context(), p)
-			}
-			if err != nil {
-				code := statusFor("GET", err)
-				if code == 0 {
-					code = http.StatusInternalServerError
-				}
-				http.Error(w, http.StatusText(code), code)
-				return true
-			}
-		}
-	case "LOCK":
+	case "PROPPATCH":
 		if !s.limitBody(w, r) {
 			return true
 		}
-		return s.lock(w, r, ri)
-	case "PROPPATCH":
-		return !s.limitBody(w, r)
+		p, err := s.path(r)
+		if err != nil {
+			http.Error(w, "invalid path", http.StatusBadRequest)
+			return true
+		}
+		return !s.confirm(w, r, ri, p, authfs.Change{Path: p})
 	case "GET", "HEAD":
 		p, err := s.path(r)
 		if err != nil {
@@ -282,42 +263,58 @@ func badNamespace(body []byte) bool {
 	}
 }
 
-// authenticate checks HTTP Basic credentials, trusting a verified pair
-// for AuthCacheTTL (keyed by a hash of login, password and source address,
-// never the password itself) so a client does not pay argon2id per request.
-func (s *Server) authenticate(r *http.Request) (string, bool) {
+// authenticate checks HTTP Basic credentials. A verified login is cached
+// for AuthCacheTTL under an HMAC of login, password and source address
+// with a key made new by every process (never the password itself), so a
+// client does not pay argon2id per request; every cached use still asks
+// auth.Current, one database read, so a password change, a suspension or a
+// network restriction applies to the very next request.
+func (s *Server) authenticate(r *http.Request) (auth.Account, netip.Addr, bool) {
 	user, pw, ok := r.BasicAuth()
-	if !ok || user == "" {
-		return "", false
+	if !ok || user == "" || len(user) > 256 || len(pw) > 1024 {
+		return auth.Account{}, netip.Addr{}, false
 	}
 	a := auth.Attempt{Login: user, Protocol: authz.WebDAV}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		a.From = ap.Addr()
 	}
-	key := sha256.Sum256([]byte(user + "\x00" + pw + "\x00" + a.From.String()))
+	mac := hmac.New(sha256.New, s.key[:])
+	mac.Write([]byte(user + "\x00" + pw + "\x00" + a.From.String()))
+	var key [32]byte
+	mac.Sum(key[:0])
 	now := time.Now()
 	s.mu.Lock()
 	c, hit := s.cache[key]
 	s.mu.Unlock()
 	if hit && now.Before(c.expires) {
-		return c.login, true
+		current, err := s.auth.Current(r.Context(), c.acct, a)
+		if err != nil {
+			s.log.Error("authentication failed", "err", err)
+			return auth.Account{}, a.From, false
+		}
+		if current {
+			return c.acct, a.From, true
+		}
+		s.mu.Lock()
+		delete(s.cache, key)
+		s.mu.Unlock()
 	}
-	login, ok, err := s.auth.Password(r.Context(), a, pw)
+	acct, ok, err := s.auth.Password(r.Context(), a, pw)
 	if err != nil {
 		s.log.Error("authentication failed", "err", err)
-		return "", false
+		return auth.Account{}, a.From, false
 	}
 	if !ok {
-		return "", false
+		return auth.Account{}, a.From, false
 	}
-	s.auth.LoggedIn(r.Context(), login, a, "")
+	s.auth.LoggedIn(r.Context(), acct, a)
 	s.mu.Lock()
 	if len(s.cache) > 10_000 {
 		clear(s.cache)
 	}
-	s.cache[key] = cachedLogin{login: login, expires: now.Add(s.cfg.AuthCacheTTL)}
+	s.cache[key] = cachedLogin{acct: acct, expires: now.Add(s.cfg.AuthCacheTTL)}
 	s.mu.Unlock()
-	return login, true
+	return acct, a.From, true
 }
 
 // statusWriter corrects the status x/net/webdav chose when the file
@@ -361,31 +358,37 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// statusFor maps a file-system error to the status a client should see;
-// 0 keeps x/net/webdav's choice.
+// statusFor maps an error to the status a client should see; 0 means
+// none fits (x/net/webdav's choice stands, or 500 for pier's own methods).
 func statusFor(method string, err error) int {
 	var pe *vpath.Error
 	switch {
-	case errors.Is(err, fs.ErrPermission):
-		return http.StatusForbidden
-	case errors.Is(err, storage.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &pe):
+	case errors.Is(err, errBadHeader), errors.As(err, &pe):
 		return http.StatusBadRequest
 	case authfs.IsHidden(err):
-		return http.StatusNotFound // never 409: that would tell a hidden folder exists
-	case errors.Is(err, fs.ErrNotExist):
-		switch method {
-		case "MOVE":
-			return http.StatusConflict // the source was checked: the target's parent is missing
-		case "PUT", "MKCOL", "COPY":
-			return 0 // webdav answers 409 for a missing parent, 404 for a missing COPY source
-		}
-		return http.StatusNotFound
+		return http.StatusNotFound // never 403 or 409: either would tell it exists
+	case errors.Is(err, authfs.ErrRevoked):
+		return http.StatusForbidden
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, authfs.ErrTooManyLocks), errors.Is(err, storage.ErrInvalidMove):
+		return http.StatusForbidden
+	case errors.Is(err, authfs.ErrPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, authfs.ErrLocked):
 		return http.StatusLocked
-	case errors.Is(err, storage.ErrNotDir), errors.Is(err, storage.ErrIsDir):
+	case errors.Is(err, authfs.ErrNoSuchLock):
 		return http.StatusConflict
+	case errors.Is(err, storage.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, storage.ErrNoParent):
+		return http.StatusConflict
+	case errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound
+	case errors.Is(err, storage.ErrIsDir) && method == "PUT":
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, storage.ErrNotDir), errors.Is(err, storage.ErrIsDir), errors.Is(err, storage.ErrNotEmpty):
+		return http.StatusConflict
+	case errors.Is(err, fs.ErrExist):
+		return http.StatusMethodNotAllowed
 	}
 	return 0
 }

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -67,7 +69,9 @@ func (s *Store) generation(ctx context.Context) (int64, error) {
 
 func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []authz.Grant, error) {
 	u, err := s.GetUser(ctx, login)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
+		return authz.Facts{}, nil, fmt.Errorf("%w: %w", authz.ErrNoAccount, err)
+	} else if err != nil {
 		return authz.Facts{}, nil, err
 	}
 	anc, err := ancestors(ctx, s.db, u.Org)
@@ -75,8 +79,11 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 		return authz.Facts{}, nil, err
 	}
 	f := authz.Facts{
-		Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
-		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols,
+		UserID: u.ID, Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
+		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Networks: u.CIDRs,
+	}
+	if f.Keys, err = s.factKeys(ctx, u.ID); err != nil {
+		return f, nil, err
 	}
 	if f.Groups, err = s.effectiveGroups(ctx, u, anc); err != nil {
 		return f, nil, err
@@ -97,6 +104,26 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	}
 	grants, err := s.grants(ctx, where, args)
 	return f, grants, err
+}
+
+// factKeys loads the fingerprints and expiry times of a user's keys.
+func (s *Store) factKeys(ctx context.Context, userID int64) ([]authz.Key, error) {
+	rows, err := s.db.Query(ctx, "SELECT fingerprint, expires_at FROM user_keys WHERE user_id = ? ORDER BY id", userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []authz.Key
+	for rows.Next() {
+		var k authz.Key
+		var exp int64
+		if err := rows.Scan(&k.Fingerprint, &exp); err != nil {
+			return nil, err
+		}
+		k.Expires = fromUnix(exp)
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
 
 // effectiveGroups resolves direct, organisation and role memberships.

@@ -1,12 +1,16 @@
 // Package locks keeps WebDAV locks in the SQL database, so that every node
 // and every protocol sees the same locks (x/net/webdav's in-memory lock
-// system is per process). WebDAV reaches it through ForRequest, a
-// webdav.LockSystem bound to one request's user and context; the
-// authorising file system asks Blocked before SFTP (or any protocol)
-// changes a path that someone else has locked.
+// system is per process). The authorising file system (authfs) is its only
+// user: it decides whether a user may take, refresh or release a lock, and
+// asks Blocked before any protocol changes a path someone else has locked.
 //
 // A lock token can be used only by the user who took it. A lock expires at
-// its timeout; "infinite" locks are capped at MaxDuration.
+// its timeout; "infinite" locks are capped at Limits.MaxDuration. A lock on
+// a name that did not exist yet (WebDAV creates an empty resource for it)
+// is provisional: it lives at most Limits.ProvisionalDuration, and a user
+// holds at most Limits.MaxProvisional of them, so nobody can reserve
+// future names for long; it becomes an ordinary lock once its owner has
+// written the resource.
 package locks
 
 import (
@@ -16,52 +20,88 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/net/webdav"
 
 	"pier/db"
 	"pier/vpath"
 )
 
-// Limits.
-const (
-	MaxDuration = 24 * time.Hour
-	MaxPerUser  = 1000
-)
+// Limits bound what one user can lock.
+type Limits struct {
+	MaxDuration         time.Duration // any lock
+	MaxPerUser          int           // live locks of one user
+	ProvisionalDuration time.Duration // a lock on a name that did not exist
+	MaxProvisional      int           // live provisional locks of one user
+}
 
-// ErrTooMany refuses a lock beyond MaxPerUser.
-var ErrTooMany = errors.New("too many locks held by this user")
+// DefaultLimits are the limits of New.
+var DefaultLimits = Limits{MaxDuration: 24 * time.Hour, MaxPerUser: 1000,
+	ProvisionalDuration: 10 * time.Minute, MaxProvisional: 20}
+
+// Errors of the store.
+var (
+	// ErrLocked refuses a lock that conflicts with a live one.
+	ErrLocked = errors.New("locked")
+	// ErrNoSuchLock: the token names no live lock of this user.
+	ErrNoSuchLock = errors.New("no such lock")
+	// ErrNotOwner refuses releasing another user's lock.
+	ErrNotOwner = errors.New("the lock belongs to another user")
+	// ErrTooMany refuses a lock beyond the user's limits.
+	ErrTooMany = errors.New("too many locks held by this user")
+)
 
 // Store keeps locks in SQL.
 type Store struct {
-	db *db.DB
+	db     *db.DB
+	limits Limits
 }
 
 // New returns a lock store over an open, migrated database.
-func New(d *db.DB) *Store { return &Store{db: d} }
+func New(d *db.DB) *Store { return &Store{db: d, limits: DefaultLimits} }
+
+// WithLimits returns the store with other limits.
+func (s *Store) WithLimits(l Limits) *Store { return &Store{db: s.db, limits: l} }
+
+// Limits returns the store's limits.
+func (s *Store) Limits() Limits { return s.limits }
+
+// Request asks for a lock.
+type Request struct {
+	Root        vpath.Path
+	ZeroDepth   bool          // the resource alone, not what is below it
+	Shared      bool          // conflicts with exclusive locks only
+	OwnerXML    string        // the client's owner element, returned as it is
+	Duration    time.Duration // asked for; <= 0 means as long as allowed
+	Provisional bool          // the resource did not exist before the lock
+}
 
 // Lock is one held lock.
 type Lock struct {
-	Token     string
-	Root      string
-	ZeroDepth bool
-	Login     string
-	OwnerXML  string
-	Expires   time.Time
-	Shared    bool
+	Token       string
+	Root        vpath.Path
+	ZeroDepth   bool
+	Shared      bool
+	Login       string
+	OwnerXML    string
+	Expires     time.Time
+	Provisional bool
+}
+
+// Covers reports whether the lock applies to p.
+func (l Lock) Covers(p vpath.Path) bool {
+	return p == l.Root || !l.ZeroDepth && p.Within(l.Root)
+}
+
+// Timeout is what is left of the lock at now, rounded up to a second.
+func (l Lock) Timeout(now time.Time) time.Duration {
+	return max(l.Expires.Sub(now).Round(time.Second), time.Second)
 }
 
 // covering returns the SQL condition and arguments selecting live locks
-// that cover name: on name itself, infinite-depth locks on an ancestor,
-// and (when below is set) any lock on a descendant.
-func covering(name string, below bool, now time.Time) (string, []any) {
-	p, err := vpath.Parse(name)
-	if err != nil {
-		return "1 = 0", nil
-	}
+// that cover p: on p itself, infinite-depth locks on an ancestor, and
+// (when below is set) any lock on a descendant.
+func covering(p vpath.Path, below bool, now time.Time) (string, []any) {
 	var anc []any
 	for a := p; !a.IsRoot(); {
 		a = a.Parent()
@@ -84,10 +124,48 @@ func covering(name string, below bool, now time.Time) (string, []any) {
 	return where + ")", args
 }
 
+const lockCols = "token, root, zero_depth, shared, login, owner_xml, expires_at, provisional"
+
+func scanLock(sc interface{ Scan(...any) error }) (Lock, error) {
+	var l Lock
+	var root string
+	var zero, shared, prov int
+	var exp int64
+	if err := sc.Scan(&l.Token, &root, &zero, &shared, &l.Login, &l.OwnerXML, &exp, &prov); err != nil {
+		return l, err
+	}
+	p, err := vpath.Parse(root)
+	if err != nil {
+		return l, fmt.Errorf("lock %s holds a bad path: %w", l.Token, err)
+	}
+	l.Root, l.ZeroDepth, l.Shared, l.Expires, l.Provisional = p, zero == 1, shared == 1, time.Unix(0, exp), prov == 1
+	return l, nil
+}
+
+// Covering returns the live locks covering p (with below, also those on
+// anything under p), of every user.
+func (s *Store) Covering(ctx context.Context, p vpath.Path, below bool, now time.Time) ([]Lock, error) {
+	where, args := covering(p, below, now)
+	rows, err := s.db.Query(ctx, "SELECT "+lockCols+" FROM locks WHERE "+where+" ORDER BY token", args...)
+	if err != nil {
+		return nil, fmt.Errorf("locks: %w", err)
+	}
+	defer rows.Close()
+	var out []Lock
+	for rows.Next() {
+		l, err := scanLock(rows)
+		if err != nil {
+			return nil, fmt.Errorf("locks: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
 // Blocked reports whether someone other than login holds a lock covering
 // p (and, with below, anything under p).
 func (s *Store) Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error) {
-	where, args := covering(p.String(), below, time.Now())
+	where, args := covering(p, below, time.Now())
 	var n int
 	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM locks WHERE login <> ? AND "+where, append([]any{login}, args...)...).Scan(&n)
 	return n > 0, err
@@ -100,30 +178,30 @@ func newToken() string {
 		hex.EncodeToString(b[6:8]) + "-" + hex.EncodeToString(b[8:10]) + "-" + hex.EncodeToString(b[10:])
 }
 
-func expiry(now time.Time, d time.Duration) int64 {
-	if d < 0 || d > MaxDuration {
-		d = MaxDuration
+// grant is the duration a lock gets: what was asked for, within the cap.
+func (s *Store) grant(asked time.Duration, provisional bool) time.Duration {
+	limit := s.limits.MaxDuration
+	if provisional {
+		limit = min(limit, s.limits.ProvisionalDuration)
 	}
-	return now.Add(d).UnixNano()
+	if asked <= 0 || asked > limit {
+		return limit
+	}
+	return asked
 }
 
-// CreateShared takes a shared lock (x/net/webdav knows only exclusive
-// ones): it conflicts with exclusive locks only.
-func (s *Store) CreateShared(ctx context.Context, login string, d webdav.LockDetails, now time.Time) (string, error) {
-	d.Root = clean(d.Root)
-	return s.create(ctx, login, d, true, now)
-}
-
-// create takes a lock unless a live lock conflicts with it: any lock for
-// an exclusive one, an exclusive lock for a shared one.
-func (s *Store) create(ctx context.Context, login string, d webdav.LockDetails, shared bool, now time.Time) (string, error) {
-	token := newToken()
+// Create takes a lock unless a live lock conflicts with it (any lock for
+// an exclusive one, an exclusive lock for a shared one) or the user holds
+// too many. The returned Lock says what was granted.
+func (s *Store) Create(ctx context.Context, login string, r Request, now time.Time) (Lock, error) {
+	l := Lock{Token: newToken(), Root: r.Root, ZeroDepth: r.ZeroDepth, Shared: r.Shared, Login: login,
+		OwnerXML: r.OwnerXML, Expires: now.Add(s.grant(r.Duration, r.Provisional)), Provisional: r.Provisional}
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM locks WHERE expires_at <= ?", now.UnixNano()); err != nil {
 			return err
 		}
-		where, args := covering(d.Root, !d.ZeroDepth, now)
-		if shared {
+		where, args := covering(r.Root, !r.ZeroDepth, now)
+		if r.Shared {
 			where += " AND shared = 0"
 		}
 		var n int
@@ -131,19 +209,27 @@ func (s *Store) create(ctx context.Context, login string, d webdav.LockDetails, 
 			return err
 		}
 		if n > 0 {
-			return webdav.ErrLocked
+			return ErrLocked
 		}
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM locks WHERE login = ?", login).Scan(&n); err != nil {
+		var all, prov int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(provisional), 0) FROM locks WHERE login = ?", login).Scan(&all, &prov); err != nil {
 			return err
 		}
-		if n >= MaxPerUser {
-			return ErrTooMany
+		switch {
+		case all >= s.limits.MaxPerUser:
+			return fmt.Errorf("%w (%d)", ErrTooMany, s.limits.MaxPerUser)
+		case r.Provisional && prov >= s.limits.MaxProvisional:
+			return fmt.Errorf("%w on names that do not exist yet (%d)", ErrTooMany, s.limits.MaxProvisional)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at, shared)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, token, d.Root, boolInt(d.ZeroDepth), login, d.OwnerXML, expiry(now, d.Duration), now.UnixNano(), boolInt(shared))
+		_, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at, shared, provisional)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.Token, l.Root.String(), boolInt(l.ZeroDepth), login, l.OwnerXML,
+			l.Expires.UnixNano(), now.UnixNano(), boolInt(l.Shared), boolInt(l.Provisional))
 		return err
 	})
-	return token, err
+	if err != nil {
+		return Lock{}, err
+	}
+	return l, nil
 }
 
 func boolInt(b bool) int {
@@ -153,143 +239,67 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (s *Store) get(ctx context.Context, token string, now time.Time) (Lock, error) {
-	var l Lock
-	var zero int
-	var exp int64
-	err := s.db.QueryRow(ctx, "SELECT token, root, zero_depth, login, owner_xml, expires_at FROM locks WHERE token = ? AND expires_at > ?",
-		token, now.UnixNano()).Scan(&l.Token, &l.Root, &zero, &l.Login, &l.OwnerXML, &exp)
+// Get returns the live lock with this token, of any user.
+func (s *Store) Get(ctx context.Context, token string, now time.Time) (Lock, error) {
+	l, err := scanLock(s.db.QueryRow(ctx, "SELECT "+lockCols+" FROM locks WHERE token = ? AND expires_at > ?", token, now.UnixNano()))
 	if errors.Is(err, sql.ErrNoRows) {
-		return l, webdav.ErrNoSuchLock
+		return l, ErrNoSuchLock
 	}
-	l.ZeroDepth, l.Expires = zero == 1, time.Unix(0, exp)
 	return l, err
 }
 
-// covers reports whether lock l applies to name.
-func (l Lock) covers(name string) bool {
-	return name == l.Root || !l.ZeroDepth && (l.Root == "/" || strings.HasPrefix(name, l.Root+"/"))
-}
-
-// ETagFunc returns the current ETag of a resource, "" if it has none.
-type ETagFunc func(name string) string
-
-// ForRequest returns the webdav.LockSystem for one request of one user.
-// etag answers the ETag conditions of If headers; nil fails them.
-func (s *Store) ForRequest(ctx context.Context, login string, etag ETagFunc) webdav.LockSystem {
-	return &requestLS{s: s, ctx: ctx, login: login, etag: etag}
-}
-
-type requestLS struct {
-	s     *Store
-	ctx   context.Context
-	login string
-	etag  ETagFunc
-}
-
-// probe marks the temporary zero-depth locks x/net/webdav takes for a
-// request that submits no lock token: they only check for conflicts.
-const probe = "pier-probe:"
-
-func (r *requestLS) Create(now time.Time, d webdav.LockDetails) (string, error) {
-	d.Root = clean(d.Root)
-	if d.Duration < 0 && d.ZeroDepth && d.OwnerXML == "" {
-		where, args := covering(d.Root, false, now)
-		var n int
-		if err := r.s.db.QueryRow(r.ctx, "SELECT COUNT(*) FROM locks WHERE "+where, args...).Scan(&n); err != nil {
-			return "", err
-		}
-		if n > 0 {
-			return "", webdav.ErrLocked
-		}
-		return probe + newToken(), nil
-	}
-	return r.s.create(r.ctx, r.login, d, false, now)
-}
-
-// Confirm evaluates one list of an If header (RFC 4918 10.4): every
-// condition must hold — a token must be the user's own live lock covering
-// the resource, an ETag must be the resource's, Not inverts either — and
-// each named resource that is locked must be covered by one of the user's
-// submitted tokens.
-func (r *requestLS) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
-	name0, name1 = cleanOpt(name0), cleanOpt(name1)
-	var held []Lock
-	for _, c := range conds {
-		holds := false
-		switch {
-		case c.Token != "":
-			l, err := r.s.get(r.ctx, c.Token, now)
-			if err != nil && !errors.Is(err, webdav.ErrNoSuchLock) {
-				return nil, err
-			}
-			holds = err == nil && l.Login == r.login && (l.covers(name0) || name1 != "" && l.covers(name1))
-			if holds && !c.Not {
-				held = append(held, l)
-			}
-		case c.ETag != "":
-			holds = r.etag != nil && r.etag(name0) == c.ETag
-		}
-		if holds == c.Not {
-			return nil, webdav.ErrConfirmationFailed
-		}
-	}
-	for _, name := range []string{name0, name1} {
-		if name == "" || slices.ContainsFunc(held, func(l Lock) bool { return l.covers(name) }) {
-			continue
-		}
-		where, args := covering(name, false, now)
-		var n int
-		if err := r.s.db.QueryRow(r.ctx, "SELECT COUNT(*) FROM locks WHERE "+where, args...).Scan(&n); err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, webdav.ErrConfirmationFailed
-		}
-	}
-	return func() {}, nil
-}
-
-func cleanOpt(name string) string {
-	if name == "" {
-		return ""
-	}
-	return clean(name)
-}
-
-func (r *requestLS) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
-	l, err := r.s.get(r.ctx, token, now)
+// Refresh extends a live lock of login's by d from now (capped as at
+// creation) and returns it as granted.
+func (s *Store) Refresh(ctx context.Context, login, token string, d time.Duration, now time.Time) (Lock, error) {
+	l, err := s.Get(ctx, token, now)
 	if err != nil {
-		return webdav.LockDetails{}, err
+		return l, err
 	}
-	if l.Login != r.login {
-		return webdav.LockDetails{}, webdav.ErrNoSuchLock
+	if l.Login != login {
+		return Lock{}, ErrNoSuchLock
 	}
-	if _, err := r.s.db.Exec(r.ctx, "UPDATE locks SET expires_at = ? WHERE token = ?", expiry(now, d), token); err != nil {
-		return webdav.LockDetails{}, fmt.Errorf("refresh lock: %w", err)
+	l.Expires = now.Add(s.grant(d, l.Provisional))
+	res, err := s.db.Exec(ctx, "UPDATE locks SET expires_at = ? WHERE token = ? AND expires_at > ?", l.Expires.UnixNano(), token, now.UnixNano())
+	if err != nil {
+		return Lock{}, fmt.Errorf("refresh lock: %w", err)
 	}
-	return webdav.LockDetails{Root: l.Root, Duration: d, OwnerXML: l.OwnerXML, ZeroDepth: l.ZeroDepth}, nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Lock{}, ErrNoSuchLock
+	}
+	return l, nil
 }
 
-func (r *requestLS) Unlock(now time.Time, token string) error {
-	if strings.HasPrefix(token, probe) {
-		return nil
-	}
-	l, err := r.s.get(r.ctx, token, now)
-	if err != nil {
-		return err
-	}
-	if l.Login != r.login {
-		return webdav.ErrForbidden
-	}
-	_, err = r.s.db.Exec(r.ctx, "DELETE FROM locks WHERE token = ?", token)
+// Settle makes login's provisional locks on p ordinary: the resource they
+// reserved now holds what its owner wrote.
+func (s *Store) Settle(ctx context.Context, login string, p vpath.Path) error {
+	_, err := s.db.Exec(ctx, "UPDATE locks SET provisional = 0 WHERE login = ? AND root = ? AND provisional = 1", login, p.String())
 	return err
 }
 
-// clean gives lock roots the form of vpath paths ("/a/b", "/").
-func clean(name string) string {
-	if p, err := vpath.Parse(name); err == nil {
-		return p.String()
+// Unlock releases a lock of login's.
+func (s *Store) Unlock(ctx context.Context, login, token string, now time.Time) error {
+	l, err := s.Get(ctx, token, now)
+	if err != nil {
+		return err
 	}
-	return name
+	if l.Login != login {
+		return ErrNotOwner
+	}
+	_, err = s.db.Exec(ctx, "DELETE FROM locks WHERE token = ?", token)
+	return err
+}
+
+// ParseToken reads a lock token as clients send it in a Lock-Token header:
+// a Coded-URL "<opaquelocktoken:...>", or (the npm webdav client) the bare
+// URI. It returns the token without brackets, or false.
+func ParseToken(h string) (string, bool) {
+	h = strings.TrimSpace(h)
+	if strings.HasPrefix(h, "<") != strings.HasSuffix(h, ">") {
+		return "", false
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "<"), ">")
+	if h == "" || len(h) > 256 || strings.ContainsAny(h, "<> \t\r\n") {
+		return "", false
+	}
+	return h, true
 }

@@ -75,7 +75,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Auth = auth.New(n.IDs, hasher, log)
 	n.Locks = locks.New(d)
-	n.Access = authfs.New(n.FS, n.IDs, n.Locks, log)
+	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log)
 	return n, nil
 }
 
@@ -180,7 +180,7 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Locks, n.Log)
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	scheme := "https"

@@ -160,7 +160,7 @@ func startBench(b *testing.B) *benchEnv {
 
 	log := slog.New(slog.DiscardHandler)
 	hostDir := filepath.Join(e.dir, "hostkeys")
-	srv, err := sftpd.New(sftpd.DefaultConfig(hostDir), auth.New(ids, hasher, log), authfs.New(e.store, ids, locks.New(d), log), log)
+	srv, err := sftpd.New(sftpd.DefaultConfig(hostDir), auth.New(ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, ids, locks.New(d), log), log)
 	if err != nil {
 		b.Fatal(err)
 	}

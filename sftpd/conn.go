@@ -11,6 +11,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"pier/authfs"
 	"pier/authz"
 	"pier/vpath"
 )
@@ -66,10 +67,15 @@ func (s *Server) handle(nc net.Conn) {
 		s.mu.Unlock()
 		sconn.Close()
 	}()
-	login, fp := sconn.Permissions.Extensions[loginExt], sconn.Permissions.Extensions[keyExt]
+	acct, from := account(sconn.Permissions), attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s.auth.LoggedIn(ctx, login, attempt(sconn), fp)
+	s.auth.LoggedIn(ctx, acct, from)
+	// One authorising session for the connection, bound to the account,
+	// address and key it logged in with.
+	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
+		Bind: authz.Session{UserID: acct.UserID, From: from.From, Key: acct.Key}})
+	go s.watch(ctx, sess, sconn)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	var sessions atomic.Int32
 	for nch := range chans {
@@ -88,14 +94,42 @@ func (s *Server) handle(nc net.Conn) {
 		sessions.Add(1)
 		go func() {
 			defer sessions.Add(-1)
-			s.session(ctx, login, ch, creqs)
+			s.session(ctx, sess, ch, creqs)
 		}()
+	}
+}
+
+// watch closes the connection once its account may no longer work: a
+// suspension, a deletion, an expiry, a removed key or a network
+// restriction ends the session's transfers too, within Revalidate.
+func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.ServerConn) {
+	if s.cfg.Revalidate <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Revalidate)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := sess.Alive(ctx)
+		switch {
+		case err == nil:
+		case errors.Is(err, authfs.ErrRevoked):
+			s.log.Warn("session ended: access revoked", "user", sess.Login(), "from", conn.RemoteAddr().String(), "reason", err)
+			conn.Close()
+			return
+		case ctx.Err() == nil:
+			s.log.Warn("session check failed", "user", sess.Login(), "err", err)
+		}
 	}
 }
 
 // session serves one channel: only the sftp subsystem; exec, shell and
 // the rest are refused.
-func (s *Server) session(ctx context.Context, login string, ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	served := make(chan struct{})
 	started := false
@@ -106,7 +140,7 @@ func (s *Server) session(ctx context.Context, login string, ch ssh.Channel, reqs
 			req.Reply(true, nil)
 			go func() {
 				defer close(served)
-				s.serveSFTP(ctx, login, ch)
+				s.serveSFTP(ctx, sess, ch)
 			}()
 			continue
 		}
@@ -119,8 +153,9 @@ func (s *Server) session(ctx context.Context, login string, ch ssh.Channel, reqs
 	}
 }
 
-func (s *Server) serveSFTP(ctx context.Context, login string, ch ssh.Channel) {
-	h := &handlers{s: s.fs.Session(login, authz.SFTP), log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
+func (s *Server) serveSFTP(ctx context.Context, sess *authfs.Session, ch ssh.Channel) {
+	login := sess.Login()
+	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
 		uploads: map[vpath.Path]*fileWriter{}}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
 	err := rs.Serve()

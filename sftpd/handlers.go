@@ -158,7 +158,13 @@ func (h *handlers) filecmd(r *sftp.Request, posix bool) error {
 		if err != nil {
 			return err
 		}
-		return h.s.Rename(ctx, p, to, posix || r.Method == "PosixRename")
+		// POSIX rename replaces a file atomically; the SFTP v3 rename
+		// refuses an existing target.
+		replace := storage.NoReplace
+		if posix || r.Method == "PosixRename" {
+			replace = storage.ReplaceFile
+		}
+		return h.s.Move(ctx, p, to, replace)
 	case "Mkdir":
 		return h.s.Mkdir(ctx, p)
 	case "Rmdir", "Remove":

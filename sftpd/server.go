@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,12 +44,17 @@ type Config struct {
 	// encrypt-and-MAC mode, after the ETM ones, for clients on libssh2
 	// before 1.11 (curl and PHP on Debian 12) that know no ETM MAC.
 	CompatMACs bool
+	// Revalidate is how often a connection checks that its account may
+	// still work (not suspended, deleted, expired; key and networks
+	// unchanged); a connection that may not is closed, transfers and all.
+	Revalidate time.Duration
 }
 
 // DefaultConfig returns safe defaults.
 func DefaultConfig(hostKeyDir string) Config {
 	return Config{HostKeyDir: hostKeyDir, HandshakeTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute,
-		MaxAuthTries: 4, MaxUnauthenticated: 64, MaxSessions: 4, ReorderWindow: 4 << 20, ReorderBudget: 256 << 20}
+		MaxAuthTries: 4, MaxUnauthenticated: 64, MaxSessions: 4, ReorderWindow: 4 << 20, ReorderBudget: 256 << 20,
+		Revalidate: 2 * time.Second}
 }
 
 // Algorithms pier offers, strongest and fastest first; nothing with SHA-1.
@@ -79,7 +85,9 @@ type Server struct {
 	closed atomic.Bool
 }
 
-const loginExt, keyExt = "pier-login", "pier-key"
+// The identity a login proved travels in ssh.Permissions.Extensions,
+// never in state kept by the callbacks (CVE-2024-45337).
+const loginExt, keyExt, userExt = "pier-login", "pier-key", "pier-user"
 
 var errDenied = errors.New("permission denied")
 
@@ -136,8 +144,8 @@ func attempt(c ssh.ConnMetadata) auth.Attempt {
 func (s *Server) password(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
-	login, ok, err := s.auth.Password(ctx, attempt(c), string(pw))
-	return s.permit(login, "", ok, err)
+	acct, ok, err := s.auth.Password(ctx, attempt(c), string(pw))
+	return s.permit(acct, ok, err)
 }
 
 // publicKey may be called for keys the client only offers: it keeps no
@@ -147,11 +155,11 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
 	fp := ssh.FingerprintSHA256(key)
-	login, ok, err := s.auth.PublicKey(ctx, attempt(c), fp)
-	return s.permit(login, fp, ok, err)
+	acct, ok, err := s.auth.PublicKey(ctx, attempt(c), fp)
+	return s.permit(acct, ok, err)
 }
 
-func (s *Server) permit(login, fp string, ok bool, err error) (*ssh.Permissions, error) {
+func (s *Server) permit(acct auth.Account, ok bool, err error) (*ssh.Permissions, error) {
 	if err != nil {
 		s.log.Error("authentication failed", "err", err)
 		return nil, errDenied
@@ -159,7 +167,14 @@ func (s *Server) permit(login, fp string, ok bool, err error) (*ssh.Permissions,
 	if !ok {
 		return nil, errDenied
 	}
-	return &ssh.Permissions{Extensions: map[string]string{loginExt: login, keyExt: fp}}, nil
+	return &ssh.Permissions{Extensions: map[string]string{loginExt: acct.Login, keyExt: acct.Key,
+		userExt: strconv.FormatInt(acct.UserID, 10)}}, nil
+}
+
+// account reads back what permit stored for an authenticated connection.
+func account(p *ssh.Permissions) auth.Account {
+	id, _ := strconv.ParseInt(p.Extensions[userExt], 10, 64)
+	return auth.Account{Login: p.Extensions[loginExt], UserID: id, Key: p.Extensions[keyExt]}
 }
 
 // Serve accepts connections on ln until Shutdown.

@@ -21,7 +21,6 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/net/webdav"
 
 	"pier/auth"
 	"pier/authfs"
@@ -81,7 +80,7 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(e.store, e.ids, e.locks, log), log)
+	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,11 +449,16 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	e := start(t, false)
 	c := e.client(t, "anna")
 	put(t, c, "/acme/staff/locked.txt", []byte("v1"))
-	ls := e.locks.ForRequest(context.Background(), "someone-else", nil)
-	tok, err := ls.Create(time.Now(), webdav.LockDetails{Root: "/acme/staff/locked.txt", Duration: time.Minute, ZeroDepth: true})
-	if err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	lockIt := func() string {
+		t.Helper()
+		l, err := e.locks.Create(ctx, "someone-else", locks.Request{Root: vpath.MustParse("/acme/staff/locked.txt"), Duration: time.Minute, ZeroDepth: true}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Token
 	}
+	tok := lockIt()
 	if err := putErr(c, "/acme/staff/locked.txt", []byte("v2")); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("overwrite of a locked file: %v", err)
 	}
@@ -467,7 +471,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	if err := c.RemoveAll("/acme/staff"); err == nil {
 		t.Error("remove of a folder holding a locked file succeeded")
 	}
-	if err := ls.Unlock(time.Now(), tok); err != nil {
+	if err := e.locks.Unlock(ctx, "someone-else", tok, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
@@ -477,14 +481,11 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Write([]byte("v3"))
-	tok, err = ls.Create(time.Now(), webdav.LockDetails{Root: "/acme/staff/locked.txt", Duration: time.Minute, ZeroDepth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok = lockIt()
 	if err := f.Close(); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("upload published over a lock taken meanwhile: %v", err)
 	}
-	ls.Unlock(time.Now(), tok)
+	e.locks.Unlock(ctx, "someone-else", tok, time.Now())
 }
 
 // TestIdleTimeout: a client that logs in and then says nothing is

@@ -59,6 +59,11 @@ func (f *FS) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error
 	}
 }
 
+// Walk yields every entry strictly below dir (Path and Kind only).
+func (f *FS) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error] {
+	return f.cat.Walk(ctx, dir)
+}
+
 // Mkdir creates a folder inside an existing folder.
 func (f *FS) Mkdir(ctx context.Context, p vpath.Path, by string) error {
 	return f.cat.Mkdir(ctx, p, by, time.Now())
@@ -148,7 +153,9 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 	}
 	// Refuse early what publishing would refuse, before bytes flow.
 	parent, err := f.cat.Stat(ctx, p.Parent())
-	if err != nil {
+	if errors.Is(err, ErrNotExist) {
+		return nil, pathErr("create", p, ErrNoParent)
+	} else if err != nil {
 		return nil, pathErr("create", p, err)
 	}
 	if !parent.IsDir() {

@@ -17,9 +17,11 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
+	"strconv"
 	"time"
 
 	"pier/vpath"
@@ -29,6 +31,9 @@ import (
 var (
 	ErrNotExist = fs.ErrNotExist
 	ErrExist    = fs.ErrExist
+	// ErrNoParent: the folder to put an entry in does not exist. It is
+	// an ErrNotExist too.
+	ErrNoParent = fmt.Errorf("parent folder: %w", fs.ErrNotExist)
 	ErrNotDir   = errors.New("not a directory")
 	ErrIsDir    = errors.New("is a directory")
 	ErrNotEmpty = errors.New("directory not empty")
@@ -84,6 +89,16 @@ type Entry struct {
 
 // IsDir reports whether e is a folder.
 func (e Entry) IsDir() bool { return e.Kind == KindDir }
+
+// ETag is the entity tag of a file's content, quoted, as HTTP sends it:
+// the content's hash and the entry's version, so it changes with every
+// overwrite and stays across renames. Folders have none ("").
+func (e Entry) ETag() string {
+	if e.IsDir() || len(e.SHA256) < 16 {
+		return ""
+	}
+	return `"` + e.SHA256[:16] + "-" + strconv.FormatInt(e.Version, 10) + `"`
+}
 
 // Name is the last element of the entry's path.
 func (e Entry) Name() string { return e.Path.Name() }
@@ -173,6 +188,9 @@ type Catalog interface {
 	// Remove deletes a file or a folder; a non-empty folder only with
 	// opts.Recursive.
 	Remove(ctx context.Context, p vpath.Path, opts RemoveOptions) error
+	// Walk yields every entry strictly below dir, as View.Walk does, but
+	// outside any transaction.
+	Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error]
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
 
 	// DeadProps returns the dead (client-set) properties of entries.

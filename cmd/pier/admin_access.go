@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"pier/authfs"
 	"pier/authz"
-	"pier/storage"
 	"pier/vpath"
 )
 
@@ -132,54 +131,19 @@ func accessExplain(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-// explain loads the user's facts and the catalog's view of the paths and
-// decides.
+// explain asks the authorising file system, which decides with the very
+// code the servers use.
 func (a *admin) explain(ctx context.Context, r request, f explainFlags) (authz.Decision, error) {
-	facts, grants, err := a.facts(ctx, r.login, r.protocol)
+	q := authfs.Question{Login: r.login, Protocol: r.protocol, Action: r.action, Rename: r.rename,
+		Path: r.paths[0], Size: r.size, Exists: f.exists, Dir: f.dir}
+	if r.rename {
+		q.To = r.paths[1]
+	}
+	d, err := a.node.Access.Explain(ctx, q)
 	if err != nil {
-		return authz.Decision{}, err
+		return d, fmt.Errorf("access: %w", err)
 	}
-	now := time.Now()
-	t, err := a.target(ctx, r.paths[0], f.exists, f.dir)
-	if err != nil {
-		return authz.Decision{}, err
-	}
-	t.Size = r.size
-	if !r.rename {
-		return authz.Decide(facts, grants, r.action, r.paths[0], now, t), nil
-	}
-	to, err := a.target(ctx, r.paths[1], f.exists, false)
-	if err != nil {
-		return authz.Decision{}, err
-	}
-	return authz.DecideRename(facts, grants, r.paths[0], r.paths[1], now, t, to.Exists), nil
-}
-
-// facts loads what authz needs about a user, for protocol (or, when that is
-// empty and the account is limited to some protocols, the first of them).
-func (a *admin) facts(ctx context.Context, login string, protocol authz.Protocol) (authz.Facts, []authz.Grant, error) {
-	f, grants, err := a.ids.Facts(ctx, login)
-	if err != nil {
-		return f, nil, fmt.Errorf("access: %w", err)
-	}
-	f.Protocol = protocol
-	if protocol == "" && len(f.Protocols) > 0 {
-		f.Protocol = f.Protocols[0]
-	}
-	return f, grants, nil
-}
-
-// target describes the entry at p as the catalog has it; for a path that
-// is not there, the flags say whether it exists and is a folder.
-func (a *admin) target(ctx context.Context, p vpath.Path, exists, dir bool) (authz.Target, error) {
-	e, err := a.node.FS.Stat(ctx, p)
-	switch {
-	case err == nil:
-		return authz.Target{Exists: true, Dir: e.IsDir()}, nil
-	case errors.Is(err, storage.ErrNotExist):
-		return authz.Target{Exists: exists, Dir: dir}, nil
-	}
-	return authz.Target{}, err
+	return d, nil
 }
 
 // viewJSON is `access view --json`.
@@ -217,14 +181,13 @@ func accessView(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	facts, grants, err := a.facts(ctx, pos[0], proto)
+	facts, view, err := a.node.Access.View(ctx, pos[0], proto)
 	if err != nil {
-		return err
+		return fmt.Errorf("access: %w", err)
 	}
-	now := time.Now()
 	v := viewJSON{Login: facts.Login, Entries: []viewEntryJSON{}}
-	v.Usable, v.Reason = facts.Usable(now)
-	for _, e := range authz.View(facts, grants, now) {
+	v.Usable, v.Reason = facts.Usable(time.Now())
+	for _, e := range view {
 		v.Entries = append(v.Entries, viewEntryJSON{Path: e.Path.String(), Perms: e.Perms.String(),
 			Grants: e.Grants, Limits: append([]string{}, e.Limits...), Text: e.String()})
 	}

@@ -103,7 +103,7 @@ func TestLayers(t *testing.T) {
 // decision (no I/O, no protocols, no clock of its own) and credentials
 // (crypto/rand is their only source of randomness).
 var pure = map[string][]string{
-	"authz": {"cmp", "errors", "fmt", "io/fs", "path", "slices", "strconv", "strings", "time",
+	"authz": {"cmp", "errors", "fmt", "io/fs", "iter", "net/netip", "path", "slices", "strconv", "strings", "time",
 		"unicode", "unicode/utf8", "golang.org/x/text/unicode/norm", "pier/vpath"},
 	"credential": {"context", "crypto/ecdsa", "crypto/ed25519", "crypto/rand", "crypto/rsa", "crypto/subtle",
 		"encoding/base64", "encoding/binary", "errors", "fmt", "runtime", "slices", "strconv", "strings",

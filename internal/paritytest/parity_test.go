@@ -144,7 +144,7 @@ func newWorld(t *testing.T) *world {
 		must(t, second(u.Close()))
 	}
 	log := slog.New(slog.DiscardHandler)
-	a, access := auth.New(ids, hasher, log), authfs.New(store, ids, ls, log)
+	a, access := auth.New(ids, hasher, log), authfs.New(authfs.DefaultConfig(), store, ids, ls, log)
 	srv, err := sftpd.New(sftpd.DefaultConfig(filepath.Join(dir, "hostkeys")), a, access, log)
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -155,7 +155,7 @@ func newWorld(t *testing.T) *world {
 		defer cancel()
 		srv.Shutdown(sctx)
 	})
-	hs := httptest.NewServer(davd.New(davd.DefaultConfig(), a, access, ls, log))
+	hs := httptest.NewServer(davd.New(davd.DefaultConfig(), a, access, log))
 	t.Cleanup(hs.Close)
 	return &world{sftpAddr: ln.Addr().String(), davURL: hs.URL + "/dav", clients: map[string]*sftp.Client{}}
 }

@@ -14,7 +14,19 @@ import (
 )
 
 // view is the storage.View of one write transaction.
-type view struct{ tx *db.Tx }
+type view struct{ tx queryer }
+
+// queryer runs queries in a transaction or on the database.
+type queryer interface {
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// Walk yields every entry below dir, outside any transaction (for reports
+// and explanations; changes decide on the View of their transaction).
+func (c *Catalog) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry, error] {
+	return view{c.db}.Walk(ctx, dir)
+}
 
 var _ storage.View = view{}
 
@@ -75,7 +87,7 @@ func guard(ctx context.Context, tx *db.Tx, g storage.Guard) error {
 // target checks what stands at to for a move or copy of src: nothing, or
 // something the options allow to replace. It returns the entry to replace.
 func target(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, r storage.Replace) (*storage.Entry, error) {
-	if err := needDir(ctx, tx, to.Parent()); err != nil {
+	if err := needParent(ctx, tx, to.Parent()); err != nil {
 		return nil, err
 	}
 	dst, err := stat(ctx, tx, to)

@@ -118,10 +118,13 @@ func (c *Catalog) List(ctx context.Context, dir vpath.Path, after string, limit 
 	return out, nil
 }
 
-// needDir checks that p exists and is a folder.
-func needDir(ctx context.Context, tx *db.Tx, p vpath.Path) error {
+// needParent checks that p, the folder a change puts an entry in, exists
+// and is a folder.
+func needParent(ctx context.Context, tx *db.Tx, p vpath.Path) error {
 	e, err := stat(ctx, tx, p)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotExist) {
+		return storage.ErrNoParent
+	} else if err != nil {
 		return err
 	}
 	if !e.IsDir() {
@@ -136,7 +139,7 @@ func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time
 		return wrap("mkdir", p, storage.ErrExist)
 	}
 	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		if err := needDir(ctx, tx, p.Parent()); err != nil {
+		if err := needParent(ctx, tx, p.Parent()); err != nil {
 			return err
 		}
 		if _, err := stat(ctx, tx, p); err == nil {
@@ -189,7 +192,7 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 	}
 	var out storage.Entry
 	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		if err := needDir(ctx, tx, p.Parent()); err != nil {
+		if err := needParent(ctx, tx, p.Parent()); err != nil {
 			return err
 		}
 		old, err := stat(ctx, tx, p)
