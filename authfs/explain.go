@@ -119,4 +119,3 @@ func (f *FS) View(ctx context.Context, login string, protocol authz.Protocol) (a
 	}
 	return facts, authz.View(facts, grants, f.now()), nil
 }
-

@@ -129,4 +129,3 @@ func BenchmarkDecideTree(b *testing.B) {
 		}
 	}
 }
-
