@@ -176,7 +176,7 @@ func (s *Server) session(ctx context.Context, login string, ch ssh.Channel, reqs
 
 func (s *Server) serveSFTP(ctx context.Context, login string, ch ssh.Channel) {
 	h := &handlers{s: s.fs.Session(login, authz.SFTP), log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
-		uploads: map[vpath.Path]*fileWriter{}}
+		maxOpen: s.cfg.MaxHandles, handles: &s.handles, uploads: map[vpath.Path]*fileWriter{}}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
 	err := rs.Serve()
 	if err != nil && ctx.Err() == nil && !isEOF(err) {

@@ -45,6 +45,7 @@ type Config struct {
 	IdleTimeout   time.Duration // no packet from the client for this long
 	MaxAuthTries  int
 	MaxSessions   int   // channels per connection
+	MaxHandles    int   // files and folders open at once in one SFTP session
 	ReorderWindow int   // bytes an upload may hold out of order
 	ReorderBudget int64 // bytes all uploads together may hold out of order
 	// StrictSetstat refuses setstat of permissions and owners (pier keeps
@@ -64,7 +65,7 @@ func DefaultConfig(hostKeyDir string) Config {
 	return Config{HostKeyDir: hostKeyDir,
 		BannerTimeout: 10 * time.Second, HandshakeTimeout: 30 * time.Second, HandshakeWait: 10 * time.Second,
 		MaxHandshakes: 64, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 8,
-		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4,
+		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4, MaxHandles: 64,
 		ReorderWindow: 4 << 20, ReorderBudget: 256 << 20}
 }
 
@@ -83,6 +84,7 @@ func (c *Config) Validate() error {
 	positive("MaxUnauthenticatedPerSource", int64(c.MaxUnauthenticatedPerSource))
 	positive("MaxAuthTries", int64(c.MaxAuthTries))
 	positive("MaxSessions", int64(c.MaxSessions))
+	positive("MaxHandles", int64(c.MaxHandles))
 	positive("ReorderWindow", int64(c.ReorderWindow))
 	if c.BannerTimeout > c.HandshakeTimeout {
 		errs = append(errs, fmt.Errorf("sftpd: BannerTimeout %v exceeds HandshakeTimeout %v", c.BannerTimeout, c.HandshakeTimeout))
@@ -115,8 +117,9 @@ type Server struct {
 	ssh  *ssh.ServerConfig
 	keys []ssh.Signer
 
-	admit  *admission
-	budget *budget
+	admit   *admission
+	budget  *budget
+	handles atomic.Int64 // open SFTP handles of all sessions
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -290,12 +293,13 @@ type Stats struct {
 	Unauthenticated int   // connections not yet authenticated
 	Handshakes      int   // of those, in a handshake slot
 	Connections     int   // connections in the handshake or serving
+	Handles         int64 // open SFTP files and folders, all sessions
 	ReorderHeld     int64 // bytes early upload chunks hold of ReorderBudget
 }
 
 // Stats reports what the server holds now.
 func (s *Server) Stats() Stats {
-	st := Stats{ReorderHeld: s.budget.held()}
+	st := Stats{Handles: s.handles.Load(), ReorderHeld: s.budget.held()}
 	st.Unauthenticated, st.Handshakes = s.admit.counts()
 	s.mu.Lock()
 	st.Connections = len(s.conns)
