@@ -42,9 +42,9 @@ type Config struct {
 	// SFTPStrictSetstat refuses setstat of permissions and owners.
 	SFTPStrictSetstat bool
 	// SFTPUnauthPerSource bounds the SFTP connections one IPv4 address or
-	// IPv6 /64 may have in the SSH handshake at once (sftpd's
-	// MaxUnauthenticatedPerSource); partners behind one NAT address or a
-	// proxy in front of pier may need more.
+	// IPv6 /64 may have before authenticating, waiting ones included
+	// (sftpd's MaxUnauthenticatedPerSource); partners behind one NAT
+	// address or a proxy in front of pier may need more.
 	SFTPUnauthPerSource int
 
 	// GCInterval is how often a node collects unreferenced blobs; 0 stops it.
@@ -62,7 +62,7 @@ func Default() Config {
 		SFTPAddr:            ":2022",
 		DAVAddr:             ":8080",
 		AdminAddr:           "127.0.0.1:8081",
-		SFTPUnauthPerSource: 8,
+		SFTPUnauthPerSource: 32,
 		GCInterval:          10 * time.Minute,
 		GC:                  storage.DefaultGCOptions,
 		ShutdownGrace:       30 * time.Second,
@@ -100,7 +100,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
-	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have in the SSH handshake at once; more are closed")
+	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 }

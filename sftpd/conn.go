@@ -32,6 +32,7 @@ const (
 type watchedConn struct {
 	net.Conn
 	adm          *admission
+	src          *source
 	handshakeEnd time.Time // HandshakeTimeout after the accept
 	idle         time.Duration
 
@@ -63,7 +64,7 @@ func (c *watchedConn) Read(b []byte) (int, error) {
 		// RFC 4253 lets lines come before the version line.
 		if string(c.line) == "SSH-" {
 			c.phase.Store(inHandshake)
-			if err := c.adm.acquire(); err != nil {
+			if err := c.adm.acquire(c.src); err != nil {
 				return 0, err
 			}
 			c.slot = true
@@ -81,18 +82,19 @@ func (s *Server) handle(nc net.Conn) {
 	defer nc.Close()
 	from := nc.RemoteAddr().String()
 	src := sourceOf(nc.RemoteAddr())
-	if !s.admit.enter(src, from) {
+	source, ok := s.admit.enter(src, from)
+	if !ok {
 		return
 	}
 	s.track(nc, true)
 	defer s.track(nc, false)
 	now := time.Now()
-	wc := &watchedConn{Conn: nc, adm: s.admit, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
+	wc := &watchedConn{Conn: nc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
 	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
 	nc.SetWriteDeadline(wc.handshakeEnd)
 	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
 	if wc.slot {
-		s.admit.release()
+		s.admit.release(source)
 	}
 	s.admit.leave(src)
 	if err != nil {

@@ -30,15 +30,18 @@ type Config struct {
 	// Admission of connections that have not authenticated yet. A
 	// connection first has BannerTimeout to send its SSH version line
 	// (an idle socket costs little, but must not stay), then waits up to
-	// HandshakeWait for one of MaxHandshakes slots for key exchange and
-	// authentication, all within HandshakeTimeout of being accepted.
-	BannerTimeout    time.Duration
-	HandshakeTimeout time.Duration
-	HandshakeWait    time.Duration
-	MaxHandshakes    int // key exchanges and authentications at once; more wait
-	// MaxUnauthenticated bounds connections not yet authenticated, waiting
-	// ones included; beyond it, and beyond MaxUnauthenticatedPerSource
-	// from one IPv4 address or IPv6 /64, a new connection is closed at once.
+	// HandshakeWait for a slot for key exchange and authentication, all
+	// within HandshakeTimeout of being accepted. A source is an IPv4
+	// address or an IPv6 /64.
+	BannerTimeout          time.Duration
+	HandshakeTimeout       time.Duration
+	HandshakeWait          time.Duration
+	MaxHandshakes          int // slots: key exchanges and authentications at once
+	MaxHandshakesPerSource int // slots one source may hold; its others wait
+	// MaxUnauthenticated bounds connections not yet authenticated, idle
+	// and waiting ones included; beyond it, and beyond
+	// MaxUnauthenticatedPerSource from one source, a new connection is
+	// closed at once.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
 
@@ -64,7 +67,7 @@ type Config struct {
 func DefaultConfig(hostKeyDir string) Config {
 	return Config{HostKeyDir: hostKeyDir,
 		BannerTimeout: 10 * time.Second, HandshakeTimeout: 30 * time.Second, HandshakeWait: 10 * time.Second,
-		MaxHandshakes: 64, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 8,
+		MaxHandshakes: 64, MaxHandshakesPerSource: 8, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 32,
 		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4, MaxHandles: 64,
 		ReorderWindow: 4 << 20, ReorderBudget: 256 << 20}
 }
@@ -80,6 +83,7 @@ func (c *Config) Validate() error {
 	positive("BannerTimeout", int64(c.BannerTimeout))
 	positive("HandshakeTimeout", int64(c.HandshakeTimeout))
 	positive("MaxHandshakes", int64(c.MaxHandshakes))
+	positive("MaxHandshakesPerSource", int64(c.MaxHandshakesPerSource))
 	positive("MaxUnauthenticated", int64(c.MaxUnauthenticated))
 	positive("MaxUnauthenticatedPerSource", int64(c.MaxUnauthenticatedPerSource))
 	positive("MaxAuthTries", int64(c.MaxAuthTries))
