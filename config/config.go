@@ -41,6 +41,11 @@ type Config struct {
 	SFTPCompatMACs bool
 	// SFTPStrictSetstat refuses setstat of permissions and owners.
 	SFTPStrictSetstat bool
+	// SFTPUnauthPerSource bounds the SFTP connections one IPv4 address or
+	// IPv6 /64 may have before authenticating, waiting ones included
+	// (sftpd's MaxUnauthenticatedPerSource); partners behind one NAT
+	// address or a proxy in front of pier may need more.
+	SFTPUnauthPerSource int
 
 	// GCInterval is how often a node collects unreferenced blobs; 0 stops it.
 	GCInterval time.Duration
@@ -53,13 +58,14 @@ type Config struct {
 // under ./pier-data.
 func Default() Config {
 	return Config{
-		DataDir:       "pier-data",
-		SFTPAddr:      ":2022",
-		DAVAddr:       ":8080",
-		AdminAddr:     "127.0.0.1:8081",
-		GCInterval:    10 * time.Minute,
-		GC:            storage.DefaultGCOptions,
-		ShutdownGrace: 30 * time.Second,
+		DataDir:             "pier-data",
+		SFTPAddr:            ":2022",
+		DAVAddr:             ":8080",
+		AdminAddr:           "127.0.0.1:8081",
+		SFTPUnauthPerSource: 32,
+		GCInterval:          10 * time.Minute,
+		GC:                  storage.DefaultGCOptions,
+		ShutdownGrace:       30 * time.Second,
 	}
 }
 
@@ -94,6 +100,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
+	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 }
@@ -145,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.SFTPUnauthPerSource <= 0 {
+		errs = append(errs, fmt.Errorf("--sftp-unauth-per-source: must be positive, not %d", c.SFTPUnauthPerSource))
 	}
 	if c.GCInterval < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--gc-interval and --shutdown-grace must not be negative"))

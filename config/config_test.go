@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"pier/sftpd"
 )
 
 func TestValidate(t *testing.T) {
@@ -20,6 +22,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.SFTPAddr = "2022" }, "--sftp-addr"},
 		{func(c *Config) { c.TLSCert = "cert.pem" }, "--tls-cert and --tls-key go together"},
 		{func(c *Config) { c.GCInterval = -1 }, "must not be negative"},
+		{func(c *Config) { c.SFTPUnauthPerSource = 0 }, "--sftp-unauth-per-source"},
 	}
 	for _, c := range cases {
 		cfg := Default()
@@ -48,5 +51,12 @@ func TestEnvThenFlags(t *testing.T) {
 	})
 	if cfg.DBURL() != "postgres://db/pier" || cfg.SFTPAddr != ":22" || cfg.StorageURL() != "file:pier-data/blobs" {
 		t.Fatalf("from env: %+v", cfg)
+	}
+}
+
+// TestDefaultsAgree: a flag's default is the front end's own default.
+func TestDefaultsAgree(t *testing.T) {
+	if got, want := Default().SFTPUnauthPerSource, sftpd.DefaultConfig("").MaxUnauthenticatedPerSource; got != want {
+		t.Errorf("--sftp-unauth-per-source defaults to %d, sftpd to %d", got, want)
 	}
 }

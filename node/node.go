@@ -158,6 +158,7 @@ func (n *Node) Serve(ctx context.Context) error {
 func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
+	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
 	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
 	if err != nil {
 		return nil, err

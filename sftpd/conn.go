@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,37 +19,98 @@ import (
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
-// idleConn closes connections that stay silent: each read pushes the
-// deadline back, once the handshake (which has its own deadline) is over.
-type idleConn struct {
+// Phases of a watchedConn.
+const (
+	awaitBanner int32 = iota // until the client's version line is in
+	inHandshake              // key exchange and authentication
+	serving                  // authenticated
+)
+
+// watchedConn applies each phase's deadline and takes the handshake slot
+// once the client's version line has arrived: until then a connection
+// holds no slot, and it has BannerTimeout to send that line. Once
+// serving, each read pushes the idle deadline back.
+type watchedConn struct {
 	net.Conn
-	idle  time.Duration
-	armed atomic.Bool
+	adm          *admission
+	src          *source
+	handshakeEnd time.Time // HandshakeTimeout after the accept
+	idle         time.Duration
+
+	phase atomic.Int32
+	line  []byte // the start of the line being received, before the banner
+	slot  bool   // a handshake slot is held; read after the handshake
 }
 
-func (c *idleConn) Read(b []byte) (int, error) {
-	if c.armed.Load() && c.idle > 0 {
-		c.SetReadDeadline(time.Now().Add(c.idle))
+func (c *watchedConn) Read(b []byte) (int, error) {
+	switch c.phase.Load() {
+	case serving:
+		if c.idle > 0 {
+			c.SetReadDeadline(time.Now().Add(c.idle))
+		}
+		return c.Conn.Read(b)
+	case inHandshake:
+		return c.Conn.Read(b)
 	}
-	return c.Conn.Read(b)
+	// x/crypto/ssh reads the version line one byte at a time in the
+	// goroutine that called NewServerConn, before any other read.
+	n, err := c.Conn.Read(b)
+	for _, ch := range b[:n] {
+		if ch != '\n' {
+			if len(c.line) < 4 {
+				c.line = append(c.line, ch)
+			}
+			continue
+		}
+		// RFC 4253 lets lines come before the version line.
+		if string(c.line) == "SSH-" {
+			c.phase.Store(inHandshake)
+			if err := c.adm.acquire(c.src); err != nil {
+				return 0, err
+			}
+			c.slot = true
+			c.SetReadDeadline(c.handshakeEnd)
+			break
+		}
+		c.line = c.line[:0]
+	}
+	return n, err
 }
 
+// handle admits a connection, runs the handshake and serves its channels
+// until the client goes or Shutdown closes it.
 func (s *Server) handle(nc net.Conn) {
 	defer nc.Close()
-	select {
-	case s.unauth <- struct{}{}:
-	default:
-		s.log.Warn("too many connections in the handshake; refused", "from", nc.RemoteAddr().String())
+	from := nc.RemoteAddr().String()
+	src := sourceOf(nc.RemoteAddr())
+	source, ok := s.admit.enter(src, from)
+	if !ok {
 		return
 	}
-	ic := &idleConn{Conn: nc, idle: s.cfg.IdleTimeout}
-	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.ssh)
-	<-s.unauth
+	s.track(nc, true)
+	defer s.track(nc, false)
+	now := time.Now()
+	wc := &watchedConn{Conn: nc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
+	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
+	nc.SetWriteDeadline(wc.handshakeEnd)
+	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
+	if wc.slot {
+		s.admit.release(source)
+	}
+	s.admit.leave(src)
 	if err != nil {
-		s.log.Info("ssh handshake failed", "from", nc.RemoteAddr().String(), "err", err)
+		var ne net.Error
+		switch {
+		case errors.Is(err, errHandshakeQueue):
+			s.log.Warn("ssh handshake waited too long for a slot; closed", "from", from, "wait", s.cfg.HandshakeWait)
+		case wc.phase.Load() == awaitBanner && errors.As(err, &ne) && ne.Timeout():
+			s.log.Info("no SSH version line in time; closed", "from", from, "timeout", s.cfg.BannerTimeout)
+		default:
+			s.log.Info("ssh handshake failed", "from", from, "err", err)
+		}
 		return
 	}
+	defer sconn.Close()
 	// The read now blocked inside x/crypto/ssh started under the handshake
 	// deadline: give it the idle deadline, or a silent client stays forever.
 	nc.SetWriteDeadline(time.Time{})
@@ -57,33 +119,28 @@ func (s *Server) handle(nc net.Conn) {
 	} else {
 		nc.SetReadDeadline(time.Time{})
 	}
-	ic.armed.Store(true)
-	s.mu.Lock()
-	s.conns[sconn] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, sconn)
-		s.mu.Unlock()
-		sconn.Close()
-	}()
-	acct, from := account(sconn.Permissions), attempt(sconn)
+	wc.phase.Store(serving)
+	acct, who := account(sconn.Permissions), attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s.auth.LoggedIn(ctx, acct, from)
+	s.auth.LoggedIn(ctx, acct, who)
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
-		Bind: authz.Session{UserID: acct.UserID, From: from.From, Key: acct.Key}})
+		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key}})
 	go s.watch(ctx, sess, sconn)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
-	var sessions atomic.Int32
+	// The sessions end when the connection does; wait for them, so that
+	// Shutdown waits for them too.
+	var sessions sync.WaitGroup
+	defer sessions.Wait()
+	var open atomic.Int32
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			nch.Reject(ssh.UnknownChannelType, "only session channels are served")
 			continue
 		}
-		if int(sessions.Load()) >= s.cfg.MaxSessions {
+		if int(open.Load()) >= s.cfg.MaxSessions {
 			nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
 			continue
 		}
@@ -91,11 +148,11 @@ func (s *Server) handle(nc net.Conn) {
 		if err != nil {
 			continue
 		}
-		sessions.Add(1)
-		go func() {
-			defer sessions.Add(-1)
+		open.Add(1)
+		sessions.Go(func() {
+			defer open.Add(-1)
 			s.session(ctx, sess, ch, creqs)
-		}()
+		})
 	}
 }
 
@@ -156,7 +213,7 @@ func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Chann
 func (s *Server) serveSFTP(ctx context.Context, sess *authfs.Session, ch ssh.Channel) {
 	login := sess.Login()
 	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
-		uploads: map[vpath.Path]*fileWriter{}}
+		maxOpen: s.cfg.MaxHandles, handles: &s.handles, uploads: map[vpath.Path]*fileWriter{}}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
 	err := rs.Serve()
 	if err != nil && ctx.Err() == nil && !isEOF(err) {

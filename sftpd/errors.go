@@ -58,6 +58,8 @@ func toStatus(log *slog.Logger, op string, err error) error {
 		return &statusError{"file too large for this folder", sftp.ErrSSHFxFailure}
 	case errors.Is(err, authfs.ErrLocked):
 		return &statusError{"file is locked by another user", sftp.ErrSSHFxFailure}
+	case errors.Is(err, errTooManyHandles):
+		return &statusError{err.Error(), sftp.ErrSSHFxFailure}
 	case errors.Is(err, errBusy):
 		return &statusError{err.Error(), sftp.ErrSSHFxFailure}
 	case errors.Is(err, errOutOfOrder):

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -25,9 +26,36 @@ type handlers struct {
 	window int     // reorder window of uploads, bytes
 	budget *budget // early-chunk bytes all uploads of the server may hold
 	strict bool    // refuse setstat of permissions and owners
+	// maxOpen bounds the files and folders open at once: each holds a blob
+	// reader or writer, a catalog cursor or reorder buffers.
+	maxOpen int
+	handles *atomic.Int64 // open handles of the whole server
 
 	mu      sync.Mutex
+	open    int                        // handles open now
 	uploads map[vpath.Path]*fileWriter // open uploads, for fsetstat before close
+}
+
+// errTooManyHandles refuses an open beyond Config.MaxHandles.
+var errTooManyHandles = errors.New("too many open files on this session: close some first")
+
+// reserve counts a handle about to open, or refuses it. The caller calls
+// release once, when the open fails or the handle is closed; pkg/sftp
+// closes every handle still open when the session ends.
+func (h *handlers) reserve() (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open >= h.maxOpen {
+		return nil, errTooManyHandles
+	}
+	h.open++
+	h.handles.Add(1)
+	return sync.OnceFunc(func() {
+		h.mu.Lock()
+		h.open--
+		h.mu.Unlock()
+		h.handles.Add(-1)
+	}), nil
 }
 
 var (
@@ -46,16 +74,22 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, toStatus(h.log, "open", err)
 	}
-	f, err := h.s.Open(r.Context(), p)
+	release, err := h.reserve()
 	if err != nil {
 		return nil, toStatus(h.log, "open", err)
 	}
-	return &fileReader{f: f, log: h.log}, nil
+	f, err := h.s.Open(r.Context(), p)
+	if err != nil {
+		release()
+		return nil, toStatus(h.log, "open", err)
+	}
+	return &fileReader{f: f, log: h.log, release: release}, nil
 }
 
 type fileReader struct {
-	f   *storage.File
-	log *slog.Logger
+	f       *storage.File
+	log     *slog.Logger
+	release func()
 }
 
 func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
@@ -63,7 +97,10 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, toStatus(r.log, "read", err)
 }
 
-func (r *fileReader) Close() error { return r.f.Close() }
+func (r *fileReader) Close() error {
+	defer r.release()
+	return r.f.Close()
+}
 
 // Filewrite starts an upload. Appending and resuming are refused: a file
 // is written from the start, and published when it is closed.
@@ -76,11 +113,16 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if flags.Append {
 		return nil, toStatus(h.log, "create", errUnsupported)
 	}
-	up, err := h.s.Create(r.Context(), p, authfs.CreateOptions{Exclusive: flags.Excl})
+	release, err := h.reserve()
 	if err != nil {
 		return nil, toStatus(h.log, "create", err)
 	}
-	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window, h.budget)}
+	up, err := h.s.Create(r.Context(), p, authfs.CreateOptions{Exclusive: flags.Excl})
+	if err != nil {
+		release()
+		return nil, toStatus(h.log, "create", err)
+	}
+	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window, h.budget), release: release}
 	h.mu.Lock()
 	h.uploads[p] = w
 	h.mu.Unlock()
@@ -93,6 +135,8 @@ type fileWriter struct {
 	p  vpath.Path
 	up *authfs.Upload
 	rw *reorderWriter
+
+	release func() // the handle's place under maxOpen
 
 	once    sync.Once
 	aborted bool
@@ -115,6 +159,7 @@ func (w *fileWriter) TransferError(err error) {
 
 // Close publishes the upload if every byte arrived in order.
 func (w *fileWriter) Close() error {
+	defer w.release()
 	w.h.mu.Lock()
 	if w.h.uploads[w.p] == w {
 		delete(w.h.uploads, w.p)
@@ -230,8 +275,12 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		} else if !e.IsDir() {
 			return nil, toStatus(h.log, "opendir", storage.ErrNotDir)
 		}
+		release, err := h.reserve()
+		if err != nil {
+			return nil, toStatus(h.log, "opendir", err)
+		}
 		next, stop := iter.Pull2(h.s.ReadDir(r.Context(), p))
-		return &lister{next: next, stop: stop, log: h.log}, nil
+		return &lister{next: next, stop: stop, log: h.log, release: release}, nil
 	case "Stat":
 		e, err := h.s.Stat(r.Context(), p)
 		if err != nil {
@@ -259,10 +308,11 @@ func (h *handlers) RealPath(p string) (string, error) {
 
 // lister streams a folder's entries from the catalog as the client reads.
 type lister struct {
-	next func() (storage.Entry, error, bool)
-	stop func()
-	log  *slog.Logger
-	done bool
+	next    func() (storage.Entry, error, bool)
+	stop    func()
+	release func()
+	log     *slog.Logger
+	done    bool
 }
 
 func (l *lister) ListAt(buf []os.FileInfo, _ int64) (int, error) {
@@ -286,7 +336,11 @@ func (l *lister) ListAt(buf []os.FileInfo, _ int64) (int, error) {
 	return n, nil
 }
 
-func (l *lister) Close() error { l.stop(); return nil }
+func (l *lister) Close() error {
+	l.stop()
+	l.release()
+	return nil
+}
 
 type listerAt []os.FileInfo
 

@@ -26,14 +26,32 @@ import (
 
 // Config holds the SSH server's settings.
 type Config struct {
-	HostKeyDir         string
-	HandshakeTimeout   time.Duration // whole key exchange and authentication
-	IdleTimeout        time.Duration // no packet from the client for this long
-	MaxAuthTries       int
-	MaxUnauthenticated int   // connections still in the handshake
-	MaxSessions        int   // channels per connection
-	ReorderWindow      int   // bytes an upload may hold out of order
-	ReorderBudget      int64 // bytes all uploads together may hold out of order
+	HostKeyDir string
+
+	// Admission of connections that have not authenticated yet. A
+	// connection first has BannerTimeout to send its SSH version line
+	// (an idle socket costs little, but must not stay), then waits up to
+	// HandshakeWait for a slot for key exchange and authentication, all
+	// within HandshakeTimeout of being accepted. A source is an IPv4
+	// address or an IPv6 /64.
+	BannerTimeout          time.Duration
+	HandshakeTimeout       time.Duration
+	HandshakeWait          time.Duration
+	MaxHandshakes          int // slots: key exchanges and authentications at once
+	MaxHandshakesPerSource int // slots one source may hold; its others wait
+	// MaxUnauthenticated bounds connections not yet authenticated, idle
+	// and waiting ones included; beyond it, and beyond
+	// MaxUnauthenticatedPerSource from one source, a new connection is
+	// closed at once.
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerSource int
+
+	IdleTimeout   time.Duration // no packet from the client for this long
+	MaxAuthTries  int
+	MaxSessions   int   // channels per connection
+	MaxHandles    int   // files and folders open at once in one SFTP session
+	ReorderWindow int   // bytes an upload may hold out of order
+	ReorderBudget int64 // bytes all uploads together may hold out of order
 	// StrictSetstat refuses setstat of permissions and owners (pier keeps
 	// neither) instead of answering success, for clients that must know.
 	StrictSetstat bool
@@ -52,9 +70,41 @@ type Config struct {
 
 // DefaultConfig returns safe defaults.
 func DefaultConfig(hostKeyDir string) Config {
-	return Config{HostKeyDir: hostKeyDir, HandshakeTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute,
-		MaxAuthTries: 4, MaxUnauthenticated: 64, MaxSessions: 4, ReorderWindow: 4 << 20, ReorderBudget: 256 << 20,
-		Revalidate: 2 * time.Second}
+	return Config{HostKeyDir: hostKeyDir,
+		BannerTimeout: 10 * time.Second, HandshakeTimeout: 30 * time.Second, HandshakeWait: 10 * time.Second,
+		MaxHandshakes: 64, MaxHandshakesPerSource: 8, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 32,
+		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4, MaxHandles: 64,
+		ReorderWindow: 4 << 20, ReorderBudget: 256 << 20, Revalidate: 2 * time.Second}
+}
+
+// Validate reports settings that cannot work, naming the fields.
+func (c *Config) Validate() error {
+	var errs []error
+	positive := func(name string, v int64) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("sftpd: %s must be positive, not %d", name, v))
+		}
+	}
+	positive("BannerTimeout", int64(c.BannerTimeout))
+	positive("HandshakeTimeout", int64(c.HandshakeTimeout))
+	positive("MaxHandshakes", int64(c.MaxHandshakes))
+	positive("MaxHandshakesPerSource", int64(c.MaxHandshakesPerSource))
+	positive("MaxUnauthenticated", int64(c.MaxUnauthenticated))
+	positive("MaxUnauthenticatedPerSource", int64(c.MaxUnauthenticatedPerSource))
+	positive("MaxAuthTries", int64(c.MaxAuthTries))
+	positive("MaxSessions", int64(c.MaxSessions))
+	positive("MaxHandles", int64(c.MaxHandles))
+	positive("ReorderWindow", int64(c.ReorderWindow))
+	if c.BannerTimeout > c.HandshakeTimeout {
+		errs = append(errs, fmt.Errorf("sftpd: BannerTimeout %v exceeds HandshakeTimeout %v", c.BannerTimeout, c.HandshakeTimeout))
+	}
+	if c.HandshakeWait < 0 || c.IdleTimeout < 0 || c.ReorderBudget < 0 || c.Revalidate < 0 {
+		errs = append(errs, errors.New("sftpd: HandshakeWait, IdleTimeout, ReorderBudget and Revalidate must not be negative"))
+	}
+	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
+		errs = append(errs, fmt.Errorf("sftpd: MaxUnauthenticatedPerSource %d exceeds MaxUnauthenticated %d", c.MaxUnauthenticatedPerSource, c.MaxUnauthenticated))
+	}
+	return errors.Join(errs...)
 }
 
 // Algorithms pier offers, strongest and fastest first; nothing with SHA-1.
@@ -76,13 +126,16 @@ type Server struct {
 	ssh  *ssh.ServerConfig
 	keys []ssh.Signer
 
-	unauth chan struct{}
-	budget *budget
+	admit   *admission
+	budget  *budget
+	handles atomic.Int64 // open SFTP handles of all sessions
+
 	mu     sync.Mutex
 	ln     net.Listener
-	conns  map[*ssh.ServerConn]struct{}
+	conns  map[net.Conn]struct{} // in the handshake or serving
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	quit   chan struct{} // closed by Shutdown
 }
 
 // The identity a login proved travels in ssh.Permissions.Extensions,
@@ -93,14 +146,18 @@ var errDenied = errors.New("permission denied")
 
 // New prepares a server; host keys are loaded or generated now.
 func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	keys, err := LoadHostKeys(cfg.HostKeyDir)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, auth: a, fs: afs, log: log, keys: keys,
-		unauth: make(chan struct{}, cfg.MaxUnauthenticated), conns: map[*ssh.ServerConn]struct{}{}}
+		conns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
+	s.admit = newAdmission(cfg, s.quit, log)
 	if cfg.ReorderBudget > 0 {
-		s.budget = &budget{left: cfg.ReorderBudget}
+		s.budget = &budget{size: cfg.ReorderBudget, left: cfg.ReorderBudget}
 	}
 	ciphers := Ciphers
 	if cfg.ChaCha20 {
@@ -177,24 +234,32 @@ func account(p *ssh.Permissions) auth.Account {
 	return auth.Account{Login: p.Extensions[loginExt], UserID: id, Key: p.Extensions[keyExt]}
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. Accept errors other
+// than a closed listener (out of file descriptors, say) pause accepting
+// for a while instead of stopping the server.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
+	var pause time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closed.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(50 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("sftp: accept: %w", err)
 			}
-			return fmt.Errorf("sftp: accept: %w", err)
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.Error("sftp: accept failed; pausing", "err", err, "pause", pause)
+			select {
+			case <-time.After(pause):
+			case <-s.quit:
+			}
+			continue
 		}
+		pause = 0
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -206,7 +271,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, lets sessions finish until ctx ends, then
 // closes what remains; uploads still open are discarded, never published.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closed.Store(true)
+	if !s.closed.Swap(true) {
+		close(s.quit)
+	}
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
@@ -226,4 +293,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return nil
+}
+
+// track adds a connection to those Shutdown closes, or removes it.
+func (s *Server) track(nc net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[nc] = struct{}{}
+	} else {
+		delete(s.conns, nc)
+	}
+}
+
+// Stats is a snapshot of what the server holds.
+type Stats struct {
+	Unauthenticated int   // connections not yet authenticated
+	Handshakes      int   // of those, in a handshake slot
+	Connections     int   // connections in the handshake or serving
+	Handles         int64 // open SFTP files and folders, all sessions
+	ReorderHeld     int64 // bytes early upload chunks hold of ReorderBudget
+}
+
+// Stats reports what the server holds now.
+func (s *Server) Stats() Stats {
+	st := Stats{Handles: s.handles.Load(), ReorderHeld: s.budget.held()}
+	st.Unauthenticated, st.Handshakes = s.admit.counts()
+	s.mu.Lock()
+	st.Connections = len(s.conns)
+	s.mu.Unlock()
+	return st
 }

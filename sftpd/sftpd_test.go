@@ -39,6 +39,7 @@ const password = "correct horse battery staple"
 
 // env is a running SFTP server over a modelled extranet.
 type env struct {
+	srv     *sftpd.Server
 	addr    string
 	dir     string
 	ids     *identity.Store
@@ -84,6 +85,7 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -393,6 +395,7 @@ func hexs(b []byte) string {
 // TestCutUploadLeavesNothing drops the connection in the middle of an
 // upload: the file must not appear.
 func TestCutUploadLeavesNothing(t *testing.T) {
+	testenv.NoLeaks(t)
 	e := start(t, false)
 	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey()})
@@ -409,7 +412,7 @@ func TestCutUploadLeavesNothing(t *testing.T) {
 	}
 	f.Write(make([]byte, 3<<20))
 	conn.Close() // no close of the file: the client vanished
-	time.Sleep(300 * time.Millisecond)
+	e.waitIdle(t)
 	if _, err := e.store.Stat(context.Background(), vpath.MustParse("/acme/staff/cut.bin")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("cut upload is visible: %v", err)
 	}

@@ -19,7 +19,18 @@ var errBusy = errors.New("server busy: too many uploads in progress, try again l
 // budget bounds the bytes all reorder writers of a server hold at once.
 type budget struct {
 	mu   sync.Mutex
+	size int64
 	left int64
+}
+
+// held reports the bytes taken and not given back.
+func (b *budget) held() int64 {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size - b.left
 }
 
 func (b *budget) take(n int) bool {

@@ -1,7 +1,8 @@
 // Package testenv gives tests the real services that scripts/testenv
 // starts: a throwaway PostgreSQL cluster and a MinIO server. Without them a
 // test skips when run by hand, and fails when PIER_TEST_REQUIRE=1 (as
-// scripts/test and CI set it), so CI never passes by skipping.
+// scripts/test and CI set it), so CI never passes by skipping. It also
+// checks that tests leave no goroutine behind (NoLeaks, Running).
 package testenv
 
 import (
