@@ -136,6 +136,22 @@ func (s *Store) checkBucket(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// Ping asks whether the bucket exists (HEAD on the bucket). One request
+// without a body proves what every operation needs: the service answers,
+// accepts the credentials and still has the bucket. A HEAD of an object
+// would prove no more and needs an object to exist; HEAD on the bucket
+// needs the ListBucket right, which Walk needs anyway.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err == nil && !ok {
+		err = fmt.Errorf("bucket %q does not exist", s.bucket)
+	}
+	if err != nil {
+		return fmt.Errorf("s3blob: ping: %w: %w", storage.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // key is the object name of blob id. The two-character fan-out keeps
 // listings of one "directory" short on services that shard by prefix.
 func (s *Store) key(id string) string {
