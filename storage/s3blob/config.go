@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -15,13 +16,18 @@ import (
 const (
 	DefaultPartSize             = 16 << 20
 	DefaultMaxConcurrentUploads = 16
+	// DefaultTimeout is how long a request may make no progress.
+	DefaultTimeout = 30 * time.Second
+	minTimeout     = time.Second
+	maxTimeout     = time.Hour
 	// S3 refuses parts below 5 MiB (except the last) and above 5 GiB.
 	minPartSize = 5 << 20
 	maxPartSize = 5 << 30
 )
 
 // Config says where blobs live and how they are uploaded. The zero values
-// of PartSize, MaxConcurrentUploads and ContentSHA256 select defaults.
+// of PartSize, MaxConcurrentUploads, ContentSHA256 and Timeout select
+// defaults.
 type Config struct {
 	Endpoint  string // host[:port] of the S3 service, without scheme
 	Region    string // empty: asked from the service once per bucket
@@ -46,8 +52,20 @@ type Config struct {
 	// where nothing else protects the bytes in transit.
 	ContentSHA256 string
 
-	// Transport replaces minio-go's HTTP transport when set (custom CAs,
-	// tests that count requests).
+	// Timeout bounds every wait on the service: connecting, the TLS
+	// handshake, the answer to a request, and each stretch of a transfer
+	// in which no byte moves. A service that stops answering (a hung
+	// node keeps its TCP connections open) thus fails the operation with
+	// storage.ErrUnavailable after Timeout instead of hanging it, while a
+	// long transfer that keeps moving is never cut. Bytes the kernel has
+	// accepted count as sent, so Timeout must exceed the time the link
+	// needs to drain a socket buffer of a few MiB: the 30s default allows
+	// links down to about 200 KB/s. Between 1s and 1h.
+	Timeout time.Duration
+
+	// Transport replaces the HTTP transport when set (custom CAs, tests
+	// that count requests). It must bound its waits itself: build it
+	// from NewTransport to keep Timeout.
 	Transport http.RoundTripper
 }
 
@@ -82,6 +100,9 @@ func (c Config) Validate() error {
 	case "", "auto", "on", "off":
 	default:
 		return fmt.Errorf("s3 content-sha256 %q: want auto, on or off", c.ContentSHA256)
+	}
+	if c.Timeout != 0 && (c.Timeout < minTimeout || c.Timeout > maxTimeout) {
+		return fmt.Errorf("s3 timeout %v: want between %v and %v", c.Timeout, minTimeout, maxTimeout)
 	}
 	return nil
 }
@@ -127,11 +148,19 @@ var urlParams = map[string]func(*Config, string) error{
 		return nil
 	},
 	"content-sha256": func(c *Config, v string) error { c.ContentSHA256 = v; return nil },
+	"timeout": func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("timeout %q: want a duration such as 30s", v)
+		}
+		c.Timeout = d
+		return nil
+	},
 }
 
 // ParseURL reads a Config from
 //
-//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto
+//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto&timeout=30s
 //
 // TLS and path-style default to true. Credentials come from getenv:
 // PIER_S3_ACCESS_KEY and PIER_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and
@@ -186,7 +215,7 @@ func applyQuery(c *Config, rawQuery string) error {
 		set, ok := urlParams[name]
 		if !ok {
 			return fmt.Errorf("unknown parameter %q (known: region, tls, path-style, create-bucket, "+
-				"part-size, max-uploads, content-sha256)", name)
+				"part-size, max-uploads, content-sha256, timeout)", name)
 		}
 		if len(vals) != 1 {
 			return fmt.Errorf("parameter %q given %d times", name, len(vals))
