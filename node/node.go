@@ -227,21 +227,38 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 	return srv, nil
 }
 
-// ready answers 200 when the database and the blob storage both answer.
+// ready answers 200 when the catalog database and the blob storage both
+// answer within Config.ReadyTimeout, else 503 with a short reason. The
+// details (hosts, paths, driver errors) go to the log only: the admin
+// endpoint may be reachable by more people than the log.
 func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), n.Config.ReadyTimeout)
 	defer cancel()
-	if err := n.DB.PingContext(ctx); err != nil {
-		n.Log.Warn("readiness: database", "err", err)
-		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if _, err := n.FS.Stat(ctx, rootPath); err != nil {
-		n.Log.Warn("readiness: catalog", "err", err)
-		http.Error(w, "catalog unavailable", http.StatusServiceUnavailable)
+	start := time.Now()
+	if reason, err := n.check(ctx); err != nil {
+		n.Log.Warn("not ready", "reason", reason, "err", err, "took", time.Since(start).Round(time.Millisecond))
+		http.Error(w, reason, http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// check asks the database, the catalog and the blob storage. The blob
+// store is asked alongside, so that a slow database does not use up its
+// time; a database failure is reported first.
+func (n *Node) check(ctx context.Context) (reason string, err error) {
+	blobs := make(chan error, 1)
+	go func() { blobs <- n.Blobs.Ping(ctx) }()
+	if err := n.DB.PingContext(ctx); err != nil {
+		return "database unavailable", err
+	}
+	if _, err := n.FS.Stat(ctx, rootPath); err != nil {
+		return "catalog unavailable", err
+	}
+	if err := <-blobs; err != nil {
+		return "blob storage unavailable", err
+	}
+	return "", nil
 }
 
 func (n *Node) gcLoop(ctx context.Context) {
