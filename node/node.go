@@ -108,17 +108,24 @@ var rootPath = vpath.Root()
 // Close releases the database.
 func (n *Node) Close() error { return n.DB.Close() }
 
+// httpServer is a running HTTP front end and its name for the log.
+type httpServer struct {
+	name string
+	srv  *http.Server
+}
+
 // Serve runs the node until ctx is canceled, then stops accepting and
-// gives in-flight work Config.ShutdownGrace to finish.
+// gives in-flight work Config.ShutdownGrace to finish. Connections still
+// open when the grace ends are closed, so that nothing outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
 	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion())
-	var servers []*http.Server
+	var servers []httpServer
 	if addr := n.Config.AdminAddr; addr != "" && addr != "off" {
 		srv, err := n.listenAdmin(addr)
 		if err != nil {
 			return err
 		}
-		servers = append(servers, srv)
+		servers = append(servers, httpServer{"admin", srv})
 	}
 	var sftpSrv *sftpd.Server
 	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
@@ -133,7 +140,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, srv)
+		servers = append(servers, httpServer{"webdav", srv})
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
@@ -146,9 +153,15 @@ func (n *Node) Serve(ctx context.Context) error {
 	if sftpSrv != nil {
 		errs = append(errs, sftpSrv.Shutdown(sctx))
 	}
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			errs = append(errs, err)
+	for _, s := range servers {
+		if err := s.srv.Shutdown(sctx); err != nil {
+			// Shutdown leaves connections open when its context ends: cut
+			// them, as the SFTP server does, rather than let requests run
+			// on after the node has stopped.
+			n.Log.Warn("shutdown grace ended: closing open connections", "server", s.name, "err", err)
+			if err := s.srv.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s server: %w", s.name, err))
+			}
 		}
 	}
 	<-gcDone

@@ -169,3 +169,83 @@ func TestReadyS3(t *testing.T) {
 		t.Errorf("the log shows the S3 secret:\n%s", logs)
 	}
 }
+
+// TestShutdownClosesConnections: connections still open when the grace
+// ends are cut, and Serve returns within the grace and a margin. One
+// client holds a request on the admin endpoint (a readiness check waiting
+// on a frozen store), two hold connections whose request never completes.
+func TestShutdownClosesConnections(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	t.Setenv("PIER_S3_ACCESS_KEY", m.AccessKey)
+	t.Setenv("PIER_S3_SECRET_KEY", m.SecretKey)
+	cfg := testConfig(t)
+	cfg.Storage = m.URL + "&timeout=30s"
+	cfg.DAVAddr, cfg.DAVInsecure = freeAddr(t), true
+	cfg.ReadyTimeout = time.Minute
+	cfg.ShutdownGrace = 500 * time.Millisecond
+	const margin = 2 * time.Second
+	r := start(t, cfg)
+	r.wantReady(t, 200, "ready")
+
+	m.Stop(t)
+	held := make(chan error, 1)
+	go func() {
+		// A connection of its own: a pooled one would be retried on a
+		// new connection once cut, and fail to dial instead.
+		client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get("http://" + r.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		held <- err
+	}()
+	var partial []net.Conn
+	for _, addr := range []string{cfg.DAVAddr, r.admin} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "PROPFIND /dav/ HTTP/1.1\r\nHost: pier\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		partial = append(partial, c)
+	}
+	time.Sleep(300 * time.Millisecond) // the readiness check is under way
+
+	start := time.Now()
+	r.stop()
+	select {
+	case <-r.done:
+		t.Logf("Serve returned after %v: %v", time.Since(start).Round(time.Millisecond), r.err)
+		if r.err != nil {
+			t.Errorf("Serve: %v", r.err)
+		}
+	case <-time.After(cfg.ShutdownGrace + margin):
+		t.Fatalf("Serve still running %v after the stop", time.Since(start))
+	}
+	select {
+	case err := <-held:
+		t.Logf("held readiness request ended after %v: %v", time.Since(start).Round(time.Millisecond), err)
+		if err == nil {
+			t.Error("held readiness request was answered, want it cut")
+		}
+	case <-time.After(margin):
+		t.Fatal("held readiness request still open after the grace")
+	}
+	for _, c := range partial {
+		c.SetReadDeadline(time.Now().Add(margin))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Errorf("connection to %s still open after the grace: %v", c.RemoteAddr(), err)
+		}
+	}
+	if !strings.Contains(r.logs.String(), "shutdown grace ended") {
+		t.Errorf("the log does not say connections were cut:\n%s", r.logs)
+	}
+	m.Cont(t)
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
