@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"pier/db"
 	"pier/internal/testenv"
 	"pier/storage"
 	"pier/storage/s3blob"
+	"pier/storage/sqlcatalog"
+	"pier/vpath"
 )
 
 // The timeout the fault tests configure, and how much later than it an
@@ -140,8 +144,8 @@ func TestStalledService(t *testing.T) {
 		if err := w.Abort(); err != nil {
 			t.Errorf("Abort: %v", err)
 		}
-		if d := time.Since(start); d > stallMargin {
-			t.Errorf("Abort after the failure took %v", d)
+		if d := time.Since(start); d > stallTimeout/2 {
+			t.Errorf("Abort after the failure took %v: it waited for the stalled service", d)
 		} else {
 			t.Logf("Abort after the failure took %v", d.Round(time.Millisecond))
 		}
@@ -190,6 +194,50 @@ func TestStalledService(t *testing.T) {
 			wg.Go(func() { wantUnavailable(t, what, op) })
 		}
 		wg.Wait()
+	})
+
+	t.Run("file store upload", func(t *testing.T) {
+		// What a front end sees: the write fails in time, and closing the
+		// failed upload does not wait out another timeout to delete.
+		d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		fsys := storage.New(sqlcatalog.New(d), s)
+		p, _ := vpath.Parse("/inbound.edi")
+		up, err := fsys.Create(ctx, p, storage.CreateOptions{By: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := make([]byte, 256<<10)
+		for range 32 {
+			if _, err := up.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.Stop(t)
+		defer m.Cont(t)
+		wantUnavailable(t, "file store upload", func() error {
+			for sent := 0; sent < 1<<30; sent += len(chunk) {
+				if _, err := up.Write(chunk); err != nil {
+					return err
+				}
+			}
+			return errors.New("1 GiB written to a stopped service")
+		})
+		start := time.Now()
+		if _, err := up.Close(); !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("Close of the failed upload: %v", err)
+		}
+		if d := time.Since(start); d > stallTimeout/2 {
+			t.Errorf("Close of the failed upload took %v: it waited for the stalled service", d)
+		} else {
+			t.Logf("Close of the failed upload took %v", d.Round(time.Millisecond))
+		}
+		if _, err := fsys.Stat(ctx, p); !errors.Is(err, storage.ErrNotExist) {
+			t.Errorf("the failed upload is visible: %v", err)
+		}
 	})
 
 	t.Run("recovers", func(t *testing.T) {
