@@ -91,7 +91,7 @@ func OpenBlobs(ctx context.Context, raw string) (storage.BlobStore, string, erro
 		if err != nil {
 			return nil, "", fmt.Errorf("storage: %w", err)
 		}
-		return s, "s3://" + c.Endpoint + "/" + c.Bucket + "/" + c.Prefix, nil
+		return s, c.URL(), nil
 	case strings.HasPrefix(raw, "file:"):
 		dir := strings.TrimPrefix(raw, "file:")
 		s, err := diskblob.Open(dir)

@@ -125,7 +125,7 @@ func TestServe(t *testing.T) {
 		}
 	})
 	t.Run("postgres+s3", func(t *testing.T) {
-		dir := testServe(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)}, "catalog=postgres://", "blobs=s3://")
+		dir := testServe(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)}, "catalog=postgres://", `blobs="s3://`)
 		if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err == nil {
 			t.Errorf("an embedded database was created although --db names PostgreSQL")
 		}

@@ -206,6 +206,55 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// URL renders c as the storage URL that ParseURL reads back to c, but for
+// the credentials, which never go in a URL: for logs and messages.
+// Options at their default values are left out.
+func (c Config) URL() string {
+	q := url.Values{}
+	if c.Region != "" {
+		q.Set("region", c.Region)
+	}
+	if !c.TLS {
+		q.Set("tls", "false")
+	}
+	if !c.PathStyle {
+		q.Set("path-style", "false")
+	}
+	if c.CreateBucket {
+		q.Set("create-bucket", "true")
+	}
+	if c.PartSize != 0 {
+		q.Set("part-size", formatSize(c.PartSize))
+	}
+	if c.MaxConcurrentUploads != 0 {
+		q.Set("max-uploads", strconv.Itoa(c.MaxConcurrentUploads))
+	}
+	if c.ContentSHA256 != "" {
+		q.Set("content-sha256", c.ContentSHA256)
+	}
+	if c.Timeout != 0 {
+		q.Set("timeout", c.Timeout.String())
+	}
+	u := url.URL{Scheme: "s3", Host: c.Endpoint, Path: "/" + c.Bucket, RawQuery: q.Encode()}
+	if c.Prefix != "" {
+		u.Path += "/" + c.Prefix
+	}
+	return u.String()
+}
+
+// formatSize writes n in the largest unit parseSize reads that divides it.
+func formatSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func applyQuery(c *Config, rawQuery string) error {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
