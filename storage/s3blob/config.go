@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -71,11 +72,8 @@ type Config struct {
 
 // Validate reports the first missing or malformed field.
 func (c Config) Validate() error {
-	switch {
-	case c.Endpoint == "":
-		return errors.New("s3 endpoint is missing")
-	case strings.ContainsAny(c.Endpoint, "/@?# \t\r\n"):
-		return fmt.Errorf("s3 endpoint %q: want host[:port] without scheme or path", c.Endpoint)
+	if err := checkEndpoint(c.Endpoint); err != nil {
+		return err
 	}
 	if c.Bucket == "" {
 		return errors.New("s3 bucket is missing")
@@ -103,6 +101,43 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout != 0 && (c.Timeout < minTimeout || c.Timeout > maxTimeout) {
 		return fmt.Errorf("s3 timeout %v: want between %v and %v", c.Timeout, minTimeout, maxTimeout)
+	}
+	return nil
+}
+
+// checkEndpoint refuses what minio-go would refuse when Open creates the
+// client (it names hosts that are neither an IP address nor a domain
+// name), so a wrong endpoint fails with the configuration, not at start.
+func checkEndpoint(e string) error {
+	if e == "" {
+		return errors.New("s3 endpoint is missing")
+	}
+	bad := func(why string) error { return fmt.Errorf("s3 endpoint %q: %s", e, why) }
+	if strings.ContainsAny(e, "/@?#%\\") || strings.ContainsFunc(e, unicode.IsSpace) {
+		return bad("want host[:port] without scheme or path")
+	}
+	u, err := url.Parse("http://" + e)
+	if err != nil {
+		return bad("want host[:port]")
+	}
+	if host := u.Hostname(); !s3utils.IsValidIP(host) && !s3utils.IsValidDomain(host) {
+		return bad("the host is neither an IP address nor a domain name")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("the port must be between 1 and 65535")
+		}
+	} else if strings.HasSuffix(e, ":") {
+		return bad("the port is empty")
+	}
+	// minio-go's rules for the big providers' endpoints.
+	switch host := u.Hostname(); {
+	case strings.Contains(host, ".s3.amazonaws.com") && !s3utils.IsAmazonEndpoint(*u):
+		return bad("an Amazon S3 endpoint must be s3.amazonaws.com or a regional one")
+	case strings.Contains(host, ".googleapis.com") && !s3utils.IsGoogleEndpoint(*u):
+		return bad("a Google Cloud Storage endpoint must be storage.googleapis.com")
+	case strings.Contains(host, "s3-outposts") && !s3utils.IsAmazonOutpostsEndpoint(*u):
+		return bad("an S3 Outposts endpoint must match PREFIX.s3-outposts.REGION.amazonaws.com")
 	}
 	return nil
 }
