@@ -98,7 +98,8 @@ func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) 
 
 // refusal says why an account with valid credentials may not log in now.
 func (s *Service) refusal(u identity.User, a Attempt) string {
-	f := authz.Facts{Login: u.Login, Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Protocol: a.Protocol}
+	f := authz.Facts{Login: u.Login, Status: u.Status, Expires: u.Expires, Protocols: u.Protocols,
+		Protocol: a.Protocol, Unreadable: u.Unreadable}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why
 	}

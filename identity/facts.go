@@ -76,7 +76,7 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	}
 	f := authz.Facts{
 		Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
-		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols,
+		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Unreadable: u.Unreadable,
 	}
 	if f.Groups, err = s.effectiveGroups(ctx, u, anc); err != nil {
 		return f, nil, err
