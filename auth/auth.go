@@ -26,8 +26,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	dummyOnce sync.Once
-	dummy     string // a hash verified for unknown users, so timing does not tell
+	dummyMu sync.Mutex
+	dummy   string // a hash verified for unknown users, so timing does not tell
 }
 
 // New returns an authentication service.
@@ -142,10 +142,25 @@ func (s *Service) LoggedIn(ctx context.Context, login string, a Attempt, fingerp
 // burn spends the time of one verification so that unknown logins and
 // key-only accounts answer as slowly as wrong passwords.
 func (s *Service) burn(ctx context.Context, password string) {
-	s.dummyOnce.Do(func() { s.dummy, _ = s.hasher.Hash(ctx, "pier-dummy-password-for-timing") })
-	if s.dummy != "" {
-		s.hasher.Verify(ctx, s.dummy, password)
+	if d := s.dummyHash(ctx); d != "" {
+		s.hasher.Verify(ctx, d, password)
+		return
 	}
+	// No dummy (hashing failed): hashing the password costs the same.
+	s.hasher.Hash(ctx, password)
+}
+
+// dummyHash returns the hash burn verifies, made on first use. It is made
+// without the request's cancellation and made again after a failure: a
+// first request whose context had already ended must not leave it empty,
+// or every later unknown login would answer fast and tell.
+func (s *Service) dummyHash(ctx context.Context) string {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummy == "" {
+		s.dummy, _ = s.hasher.Hash(context.WithoutCancel(ctx), "pier-dummy-password-for-timing")
+	}
+	return s.dummy
 }
 
 // upgrade re-hashes a password whose stored parameters are weaker than

@@ -2,11 +2,13 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pier/authz"
 	"pier/credential"
@@ -131,5 +133,43 @@ func damage(t *testing.T, d *db.DB, column, value string) func() {
 		if _, err := d.Exec(t.Context(), "UPDATE users SET "+column+" = ? WHERE login = 'anna'", old); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDummyHashSurvivesCanceledFirstRequest: the first unknown login whose
+// request was already canceled must not leave burn without its dummy hash,
+// or every later unknown login would answer fast and tell.
+func TestDummyHashSurvivesCanceledFirstRequest(t *testing.T) {
+	d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	e := newEnv(t, d)
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	e.svc.burn(canceled, "whatever the client sent")
+	if e.svc.dummyHash(t.Context()) == "" {
+		t.Fatal("no dummy hash after a canceled first request")
+	}
+	// Loosely: an unknown login costs about what a wrong password does
+	// (one argon2id verification each), far more than a lookup alone.
+	fastest := func(a Attempt) time.Duration {
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			if _, ok, err := e.svc.Password(t.Context(), a, "not the password at all"); ok || err != nil {
+				t.Fatalf("Password(%s) = %v, %v", a.Login, ok, err)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	unknown := fromInside
+	unknown.Login = "nobody"
+	wrong, none := fastest(fromInside), fastest(unknown)
+	t.Logf("wrong password %v, unknown login %v", wrong, none)
+	if none < wrong/3 {
+		t.Errorf("unknown login answers in %v, a wrong password in %v: timing tells them apart", none, wrong)
 	}
 }
