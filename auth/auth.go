@@ -17,6 +17,7 @@ import (
 	"pier/authz"
 	"pier/credential"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 // Service checks credentials against the identity store.
@@ -115,8 +116,10 @@ func (s *Service) refusal(u identity.User, a Attempt) string {
 	return "source address " + from.String() + " is not in the account's allowed networks"
 }
 
+// deny logs a refusal. The login is the client's, any text up to the
+// transport's limits: the log gets a bounded, escaped rendering of it.
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (string, bool, error) {
-	s.log.WarnContext(ctx, "login refused", "login", a.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
+	s.log.WarnContext(ctx, "login refused", "login", untrusted.Text(a.Login), "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
 	return "", false, nil
 }
 

@@ -136,6 +136,43 @@ func damage(t *testing.T, d *db.DB, column, value string) func() {
 	}
 }
 
+// TestLogBoundsLogin: the login a client sends reaches the log bounded and
+// with its control and invisible characters escaped.
+func TestLogBoundsLogin(t *testing.T) {
+	d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	e := newEnv(t, d)
+	for _, login := range []string{
+		strings.Repeat("x", 100_000),
+		"anna\nlevel=INFO msg=login login=admin",
+		"adm\u202enni\u200b\x1b[2J\x00",
+	} {
+		e.log.Reset()
+		a := fromInside
+		a.Login = login
+		if _, ok, err := e.svc.Password(t.Context(), a, password); ok || err != nil {
+			t.Fatalf("Password(%.20q) = %v, %v; want refused", login, ok, err)
+		}
+		if _, ok, err := e.svc.PublicKey(t.Context(), a, fingerprint); ok || err != nil {
+			t.Fatalf("PublicKey(%.20q) = %v, %v; want refused", login, ok, err)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(e.log.String(), "\n"), "\n") {
+			if len(line) > 400 || !strings.Contains(line, "login refused") || strings.ContainsAny(line, "\x00\x1b\u202e\u200b") {
+				t.Errorf("log line for login %.20q: %.500q", login, line)
+			}
+		}
+		if n := strings.Count(e.log.String(), "\n"); n != 2 {
+			t.Errorf("login %.20q made %d log lines, want 2:\n%.1000s", login, n, e.log)
+		}
+	}
+	if !strings.Contains(e.log.String(), `login=adm\u202enni\u200b\x1b[2J\x00 `) {
+		t.Errorf("escaped login not in the log:\n%s", e.log)
+	}
+}
+
 // TestDummyHashSurvivesCanceledFirstRequest: the first unknown login whose
 // request was already canceled must not leave burn without its dummy hash,
 // or every later unknown login would answer fast and tell.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"pier/authz"
+	"pier/internal/untrusted"
 	"pier/vpath"
 )
 
@@ -45,7 +46,8 @@ func (s *Server) handle(nc net.Conn) {
 	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.ssh)
 	<-s.unauth
 	if err != nil {
-		s.log.Info("ssh handshake failed", "from", nc.RemoteAddr().String(), "err", err)
+		// x/crypto/ssh errors may quote the client (its algorithm lists).
+		s.log.Info("ssh handshake failed", "from", nc.RemoteAddr().String(), "err", untrusted.Clip(err.Error(), 512))
 		return
 	}
 	// The read now blocked inside x/crypto/ssh started under the handshake
