@@ -89,6 +89,7 @@ func (b *bytesIn) facts() Facts {
 	f.Expires = []time.Time{{}, {}, {}, testNow().Add(-time.Second), testNow().Add(time.Second)}[b.next()%5]
 	f.Protocols = [][]Protocol{nil, nil, nil, {SFTP}, {WebDAV, SFTP}}[b.next()%5]
 	f.Protocol = []Protocol{SFTP, SFTP, "", WebDAV}[b.next()%4]
+	f.Unreadable = [][]string{nil, nil, nil, nil, nil, nil, nil, {"network"}}[b.next()%8]
 	return f
 }
 

@@ -42,6 +42,7 @@ func TestFilter(t *testing.T) {
 		{"sweeper", "/acme", []string{"archive/", "inbound/", "quarantine/"}},
 		{"sweeper", "/acme/inbound", nil}, // rename and delete, but no list
 		{"sam", "/", nil},                 // suspended
+		{"uma", "/acme", nil},             // a stored restriction unreadable
 		{"acme-edi-over-webdav", "/", nil},
 	}
 	grants := policyGrants()
@@ -153,6 +154,8 @@ func TestExplain(t *testing.T) {
 		{"sam", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account sam is suspended"},
 		{"erin", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account erin expired at 2026-11-15T11:00:00Z"},
 		{"acme-edi-over-webdav", ActRead, "/acme/outbound/x.edi", Target{}, "denied: account acme-edi may not use webdav (only sftp)"},
+		{"uma", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account uma: stored network restriction is unreadable"},
+		{"ulf", ActList, "/acme", Target{Dir: true}, "denied: account ulf: stored network and protocol restrictions are unreadable"},
 	}
 	for _, c := range cases {
 		d := Decide(person(c.who), policyGrants(), c.act, vp(c.path), testNow(), c.target)

@@ -140,6 +140,9 @@ func TestPermissionMatrix(t *testing.T) {
 		{"expired status: nothing", "xena", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
 		{"expiry passed: nothing", "erin", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
 		{"expiry at this very instant: nothing", "ned", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
+		{"unreadable restriction: nothing", "uma", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
+		{"unreadable restriction: not even the root", "uma", ActList, "/", "", folder, deny, hidden},
+		{"unreadable restrictions: no upload", "ulf", ActCreate, "/acme/inbound/x.edi", "", newFile, deny, hidden},
 		{"expiry ahead: works", "fay", ActRead, "/acme/outbound/po1.edi", "", oldFile, allow, visible},
 		{"unknown action: denied", "anna", ActNone, "/acme", "", folder, deny, hidden},
 	}

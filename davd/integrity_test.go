@@ -305,7 +305,10 @@ func TestRevocationOverWebDAV(t *testing.T) {
 		ctx := context.Background()
 		expect(t, "logged in", e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "0"), 207)
 		// Another password's hash: the password anna logged in with is no longer hers.
-		if _, err := e.ids.UpdateUser(ctx, "anna", func(u *identity.User) error { u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"; return nil }); err != nil {
+		if _, err := e.ids.UpdateUser(ctx, "anna", func(u *identity.User) error {
+			u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, "the old password right after a change", e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "0"), 401)
