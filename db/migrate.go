@@ -153,6 +153,10 @@ ALTER TABLE locks ADD COLUMN shared INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN published_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 `},
+	{7, "drop box conflict copies", `
+ALTER TABLE entries ADD COLUMN shadows TEXT {{C}} NOT NULL DEFAULT '';
+CREATE INDEX entries_shadows ON entries (parent, shadows) WHERE shadows <> ''
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.
