@@ -15,6 +15,7 @@ import (
 	"pier/authz"
 	"pier/davd"
 	"pier/identity"
+	"pier/internal/testenv"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -71,6 +72,7 @@ func (e *env) content(t *testing.T, p string) string {
 // A PUT whose body breaks publishes nothing and leaves the old version.
 func TestPutPublishesWholeBodiesOnly(t *testing.T) {
 	backendsDAV(t, func(t *testing.T, prod bool) {
+		testenv.NoLeaks(t) // a cut body leaves no goroutine behind
 		e := startWith(t, prod, func(c *davd.Config) { c.BodyWindow, c.BodyMinBytes = 500*time.Millisecond, 1024 }, nil)
 		expect(t, "first version", e.do(t, "anna", "PUT", "/acme/staff/doc.txt", strings.NewReader("v1")), 201)
 		head := "PUT /dav/acme/staff/doc.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic("anna") + "\r\n"
@@ -301,6 +303,7 @@ func grant(t *testing.T, e *env, to, path, perms string) {
 // download running when the account is suspended stops within seconds.
 func TestRevocationOverWebDAV(t *testing.T) {
 	backendsDAV(t, func(t *testing.T, prod bool) {
+		testenv.NoLeaks(t) // nor does a download cut short
 		e := startWith(t, prod, func(c *davd.Config) { c.Revalidate = 500 * time.Millisecond }, nil)
 		ctx := context.Background()
 		expect(t, "logged in", e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "0"), 207)
