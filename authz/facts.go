@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,6 +53,54 @@ type Facts struct {
 	// Session is what the request's connection authenticated with; its
 	// zero value binds nothing (the CLI's explain and view).
 	Session Session
+	// AppPasswords are the IDs of the account's app passwords (WebDAV
+	// logins of accounts with a second factor).
+	AppPasswords []int64
+	// Revoked lists the SSH certificates revoked by serial, key ID or
+	// certified key; it is the same for every account.
+	Revoked []Revocation
+}
+
+// Cert describes the SSH user certificate a session logged in with.
+type Cert struct {
+	// Key is the fingerprint of the certified public key, "SHA256:...";
+	// "" means the session used no certificate.
+	Key string
+	// CA is the fingerprint of the authority that signed it.
+	CA     string
+	Serial uint64
+	KeyID  string
+	// Expires is the end of the certificate's validity; zero: never.
+	Expires time.Time
+}
+
+// RevocationKind says what a Revocation names.
+type RevocationKind string
+
+// The ways to revoke a certificate.
+const (
+	RevokeSerial RevocationKind = "serial" // Value is the serial, in decimal
+	RevokeKeyID  RevocationKind = "key-id" // Value is the key ID
+	RevokeKey    RevocationKind = "key"    // Value is the certified key's fingerprint
+)
+
+// Revocation names certificates that no longer work.
+type Revocation struct {
+	Kind  RevocationKind
+	Value string
+}
+
+// Matches reports whether r revokes c.
+func (r Revocation) Matches(c Cert) bool {
+	switch r.Kind {
+	case RevokeSerial:
+		return r.Value == strconv.FormatUint(c.Serial, 10)
+	case RevokeKeyID:
+		return r.Value == c.KeyID
+	case RevokeKey:
+		return r.Value == c.Key || r.Value == c.CA
+	}
+	return false
 }
 
 // Key is an SSH public key of the account.
@@ -72,6 +121,12 @@ type Session struct {
 	// Key is the fingerprint of the SSH key the connection proved it
 	// holds; "" when it did not log in with a key.
 	Key string
+	// Cert is the SSH certificate the connection logged in with; its
+	// zero value (Key "") means none.
+	Cert Cert
+	// AppPassword is the ID of the app password a WebDAV request logged
+	// in with; 0 means none.
+	AppPassword int64
 }
 
 // ErrNoAccount is wrapped by loaders when the login names no account.
@@ -112,6 +167,12 @@ func (f *Facts) Usable(now time.Time) (bool, string) {
 		return false, fmt.Sprintf("source address %s is not in the networks account %s may use", f.Session.From.Unmap(), who)
 	case f.Session.Key != "" && !f.keyUsable(now):
 		return false, fmt.Sprintf("key %s of account %s was removed or has expired", f.Session.Key, who)
+	case f.Session.Cert.Key != "":
+		if why := f.certRefusal(now); why != "" {
+			return false, fmt.Sprintf("certificate of account %s %s", who, why)
+		}
+	case f.Session.AppPassword != 0 && !slices.Contains(f.AppPasswords, f.Session.AppPassword):
+		return false, fmt.Sprintf("app password %d of account %s was revoked", f.Session.AppPassword, who)
 	}
 	return true, ""
 }
@@ -140,6 +201,20 @@ func (f *Facts) keyUsable(now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// certRefusal says why the session's certificate no longer works, or "".
+func (f *Facts) certRefusal(now time.Time) string {
+	c := f.Session.Cert
+	if !c.Expires.IsZero() && !now.Before(c.Expires) {
+		return fmt.Sprintf("(serial %d, key ID %q) expired at %s", c.Serial, c.KeyID, c.Expires.UTC().Format(time.RFC3339))
+	}
+	for _, r := range f.Revoked {
+		if r.Matches(c) {
+			return fmt.Sprintf("(serial %d, key ID %q) is revoked by %s %s", c.Serial, c.KeyID, r.Kind, r.Value)
+		}
+	}
+	return ""
 }
 
 // inOrg reports whether the user's organisation is slug, or lies below it

@@ -157,6 +157,77 @@ ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN shadows TEXT {{C}} NOT NULL DEFAULT '';
 CREATE INDEX entries_shadows ON entries (parent, shadows) WHERE shadows <> ''
 `},
+	{8, "security: defender, lifecycle, MFA, certificates", `
+CREATE TABLE defender_events (
+	id {{ID}},
+	at BIGINT NOT NULL,
+	source TEXT NOT NULL,
+	login TEXT NOT NULL DEFAULT '',
+	kind TEXT NOT NULL,
+	score INTEGER NOT NULL
+);
+CREATE INDEX defender_events_source ON defender_events (source, at);
+CREATE INDEX defender_events_login ON defender_events (login, at) WHERE login <> '';
+CREATE TABLE defender_bans (
+	source TEXT PRIMARY KEY,
+	until_at BIGINT NOT NULL,
+	bans INTEGER NOT NULL,
+	reason TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE login_sources (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	source TEXT NOT NULL,
+	last_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, source)
+);
+CREATE TABLE org_policies (
+	org_id BIGINT PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
+	mfa TEXT NOT NULL DEFAULT '',
+	mfa_keys TEXT NOT NULL DEFAULT '',
+	inactive_days INTEGER NOT NULL DEFAULT 0,
+	delete_days INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE users ADD COLUMN status_since BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN principals TEXT NOT NULL DEFAULT '';
+CREATE TABLE user_totp (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	sealed TEXT NOT NULL,
+	last_step BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE recovery_codes (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	hash TEXT NOT NULL,
+	used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX recovery_codes_user ON recovery_codes (user_id);
+CREATE TABLE app_passwords (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	hash TEXT NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (user_id, name)
+);
+CREATE TABLE cert_revocations (
+	id {{ID}},
+	kind TEXT NOT NULL,
+	value TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	UNIQUE (kind, value)
+);
+CREATE TABLE leases (
+	name TEXT PRIMARY KEY,
+	holder TEXT NOT NULL,
+	until_at BIGINT NOT NULL
+);
+INSERT INTO leases (name, holder, until_at) VALUES ('lifecycle', '', 0)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -88,6 +88,12 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	if f.Groups, err = s.effectiveGroups(ctx, u, anc); err != nil {
 		return f, nil, err
 	}
+	if f.AppPasswords, err = s.appPasswordIDs(ctx, u.ID); err != nil {
+		return f, nil, err
+	}
+	if f.Revoked, err = s.revocations(ctx); err != nil {
+		return f, nil, err
+	}
 	// Grants that can concern the user: to them, to one of their groups,
 	// or to their organisation or one above it (org and role subjects).
 	orgs := append([]string{u.Org}, anc...)

@@ -28,6 +28,13 @@ type User struct {
 	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
 	Created      time.Time
+	// StatusSince is when Status last changed (zero: before pier kept
+	// it); StatusReason says why, when a job changed it ("inactive").
+	StatusSince  time.Time
+	StatusReason string
+	// Principals are the SSH certificate principals, besides the login
+	// itself, that name this user.
+	Principals []string
 	// Unreadable names the stored restrictions that did not parse when the
 	// user was loaded: "network" (CIDRs) and "protocol" (Protocols). The
 	// field is then empty but must not be taken for "any": the account may
@@ -108,6 +115,11 @@ func (u *User) validate() error {
 	if len(u.Name) > 200 || strings.ContainsAny(u.Name, "\x00\r\n") {
 		return fieldErr("name", "too long or contains line breaks")
 	}
+	for _, p := range u.Principals {
+		if p == "" || len(p) > 255 || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == ',' || r == 0x7f }) {
+			return fieldErr("principals", "%q is not a certificate principal: 1 to 255 characters, no spaces, commas or controls", clip(p))
+		}
+	}
 	if u.Status < authz.StatusPending || u.Status > authz.StatusExpired {
 		return fieldErr("status", "unknown status")
 	}
@@ -150,10 +162,13 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 		if _, err := userID(ctx, tx, u.Login); err == nil {
 			return exists("user", u.Login)
 		}
+		u.StatusSince = u.Created
 		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
-			expires_at, cidrs, protocols, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			expires_at, cidrs, protocols, created_at, updated_at, status_since, status_reason, principals)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix()).Scan(&u.ID)
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix(), now.Unix(), u.StatusReason,
+			strings.Join(u.Principals, ",")).Scan(&u.ID)
 	})
 	return u, err
 }
@@ -168,18 +183,20 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at, u.status_since, u.status_reason, u.principals`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var status, cidrs, protos string
-	var expires, last, created int64
+	var expires, last, created, since int64
+	var principals string
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &created); err != nil {
+		&expires, &last, &cidrs, &protos, &created, &since, &u.StatusReason, &principals); err != nil {
 		return u, err
 	}
 	u.Status, _ = authz.ParseStatus(status)
-	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
+	u.Expires, u.LastLogin, u.Created, u.StatusSince = fromUnix(expires), fromUnix(last), fromUnix(created), fromUnix(since)
+	u.Principals = splitList(principals, ",")
 	// A restriction that does not parse must not turn into "any": the user
 	// is marked, and authz and auth refuse the account while it is.
 	var err error
@@ -262,11 +279,17 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		} else if err != nil {
 			return err
 		}
-		id, canon := u.ID, u.Login
+		id, canon, was, wasReason := u.ID, u.Login, u.Status, u.StatusReason
 		if err := change(&u); err != nil {
 			return err
 		}
 		u.ID, u.Login = id, canon
+		if u.Status != was {
+			u.StatusSince = s.now().UTC().Truncate(time.Second)
+			if u.StatusReason == wasReason {
+				u.StatusReason = "" // a reason belongs to the status it was given with
+			}
+		}
 		if err := u.validate(); err != nil {
 			return err
 		}
@@ -276,9 +299,9 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		}
 		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
-			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ? WHERE id = ?`,
+			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ?, status_since = ?, status_reason = ?, principals = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			cidrs, protocols, s.now().Unix(), u.ID)
+			cidrs, protocols, s.now().Unix(), unix(u.StatusSince), u.StatusReason, strings.Join(u.Principals, ","), u.ID)
 		return err
 	})
 	return u, err
