@@ -10,15 +10,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"pier/authz"
 	"pier/credential"
+	"pier/defender"
 	"pier/identity"
-	"pier/internal/untrusted"
+	"pier/mfa"
+	"pier/secevent"
 )
 
 // Service checks credentials against the identity store.
@@ -28,13 +33,66 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	guard    Guard
+	events   secevent.Sink
+	sealer   *mfa.Sealer     // nil: no MFA key, so no code can be checked
+	defaults identity.Policy // the node's policy where organisations set none
+	cas      map[string]ssh.PublicKey
+
 	dummyMu sync.Mutex
 	dummy   string // a hash verified for unknown users, so timing does not tell
 }
 
+// Guard is the defender as the login gate uses it: asked before a
+// guessable credential is checked, told of every failure (it makes the
+// failure wait) and of every login.
+type Guard interface {
+	Check(ctx context.Context, login string, from netip.Addr) defender.Verdict
+	Failed(ctx context.Context, login string, from netip.Addr, protocol string, k defender.Kind)
+	Succeeded(ctx context.Context, userID int64, from netip.Addr)
+}
+
+var _ Guard = (*defender.Defender)(nil)
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithGuard puts a defender in front of every credential check.
+func WithGuard(g Guard) Option { return func(s *Service) { s.guard = g } }
+
+// WithEvents sends security events (logins, refusals) to e instead of the
+// log.
+func WithEvents(e secevent.Sink) Option { return func(s *Service) { s.events = e } }
+
+// WithMFA lets the service check one-time codes with the key that seals
+// TOTP secrets, and sets the policy that applies where no organisation
+// sets one.
+func WithMFA(sealer *mfa.Sealer, defaults identity.Policy) Option {
+	return func(s *Service) { s.sealer, s.defaults = sealer, defaults }
+}
+
+// WithUserCAs accepts SSH user certificates signed by these authorities.
+func WithUserCAs(cas []ssh.PublicKey) Option {
+	return func(s *Service) {
+		for _, k := range cas {
+			s.cas[ssh.FingerprintSHA256(k)] = k
+		}
+	}
+}
+
 // New returns an authentication service.
-func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger) *Service {
-	return &Service{ids: ids, hasher: hasher, log: log, now: time.Now}
+func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{ids: ids, hasher: hasher, log: log, now: time.Now, cas: map[string]ssh.PublicKey{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.guard == nil {
+		s.guard = (*defender.Defender)(nil) // admits everything, records nothing
+	}
+	if s.events == nil {
+		s.events = secevent.Log{L: log}
+	}
+	return s
 }
 
 // Attempt describes one login attempt.
@@ -49,43 +107,128 @@ type Attempt struct {
 type Account struct {
 	Login  string
 	UserID int64
-	// Key is the fingerprint of the SSH key used, "" for a password.
+	// Key is the fingerprint of the SSH key used, "" for none.
 	Key string
-	// stamp identifies the stored password hash the login matched, so a
-	// cached login can tell that the password changed.
+	// Cert is the SSH certificate used; its zero value means none.
+	Cert authz.Cert
+	// AppPassword is the ID of the app password used, 0 for none.
+	AppPassword int64
+	// stamp identifies the stored password hash (or app password hash)
+	// the login matched, so a cached login can tell that it changed.
 	stamp [32]byte
 }
 
-// Password checks a login and password.
+// Binding is what a session of this account from an address is bound to.
+func (a Account) Binding(from netip.Addr) authz.Session {
+	return authz.Session{UserID: a.UserID, From: from, Key: a.Key, Cert: a.Cert, AppPassword: a.AppPassword}
+}
+
+// method names how an account logged in, for the log.
+func (a Account) method() string {
+	switch {
+	case a.Cert.Key != "":
+		return "certificate"
+	case a.Key != "":
+		return "publickey"
+	case a.AppPassword != 0:
+		return "app-password"
+	}
+	return "password"
+}
+
+// Password checks a login and one secret, for front ends that cannot ask
+// for more (WebDAV): the account's password, or one of its app passwords.
+// An account with a second factor logs in this way only with an app
+// password.
 func (s *Service) Password(ctx context.Context, a Attempt, password string) (Account, bool, error) {
-	u, err := s.ids.GetUser(ctx, a.Login)
-	if errors.Is(err, identity.ErrNotFound) {
-		s.burn(ctx, password)
-		return s.deny(ctx, a, "password", "no such user")
-	} else if err != nil {
+	if mfa.IsAppPassword(password) {
+		return s.appPassword(ctx, a, password)
+	}
+	u, ok, err := s.checkPassword(ctx, a, "password", password)
+	if err != nil || !ok {
 		return Account{}, false, err
 	}
-	if u.PasswordHash == "" {
-		s.burn(ctx, password)
-		return s.deny(ctx, a, "password", "account has no password")
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	m, err := s.mfaFor(ctx, u)
 	if err != nil {
 		return Account{}, false, err
 	}
-	if !ok {
-		return s.deny(ctx, a, "password", "wrong password")
+	if m.enrolled || m.required {
+		return s.fail(ctx, a, "password", defender.WrongPassword, "the account has a second factor: this protocol needs an app password")
 	}
-	acct := Account{Login: u.Login, UserID: u.ID, stamp: sha256.Sum256([]byte(u.PasswordHash))}
-	if why, err := s.refusal(ctx, u, acct, a); err != nil {
-		return Account{}, false, err
-	} else if why != "" {
-		return s.deny(ctx, a, "password", why)
+	acct := Account{Login: u.Login, UserID: u.ID, stamp: passwordStamp(u)}
+	return s.admit(ctx, u, acct, a)
+}
+
+// checkPassword asks the guard, finds the user and verifies the
+// password; a refusal has been logged and scored when ok is false.
+func (s *Service) checkPassword(ctx context.Context, a Attempt, method, password string) (identity.User, bool, error) {
+	if v := s.guard.Check(ctx, a.Login, a.From); v.Refuse {
+		_, _, err := s.fail(ctx, a, method, defender.Guarded, v.Reason)
+		return identity.User{}, false, err
+	}
+	u, err := s.ids.GetUser(ctx, a.Login)
+	if errors.Is(err, identity.ErrNotFound) {
+		s.burn(ctx, password)
+		_, _, err := s.fail(ctx, a, method, defender.UnknownLogin, "no such user")
+		return u, false, err
+	} else if err != nil {
+		return u, false, err
+	}
+	if u.PasswordHash == "" {
+		s.burn(ctx, password)
+		_, _, err := s.fail(ctx, a, method, defender.WrongPassword, "account has no password")
+		return u, false, err
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return u, false, err
+	}
+	if !ok {
+		_, _, err := s.fail(ctx, a, method, defender.WrongPassword, "wrong password")
+		return u, false, err
 	}
 	if rehash {
 		s.upgrade(ctx, u.Login, password)
 	}
+	return u, true, nil
+}
+
+func passwordStamp(u identity.User) [32]byte { return sha256.Sum256([]byte(u.PasswordHash)) }
+
+// admit completes a login whose credentials hold: the account must be
+// usable now. A refusal is scored: after a right password it would
+// otherwise answer faster than a wrong one, and tell.
+func (s *Service) admit(ctx context.Context, u identity.User, acct Account, a Attempt) (Account, bool, error) {
+	why, err := s.refusal(ctx, u, acct, a)
+	if err != nil {
+		return Account{}, false, err
+	}
+	if why != "" {
+		return s.fail(ctx, a, acct.method(), defender.WrongPassword, why)
+	}
 	return acct, true, nil
+}
+
+// appPassword checks an app password: one indexed read, no hashing cost.
+func (s *Service) appPassword(ctx context.Context, a Attempt, password string) (Account, bool, error) {
+	if v := s.guard.Check(ctx, a.Login, a.From); v.Refuse {
+		return s.fail(ctx, a, "app-password", defender.Guarded, v.Reason)
+	}
+	ap, err := s.ids.AppPasswordByHash(ctx, mfa.HashAppPassword(password))
+	if errors.Is(err, identity.ErrNotFound) {
+		return s.fail(ctx, a, "app-password", defender.WrongPassword, "no such app password")
+	} else if err != nil {
+		return Account{}, false, err
+	}
+	if ap.Login != identity.CanonicalLogin(a.Login) {
+		return s.fail(ctx, a, "app-password", defender.WrongPassword, "app password of another user")
+	}
+	u, err := s.ids.GetUser(ctx, ap.Login)
+	if err != nil {
+		return Account{}, false, err
+	}
+	acct := Account{Login: u.Login, UserID: u.ID, AppPassword: ap.ID, stamp: sha256.Sum256([]byte(ap.Hash))}
+	return s.admit(ctx, u, acct, a)
 }
 
 // Current reports whether an account that logged in with a password
@@ -100,7 +243,17 @@ func (s *Service) Current(ctx context.Context, acct Account, a Attempt) (bool, e
 	} else if err != nil {
 		return false, err
 	}
-	if u.ID != acct.UserID || sha256.Sum256([]byte(u.PasswordHash)) != acct.stamp {
+	stored := u.PasswordHash
+	if acct.AppPassword != 0 {
+		ap, err := s.ids.AppPasswordByID(ctx, acct.AppPassword)
+		if errors.Is(err, identity.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		stored = ap.Hash
+	}
+	if u.ID != acct.UserID || sha256.Sum256([]byte(stored)) != acct.stamp {
 		return false, nil
 	}
 	why, err := s.refusal(ctx, u, acct, a)
@@ -108,7 +261,8 @@ func (s *Service) Current(ctx context.Context, acct Account, a Attempt) (bool, e
 }
 
 // PublicKey checks that the key with this fingerprint belongs to login and
-// may be used now.
+// may be used now. SSH clients offer keys before proving them: this is no
+// login, and a refusal is not scored.
 func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) (Account, bool, error) {
 	k, err := s.ids.KeyByFingerprint(ctx, fingerprint)
 	if errors.Is(err, identity.ErrNotFound) {
@@ -146,17 +300,25 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	}
 	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
-	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
+	f.Session = acct.Binding(a.From)
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}
 	return "", nil
 }
 
-// deny logs a refusal. The login is the client's, any text up to the
-// transport's limits: the log gets a bounded, escaped rendering of it.
+// deny logs a refusal.
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
-	s.log.WarnContext(ctx, "login refused", "login", untrusted.Text(a.Login), "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
+	s.events.Record(ctx, secevent.Event{Kind: secevent.LoginRefused, Source: a.From, Login: a.Login,
+		Protocol: string(a.Protocol), Method: method, Reason: why})
+	return Account{}, false, nil
+}
+
+// fail logs a refusal, tells the guard (which scores it and makes it
+// wait) and returns the refusal.
+func (s *Service) fail(ctx context.Context, a Attempt, method string, k defender.Kind, why string) (Account, bool, error) {
+	s.deny(ctx, a, method, why)
+	s.guard.Failed(ctx, a.Login, a.From, string(a.Protocol), k)
 	return Account{}, false, nil
 }
 
@@ -166,12 +328,19 @@ func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Acco
 func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 	now := s.now()
 	s.ids.RecordLogin(ctx, acct.Login, now)
-	method := "password"
-	if acct.Key != "" {
-		method = "publickey"
+	s.guard.Succeeded(ctx, acct.UserID, a.From)
+	detail := acct.Key
+	switch {
+	case acct.Key != "":
 		s.ids.TouchKey(ctx, acct.Key, now)
+	case acct.Cert.Key != "":
+		detail = fmt.Sprintf("serial %d, key ID %q, key %s, CA %s", acct.Cert.Serial, acct.Cert.KeyID, acct.Cert.Key, acct.Cert.CA)
+	case acct.AppPassword != 0:
+		s.ids.TouchAppPassword(ctx, acct.AppPassword, now)
+		detail = fmt.Sprintf("app password %d", acct.AppPassword)
 	}
-	s.log.InfoContext(ctx, "login", "login", acct.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "key", acct.Key)
+	s.events.Record(ctx, secevent.Event{Kind: secevent.Login, Source: a.From, Login: acct.Login,
+		Protocol: string(a.Protocol), Method: acct.method(), Detail: detail})
 }
 
 // burn spends the time of one verification so that unknown logins and
