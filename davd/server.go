@@ -27,6 +27,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
+	"pier/defender"
 	"pier/internal/untrusted"
 	"pier/storage"
 	"pier/vpath"
@@ -72,9 +73,27 @@ type Server struct {
 	log    *slog.Logger
 	key    [32]byte // keys the credential cache; new in every process
 
+	screen Screen
+
 	mu    sync.Mutex
 	cache map[[32]byte]cachedLogin
 }
+
+// Screen is the defender as the WebDAV server uses it: asked for every
+// request, told of garbled credentials (the login gate tells it of wrong
+// ones).
+type Screen interface {
+	Admit(ctx context.Context, a netip.Addr, protocol string) bool
+	Failed(ctx context.Context, login string, a netip.Addr, protocol string, k defender.Kind)
+}
+
+var _ Screen = (*defender.Defender)(nil)
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithDefender screens requests with d.
+func WithDefender(d Screen) Option { return func(s *Server) { s.screen = d } }
 
 type cachedLogin struct {
 	acct    auth.Account
@@ -82,11 +101,14 @@ type cachedLogin struct {
 }
 
 // New returns the handler.
-func New(cfg Config, a *auth.Service, access *authfs.FS, log *slog.Logger) *Server {
+func New(cfg Config, a *auth.Service, access *authfs.FS, log *slog.Logger, opts ...Option) *Server {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	s := &Server{cfg: cfg, auth: a, access: access, log: log, cache: map[[32]byte]cachedLogin{}}
+	s := &Server{cfg: cfg, auth: a, access: access, log: log, cache: map[[32]byte]cachedLogin{}, screen: (*defender.Defender)(nil)}
+	for _, o := range opts {
+		o(s)
+	}
 	rand.Read(s.key[:])
 	return s
 }
@@ -111,14 +133,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !s.screen.Admit(r.Context(), remoteAddr(r), "webdav") {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
 	acct, from, ok := s.authenticate(r)
 	if !ok {
 		h.Set("WWW-Authenticate", `Basic realm="pier", charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
-	sess := s.access.Session(authfs.Principal{Login: acct.Login, Protocol: authz.WebDAV,
-		Bind: authz.Session{UserID: acct.UserID, From: from}})
+	sess := s.access.Session(authfs.Principal{Login: acct.Login, Protocol: authz.WebDAV, Bind: acct.Binding(from)})
 	ri := &reqInfo{sess: sess, revalidate: s.cfg.Revalidate}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 	// The methods that change something are pier's own: x/net/webdav
@@ -273,12 +298,14 @@ func badNamespace(body []byte) bool {
 func (s *Server) authenticate(r *http.Request) (auth.Account, netip.Addr, bool) {
 	user, pw, ok := r.BasicAuth()
 	if !ok || user == "" || len(user) > 256 || len(pw) > 1024 {
+		if r.Header.Get("Authorization") != "" {
+			// Garbled, or another scheme (Bearer, an S3-style signature):
+			// never looked at further, and scored.
+			s.screen.Failed(r.Context(), "", remoteAddr(r), "webdav", defender.Malformed)
+		}
 		return auth.Account{}, netip.Addr{}, false
 	}
-	a := auth.Attempt{Login: user, Protocol: authz.WebDAV}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		a.From = ap.Addr()
-	}
+	a := auth.Attempt{Login: user, Protocol: authz.WebDAV, From: remoteAddr(r)}
 	mac := hmac.New(sha256.New, s.key[:])
 	mac.Write([]byte(user + "\x00" + pw + "\x00" + a.From.String()))
 	var key [32]byte
@@ -316,6 +343,15 @@ func (s *Server) authenticate(r *http.Request) (auth.Account, netip.Addr, bool) 
 	s.cache[key] = cachedLogin{acct: acct, expires: now.Add(s.cfg.AuthCacheTTL)}
 	s.mu.Unlock()
 	return acct, a.From, true
+}
+
+// remoteAddr is the client's address; the zero Addr when unknown.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // statusWriter corrects the status x/net/webdav chose when the file

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"pier/authfs"
 	"pier/authz"
+	"pier/defender"
 	"pier/internal/untrusted"
 	"pier/vpath"
 )
@@ -84,6 +87,13 @@ func (s *Server) handle(nc net.Conn) {
 	defer nc.Close()
 	from := nc.RemoteAddr().String()
 	src := sourceOf(nc.RemoteAddr())
+	addr := src.Addr()
+	if ap, err := netip.ParseAddrPort(from); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	if !s.screen.Admit(context.Background(), addr, "sftp") {
+		return // banned or denied: closed before a byte is read
+	}
 	source, ok := s.admit.enter(src, from)
 	if !ok {
 		return
@@ -110,6 +120,9 @@ func (s *Server) handle(nc net.Conn) {
 			// x/crypto/ssh errors may quote the client (its algorithm lists).
 			s.log.Info("ssh handshake failed", "from", from, "err", untrusted.Clip(err.Error(), 512))
 		}
+		if k, scored := handshakeFailure(err, wc.phase.Load()); scored {
+			s.screen.Failed(context.Background(), "", addr, "sftp", k)
+		}
 		return
 	}
 	defer sconn.Close()
@@ -128,8 +141,7 @@ func (s *Server) handle(nc net.Conn) {
 	s.auth.LoggedIn(ctx, acct, who)
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
-	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
-		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key}})
+	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP, Bind: acct.Binding(who.From)})
 	go s.watch(ctx, sess, sconn)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that
@@ -156,6 +168,31 @@ func (s *Server) handle(nc net.Conn) {
 			s.session(ctx, sess, ch, creqs)
 		})
 	}
+}
+
+// handshakeFailure classifies a handshake that ended without a login for
+// the defender: one that never tried a credential ("none" alone, or
+// nothing) is NoAuth, a broken protocol Malformed. Wrong credentials are
+// not scored here: the login gate scored each of them.
+func handshakeFailure(err error, phase int32) (defender.Kind, bool) {
+	var ae *ssh.ServerAuthError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errHandshakeQueue):
+		return "", false // our queue, not the client's doing
+	case errors.As(err, &ae):
+		for _, e := range ae.Errors {
+			if !errors.Is(e, ssh.ErrNoAuth) {
+				return "", false
+			}
+		}
+		return defender.NoAuth, true
+	case errors.As(err, &ne) && ne.Timeout(), isEOF(err), errors.Is(err, syscall.ECONNRESET):
+		return defender.NoAuth, true
+	case phase == awaitBanner:
+		return defender.Malformed, true // not an SSH version line
+	}
+	return defender.Malformed, true
 }
 
 // watch closes the connection once its account may no longer work: a

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,7 @@ import (
 
 	"pier/auth"
 	"pier/authfs"
-	"pier/authz"
+	"pier/defender"
 )
 
 // Config holds the SSH server's settings.
@@ -126,6 +125,7 @@ type Server struct {
 	ssh  *ssh.ServerConfig
 	keys []ssh.Signer
 
+	screen  Screen
 	admit   *admission
 	budget  *budget
 	handles atomic.Int64 // open SFTP handles of all sessions
@@ -138,14 +138,10 @@ type Server struct {
 	quit   chan struct{} // closed by Shutdown
 }
 
-// The identity a login proved travels in ssh.Permissions.Extensions,
-// never in state kept by the callbacks (CVE-2024-45337).
-const loginExt, keyExt, userExt = "pier-login", "pier-key", "pier-user"
-
 var errDenied = errors.New("permission denied")
 
 // New prepares a server; host keys are loaded or generated now.
-func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server, error) {
+func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -153,8 +149,11 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, auth: a, fs: afs, log: log, keys: keys,
+	s := &Server{cfg: cfg, auth: a, fs: afs, log: log, keys: keys, screen: (*defender.Defender)(nil),
 		conns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	s.admit = newAdmission(cfg, s.quit, log)
 	if cfg.ReorderBudget > 0 {
 		s.budget = &budget{size: cfg.ReorderBudget, left: cfg.ReorderBudget}
@@ -168,18 +167,36 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 		macs = append(append([]string{}, MACs...), ssh.HMACSHA256, ssh.HMACSHA512)
 	}
 	s.ssh = &ssh.ServerConfig{
-		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: ciphers, MACs: macs},
-		PublicKeyAuthAlgorithms: PublicKeyAlgos,
-		MaxAuthTries:            cfg.MaxAuthTries,
-		ServerVersion:           "SSH-2.0-pier",
-		PasswordCallback:        s.password,
-		PublicKeyCallback:       s.publicKey,
+		Config:                      ssh.Config{KeyExchanges: KeyExchanges, Ciphers: ciphers, MACs: macs},
+		PublicKeyAuthAlgorithms:     PublicKeyAlgos,
+		MaxAuthTries:                cfg.MaxAuthTries,
+		ServerVersion:               "SSH-2.0-pier",
+		PasswordCallback:            s.password,
+		KeyboardInteractiveCallback: s.keyboardInteractive,
+		PublicKeyCallback:           s.publicKey,
+		VerifiedPublicKeyCallback:   s.verifiedKey,
 	}
 	for _, k := range keys {
 		s.ssh.AddHostKey(k)
 	}
 	return s, nil
 }
+
+// Option configures a Server.
+type Option func(*Server)
+
+// Screen is the defender as the SSH server uses it: asked for every
+// connection, told of handshakes that never authenticated or broke the
+// protocol (the login gate tells it of wrong credentials).
+type Screen interface {
+	Admit(ctx context.Context, a netip.Addr, protocol string) bool
+	Failed(ctx context.Context, login string, a netip.Addr, protocol string, k defender.Kind)
+}
+
+var _ Screen = (*defender.Defender)(nil)
+
+// WithDefender screens connections with d.
+func WithDefender(d Screen) Option { return func(s *Server) { s.screen = d } }
 
 // Fingerprints lists the host keys' SHA-256 fingerprints, to print at start.
 func (s *Server) Fingerprints() []string {
@@ -188,50 +205,6 @@ func (s *Server) Fingerprints() []string {
 		out = append(out, k.PublicKey().Type()+" "+ssh.FingerprintSHA256(k.PublicKey()))
 	}
 	return out
-}
-
-func attempt(c ssh.ConnMetadata) auth.Attempt {
-	a := auth.Attempt{Login: c.User(), Protocol: authz.SFTP}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		a.From = ap.Addr()
-	}
-	return a
-}
-
-func (s *Server) password(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
-	defer cancel()
-	acct, ok, err := s.auth.Password(ctx, attempt(c), string(pw))
-	return s.permit(acct, ok, err)
-}
-
-// publicKey may be called for keys the client only offers: it keeps no
-// state, and the identity travels in the Permissions that x/crypto/ssh
-// returns only for the key that was proven (CVE-2024-45337).
-func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
-	defer cancel()
-	fp := ssh.FingerprintSHA256(key)
-	acct, ok, err := s.auth.PublicKey(ctx, attempt(c), fp)
-	return s.permit(acct, ok, err)
-}
-
-func (s *Server) permit(acct auth.Account, ok bool, err error) (*ssh.Permissions, error) {
-	if err != nil {
-		s.log.Error("authentication failed", "err", err)
-		return nil, errDenied
-	}
-	if !ok {
-		return nil, errDenied
-	}
-	return &ssh.Permissions{Extensions: map[string]string{loginExt: acct.Login, keyExt: acct.Key,
-		userExt: strconv.FormatInt(acct.UserID, 10)}}, nil
-}
-
-// account reads back what permit stored for an authenticated connection.
-func account(p *ssh.Permissions) auth.Account {
-	id, _ := strconv.ParseInt(p.Extensions[userExt], 10, 64)
-	return auth.Account{Login: p.Extensions[loginExt], UserID: id, Key: p.Extensions[keyExt]}
 }
 
 // Serve accepts connections on ln until Shutdown. Accept errors other
