@@ -330,3 +330,20 @@ func (s *Store) RecordLogin(ctx context.Context, login string, at time.Time) err
 	_, err := s.db.Exec(ctx, "UPDATE users SET last_login = ? WHERE login = ?", at.Unix(), CanonicalLogin(login))
 	return err
 }
+
+// LastActive is when the account last showed life: its last login, or
+// when it was created or last became active, whichever is latest. An
+// account never used counts from its creation.
+func (u User) LastActive() time.Time {
+	t := u.Created
+	for _, c := range []time.Time{u.LastLogin, u.StatusSince} {
+		if c.After(t) {
+			t = c
+		}
+	}
+	return t
+}
+
+// ReasonInactive is the StatusReason of accounts the lifecycle job
+// suspended for inactivity; only those it deletes later.
+const ReasonInactive = "inactive"
