@@ -8,10 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"pier/defender"
+	"pier/identity"
+	"pier/lifecycle"
 	"pier/storage"
 )
 
@@ -55,6 +59,21 @@ type Config struct {
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
+
+	// Defender guards every login surface against guessing.
+	Defender defender.Config
+	// Lifecycle runs the inactivity job.
+	Lifecycle lifecycle.Config
+	// Policy is the security policy where no organisation sets one: MFA
+	// rule, codes after keys, inactivity suspension and deletion.
+	Policy identity.Policy
+	// MFAKey is the file with the key that seals TOTP secrets; empty
+	// means DataDir/mfa.key. Every node needs the same file.
+	MFAKey string
+	// SSHUserCA is a file of SSH certificate authority public keys
+	// (authorized_keys format) whose user certificates log in; empty
+	// accepts no certificate.
+	SSHUserCA string
 }
 
 // Default returns the zero-configuration settings: everything embedded
@@ -70,6 +89,9 @@ func Default() Config {
 		GC:                  storage.DefaultGCOptions,
 		ShutdownGrace:       30 * time.Second,
 		ReadyTimeout:        5 * time.Second,
+		Defender:            defender.DefaultConfig(),
+		Lifecycle:           lifecycle.DefaultConfig(),
+		Policy:              identity.Policy{MFA: identity.MFAOff, MFAKeys: "no", InactiveDays: 90, DeleteDays: -1},
 	}
 }
 
@@ -78,6 +100,7 @@ func (c *Config) FromEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"PIER_DATA": &c.DataDir, "PIER_DB": &c.DB, "PIER_STORAGE": &c.Storage,
 		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
+		"PIER_MFA_KEY": &c.MFAKey, "PIER_SSH_USER_CA": &c.SSHUserCA,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -108,6 +131,63 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+	c.SecurityFlags(fs)
+}
+
+// SecurityFlags registers the defender's, the lifecycle job's and the
+// default security policy's flags.
+func (c *Config) SecurityFlags(fs *flag.FlagSet) {
+	d := &c.Defender
+	fs.BoolVar(&d.Enabled, "defender", d.Enabled, "ban sources that fail to log in and guard accounts against guessing (--defender=false turns it off)")
+	fs.IntVar(&d.Threshold, "defender-threshold", d.Threshold, "score within --defender-window that bans a source (a wrong password scores 1, an unknown login 2, a handshake without authentication 1, malformed protocol 3)")
+	fs.DurationVar(&d.Window, "defender-window", d.Window, "how long a failure counts towards its source's score")
+	fs.DurationVar(&d.BanTime, "defender-ban", d.BanTime, "a source's first ban; each ban that follows one within a day doubles it")
+	fs.DurationVar(&d.MaxBanTime, "defender-max-ban", d.MaxBanTime, "the longest ban")
+	fs.DurationVar(&d.Delay, "defender-delay", d.Delay, "wait added to every failed authentication")
+	fs.IntVar(&d.AccountSlow, "defender-account-slow", d.AccountSlow, "failures against one account from any source within --defender-account-window after which each failure waits twice as long")
+	fs.IntVar(&d.AccountBlock, "defender-account-block", d.AccountBlock, "failures against one account after which passwords and codes are refused from sources where it never logged in (keys and certificates still work)")
+	fs.DurationVar(&d.AccountWindow, "defender-account-window", d.AccountWindow, "how long a failure counts against its account")
+	fs.Func("defender-allow", "networks never scored or banned, 192.0.2.0/24,2001:db8::/32", prefixes(&d.Allow))
+	fs.Func("defender-deny", "networks always refused", prefixes(&d.Deny))
+	fs.DurationVar(&c.Lifecycle.Interval, "lifecycle-interval", c.Lifecycle.Interval, "how often a node runs the inactivity job (one node at a time; 0 stops it on this node)")
+	fs.IntVar(&c.Policy.InactiveDays, "inactive-days", c.Policy.InactiveDays, "suspend accounts with no login for this many days, where the organisation sets no policy (-1: never)")
+	fs.IntVar(&c.Policy.DeleteDays, "delete-inactive-days", c.Policy.DeleteDays, "delete accounts this many days after their suspension for inactivity, where the organisation sets no policy (-1: never)")
+	fs.Func("mfa", "whom a second factor is required of, where the organisation sets no policy: off, admins, staff, all (default off)", func(v string) error {
+		r, err := identity.ParseMFARule(v)
+		if err != nil || r == identity.MFAInherit {
+			return fmt.Errorf("want off, admins, staff or all")
+		}
+		c.Policy.MFA = r
+		return nil
+	})
+	fs.Func("mfa-keys", "yes: users the MFA rule covers give a code after a key or certificate too (default no)", func(v string) error {
+		if v != "yes" && v != "no" {
+			return fmt.Errorf("want yes or no")
+		}
+		c.Policy.MFAKeys = v
+		return nil
+	})
+	fs.StringVar(&c.MFAKey, "mfa-key", c.MFAKey, "file with the key that seals TOTP secrets (env PIER_MFA_KEY; default DATA/mfa.key; every node needs the same)")
+	fs.StringVar(&c.SSHUserCA, "ssh-user-ca", c.SSHUserCA, "file of SSH CA public keys whose user certificates may log in (env PIER_SSH_USER_CA)")
+}
+
+func prefixes(dst *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		ps, err := defender.ParsePrefixes(v)
+		if err != nil {
+			return err
+		}
+		*dst = append(*dst, ps...)
+		return nil
+	}
+}
+
+// MFAKeyFile is the file with the key that seals TOTP secrets.
+func (c *Config) MFAKeyFile() string {
+	if c.MFAKey != "" {
+		return c.MFAKey
+	}
+	return filepath.Join(c.DataDir, "mfa.key")
 }
 
 // GCFlags registers the age thresholds of garbage collection.
@@ -166,6 +246,10 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadyTimeout <= 0 {
 		errs = append(errs, errors.New("--ready-timeout must be positive"))
+	}
+	errs = append(errs, c.Defender.Validate(), c.Lifecycle.Validate())
+	if c.Policy.MFA == identity.MFAInherit || c.Policy.MFAKeys == "" || c.Policy.InactiveDays == 0 || c.Policy.DeleteDays == 0 {
+		errs = append(errs, errors.New("--mfa, --mfa-keys, --inactive-days and --delete-inactive-days need a value (days: a number, or -1 for never)"))
 	}
 	return errors.Join(errs...)
 }

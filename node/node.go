@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"pier/auth"
 	"pier/authfs"
@@ -23,8 +26,12 @@ import (
 	"pier/credential"
 	"pier/davd"
 	"pier/db"
+	"pier/defender"
 	"pier/identity"
+	"pier/lifecycle"
 	"pier/locks"
+	"pier/mfa"
+	"pier/secevent"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -45,6 +52,10 @@ type Node struct {
 	Access *authfs.FS
 	Locks  *locks.Store
 	Log    *slog.Logger
+	// Defender guards the login surfaces; Events receives security events.
+	Defender  *defender.Defender
+	Events    secevent.Sink
+	Lifecycle *lifecycle.Job
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 }
@@ -73,10 +84,69 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
-	n.Auth = auth.New(n.IDs, hasher, log)
+	n.Events = secevent.Log{L: log}
+	if n.Defender, err = defender.New(cfg.Defender, d, n.Events, log); err != nil {
+		d.Close()
+		return nil, err
+	}
+	opts, err := n.authOptions()
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	n.Auth = auth.New(n.IDs, hasher, log, opts...)
+	n.Lifecycle = lifecycle.New(d, n.IDs, cfg.Policy, n.Events, log)
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log)
 	return n, nil
+}
+
+// authOptions gathers the login gate's settings: the defender, the MFA
+// key (when its file exists: a node without it refuses TOTP codes, and
+// says so), the default policy and the SSH user CAs.
+func (n *Node) authOptions() ([]auth.Option, error) {
+	opts := []auth.Option{auth.WithGuard(n.Defender), auth.WithEvents(n.Events)}
+	sealer, err := mfa.LoadKey(n.Config.MFAKeyFile(), false)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--mfa-key: %w", err)
+	}
+	opts = append(opts, auth.WithMFA(sealer, n.Config.Policy))
+	if f := n.Config.SSHUserCA; f != "" {
+		cas, err := readCAs(f)
+		if err != nil {
+			return nil, fmt.Errorf("--ssh-user-ca: %w", err)
+		}
+		opts = append(opts, auth.WithUserCAs(cas))
+	}
+	return opts, nil
+}
+
+// readCAs reads SSH CA public keys, one per line (authorized_keys form;
+// blank lines and # comments skipped).
+func readCAs(path string) ([]ssh.PublicKey, error) {
+	b, err := os.ReadFile(path) // #nosec G304 -- the operator's --ssh-user-ca path
+	if err != nil {
+		return nil, err
+	}
+	var out []ssh.PublicKey
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		if _, isCert := k.(*ssh.Certificate); isCert {
+			return nil, fmt.Errorf("%s line %d: a certificate, not a CA key", path, i+1)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no CA key in it", path)
+	}
+	return out, nil
 }
 
 // OpenBlobs opens the blob store a storage URL names.
@@ -144,6 +214,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+	jobsDone := make(chan struct{})
+	go func() { defer close(jobsDone); n.securityLoop(ctx) }()
 
 	<-ctx.Done()
 	n.Log.Info("shutting down", "grace", n.Config.ShutdownGrace)
@@ -165,6 +237,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}
 	<-gcDone
+	<-jobsDone
 	return errors.Join(errs...)
 }
 
@@ -172,7 +245,7 @@ func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
-	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
+	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log, sftpd.WithDefender(n.Defender))
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +267,7 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log)
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log, davd.WithDefender(n.Defender))
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	scheme := "https"
@@ -291,6 +364,26 @@ func (n *Node) gcLoop(ctx context.Context) {
 				n.Log.Error("gc", "err", err)
 			} else if st != (storage.GCStats{}) {
 				n.Log.Info("gc", "abandoned_uploads", st.AbandonedUploads, "released", st.Released, "unknown", st.Unknown)
+			}
+		}
+	}
+}
+
+// securityLoop runs the lifecycle job (one node at a time) and prunes the
+// defender's old failures and bans.
+func (n *Node) securityLoop(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); n.Lifecycle.Run(ctx, n.Config.Lifecycle) }()
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-t.C:
+			if err := n.Defender.Prune(ctx); err != nil && ctx.Err() == nil {
+				n.Log.Error("defender", "err", err)
 			}
 		}
 	}
