@@ -378,3 +378,9 @@ func (s *Service) upgrade(ctx context.Context, login, password string) {
 		s.log.WarnContext(ctx, "password hash upgrade failed", "login", login, "err", err)
 	}
 }
+
+// SameLogin reports whether two logins name the same account (logins
+// ignore case); an empty login names none.
+func SameLogin(a, b string) bool {
+	return a != "" && identity.CanonicalLogin(a) == identity.CanonicalLogin(b)
+}

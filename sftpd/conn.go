@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
