@@ -112,3 +112,22 @@ func (s *Store) TouchKey(ctx context.Context, fingerprint string, at time.Time) 
 	_, err := s.db.Exec(ctx, "UPDATE user_keys SET last_used = ? WHERE fingerprint = ?", at.Unix(), fingerprint)
 	return err
 }
+
+// SetKeyExpiry sets when a user's key stops working (zero: never);
+// sessions that logged in with it end once it has expired.
+func (s *Store) SetKeyExpiry(ctx context.Context, login, fingerprint string, expires time.Time) error {
+	return s.write(ctx, func(tx *db.Tx) error {
+		uid, err := userID(ctx, tx, login)
+		if err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, "UPDATE user_keys SET expires_at = ? WHERE user_id = ? AND fingerprint = ?", unix(expires), uid, fingerprint)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("key of user "+CanonicalLogin(login), fingerprint)
+		}
+		return nil
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"pier/credential"
 	"pier/identity"
@@ -205,25 +206,48 @@ func userPasswd(ctx context.Context, args []string, io stdio) error {
 
 const keyUsage = `Usage: pier user key COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
 
-  add    LOGIN FILE|-          add the keys of an authorized_keys file (- reads standard input)
-  list   LOGIN [--json]        list a user's keys
+  add    LOGIN FILE|- [--expires DATE] [--comment C]
+                               add the keys of an authorized_keys file (- reads standard
+                               input); an expired key is refused, and ends its sessions
+  list   LOGIN [--json]        a user's keys: comment, created, expires, last used
+  expire LOGIN FINGERPRINT DATE|never
+                               set when a key stops working
   remove LOGIN FINGERPRINT     remove a key (SHA256:…, as list shows it)
+
+Rotation: add the new key, let the client switch (both work), remove the old one.
 `
 
 func userKey(ctx context.Context, args []string, io stdio) error {
 	return subcommands(ctx, "user key", keyUsage, args, io, map[string]func(context.Context, []string, stdio) error{
-		"add": keyAdd, "list": keyList, "remove": keyRemove,
+		"add": keyAdd, "list": keyList, "remove": keyRemove, "expire": keyExpire,
 	})
 }
 
 func keyAdd(ctx context.Context, args []string, io stdio) error {
-	cfg, pos, err := parseAdmin("user key add", "LOGIN FILE|-", 2, args, nil)
+	var expires, comment string
+	cfg, pos, err := parseAdmin("user key add", "LOGIN FILE|- [--expires DATE] [--comment C]", 2, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&expires, "expires", "", "last day (UTC) the keys work, 2027-01-31")
+		fs.StringVar(&comment, "comment", "", "comment for the keys (default: the file's)")
+	})
 	if err != nil {
 		return err
 	}
 	keys, err := readKeyFile(pos[1], io.in)
 	if err != nil {
 		return err
+	}
+	if len(comment) > 200 || strings.ContainsAny(comment, "\x00\r\n") {
+		return usageError{"user key add: --comment: at most 200 characters on one line"}
+	}
+	for i := range keys {
+		if expires != "" {
+			if keys[i].Expires, err = parseExpires(expires, time.Now()); err != nil {
+				return err
+			}
+		}
+		if comment != "" {
+			keys[i].Comment = comment
+		}
 	}
 	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
@@ -277,11 +301,35 @@ func keyList(ctx context.Context, args []string, io stdio) error {
 		return printJSON(a.out, out)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tCREATED\tLAST USED")
-	for _, k := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), k.Created, orText(k.LastUsed, "never"))
+	fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tCREATED\tEXPIRES\tLAST USED")
+	now := time.Now()
+	for i, k := range out {
+		exp := orText(k.Expires, "never")
+		if e := keys[i].Expires; !e.IsZero() && !now.Before(e) {
+			exp += " (expired)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), k.Created, exp, orText(k.LastUsed, "never"))
 	}
 	return tw.Flush()
+}
+
+func keyExpire(ctx context.Context, args []string, io stdio) error {
+	a, pos, err := openCommand(ctx, io, "user key expire", "LOGIN FINGERPRINT DATE|never", 3, args, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var t time.Time
+	if pos[2] != "never" {
+		if t, err = parseExpires(pos[2], time.Now()); err != nil {
+			return err
+		}
+	}
+	if err := a.ids.SetKeyExpiry(ctx, pos[0], pos[1], t); err != nil {
+		return fmt.Errorf("user key expire: %w", err)
+	}
+	fmt.Fprintf(a.out, "key %s of %s expires %s\n", pos[1], identity.CanonicalLogin(pos[0]), orText(timeText(t), "never"))
+	return nil
 }
 
 func keyRemove(ctx context.Context, args []string, io stdio) error {

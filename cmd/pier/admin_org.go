@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -21,11 +22,16 @@ const orgUsage = `Usage: pier org COMMAND [--data DIR] [--db URL] [--storage URL
   move SLUG --parent SLUG|""
                   put an organisation under another one (or at the top)
   list [--json]   print the organisation tree
+  policy SLUG [--mfa off|admins|staff|all|inherit] [--mfa-keys yes|no|inherit]
+       [--inactive-days N|inherit] [--delete-inactive-days N|inherit] [--json]
+                  set an organisation's security policy (for it and the
+                  organisations below that set none); without flags, show it
+                  (days: -1 means never)
 `
 
 func orgCmd(ctx context.Context, args []string, io stdio) error {
 	return subcommands(ctx, "org", orgUsage, args, io, map[string]func(context.Context, []string, stdio) error{
-		"add": orgAdd, "move": orgMove, "list": orgList,
+		"add": orgAdd, "move": orgMove, "list": orgList, "policy": orgPolicy,
 	})
 }
 
@@ -169,4 +175,86 @@ func orgTree(orgs []identity.Org) []orgJSON {
 	}
 	walk("", 0)
 	return out
+}
+
+func orgPolicy(ctx context.Context, args []string, io stdio) error {
+	var mfaRule, mfaKeys, inactive, del string
+	var asJSON bool
+	a, pos, err := openCommand(ctx, io, "org policy", "SLUG [flags]", 1, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&mfaRule, "mfa", "", "whom a second factor is required of: off, admins (role admin), staff (internal organisations), all; inherit")
+		fs.StringVar(&mfaKeys, "mfa-keys", "", "yes: a code after a key or certificate too; no; inherit")
+		fs.StringVar(&inactive, "inactive-days", "", "suspend accounts with no login for this many days (-1: never); inherit")
+		fs.StringVar(&del, "delete-inactive-days", "", "delete accounts this many days after their suspension for inactivity (-1: never); inherit")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := a.ids.OrgPolicy(ctx, pos[0])
+	if err != nil {
+		return fmt.Errorf("org policy: %w", err)
+	}
+	if mfaRule != "" || mfaKeys != "" || inactive != "" || del != "" {
+		if p, err = changePolicy(p, mfaRule, mfaKeys, inactive, del); err != nil {
+			return err
+		}
+		if err := a.ids.SetOrgPolicy(ctx, pos[0], p); err != nil {
+			return fmt.Errorf("org policy: %w", err)
+		}
+	}
+	eff, err := a.ids.EffectivePolicy(ctx, pos[0], identity.Policy{})
+	if err != nil {
+		return err
+	}
+	rule := func(r identity.MFARule) string { return orText(string(r), "node default (--mfa)") }
+	keys := func(s string) string { return orText(s, "node default (--mfa-keys)") }
+	days := func(n int, flag string) string {
+		if n == 0 {
+			return "node default (" + flag + ")"
+		}
+		return daysText(n)
+	}
+	if asJSON {
+		return printJSON(a.out, map[string]any{"org": pos[0], "own": p, "effective": eff})
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "policy of %s\town\teffective\n", pos[0])
+	fmt.Fprintf(tw, "mfa:\t%s\t%s\n", orText(string(p.MFA), "inherit"), rule(eff.MFA))
+	fmt.Fprintf(tw, "mfa-keys:\t%s\t%s\n", orText(p.MFAKeys, "inherit"), keys(eff.MFAKeys))
+	fmt.Fprintf(tw, "inactive-days:\t%s\t%s\n", daysText(p.InactiveDays), days(eff.InactiveDays, "--inactive-days"))
+	fmt.Fprintf(tw, "delete-inactive-days:\t%s\t%s\n", daysText(p.DeleteDays), days(eff.DeleteDays, "--delete-inactive-days"))
+	return tw.Flush()
+}
+
+// changePolicy applies the flags given to an organisation's own policy;
+// "inherit" clears a field.
+func changePolicy(p identity.Policy, mfaRule, mfaKeys, inactive, del string) (identity.Policy, error) {
+	if mfaRule != "" {
+		r, err := identity.ParseMFARule(strings.TrimPrefix(mfaRule, "inherit"))
+		if err != nil {
+			return p, flagErr("mfa", err)
+		}
+		p.MFA = r
+	}
+	if mfaKeys != "" {
+		p.MFAKeys = strings.TrimPrefix(mfaKeys, "inherit")
+	}
+	for _, f := range []struct {
+		flag, v string
+		dst     *int
+	}{{"inactive-days", inactive, &p.InactiveDays}, {"delete-inactive-days", del, &p.DeleteDays}} {
+		switch f.v {
+		case "":
+		case "inherit":
+			*f.dst = 0
+		default:
+			n, err := strconv.Atoi(f.v)
+			if err != nil || n == 0 || n < -1 {
+				return p, fmt.Errorf("--%s: %q: want a number of days, -1 for never, or inherit", f.flag, clipArg(f.v))
+			}
+			*f.dst = n
+		}
+	}
+	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,8 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
       [--password-stdin | --generate-password] [--key FILE]
       [--expires 2027-01-31] [--cidr 10.0.0.0/8,...] [--protocols sftp,webdav] [--pending]
                         create a user; nothing is written if any part is refused
-  list [--org SLUG] [--json]
+  list [--org SLUG] [--inactive 60d] [--json]
+                        --inactive: only accounts with no login for that long
   show LOGIN [--json]   (shows "password: set" or "none", never the hash)
   suspend LOGIN         stop an account
   activate LOGIN [--expires DATE|never]
@@ -28,9 +30,17 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
   delete LOGIN          remove a user with their keys, memberships and grants
   passwd LOGIN (--generate | --stdin)
                         set a new password (--generate prints it once)
-  key add LOGIN FILE|-  add the keys of an authorized_keys file
+  key add LOGIN FILE|- [--expires DATE] [--comment C]
+                        add the keys of an authorized_keys file
   key list LOGIN [--json]
+  key expire LOGIN FINGERPRINT DATE|never
   key remove LOGIN FINGERPRINT
+  mfa enrol|remove|status LOGIN
+                        TOTP and recovery codes (enrol prints them once)
+  app-password add|list|revoke LOGIN [NAME]
+                        named passwords for WebDAV, for accounts with MFA
+  principals LOGIN [P1,P2|""]
+                        SSH certificate principals that name the user
   import FILE.csv [--dry-run] [--json]
                         create or update users from CSV (see README)
 `
@@ -40,6 +50,7 @@ func userCmd(ctx context.Context, args []string, io stdio) error {
 		"add": userAdd, "list": userList, "show": userShow,
 		"suspend": userStatus("suspend"), "activate": userStatus("activate"), "approve": userStatus("approve"),
 		"delete": userDelete, "passwd": userPasswd, "key": userKey, "import": userImport,
+		"mfa": userMFA, "app-password": userAppPassword, "principals": userPrincipals,
 	})
 }
 
@@ -181,16 +192,18 @@ func clipArg(s string) string {
 
 // userJSON is a user as list and show print it; never the hash.
 type userJSON struct {
-	Login     string   `json:"login"`
-	Name      string   `json:"name"`
-	Email     string   `json:"email"`
-	Org       string   `json:"org"`
-	Role      string   `json:"role"`
-	Status    string   `json:"status"`
-	Password  string   `json:"password"` // "set" or "none"
-	Expires   string   `json:"expires,omitempty"`
-	CIDRs     []string `json:"cidrs"`
-	Protocols []string `json:"protocols"`
+	Login  string `json:"login"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Org    string `json:"org"`
+	Role   string `json:"role"`
+	Status string `json:"status"`
+	// StatusReason says why a job set the status ("inactive").
+	StatusReason string   `json:"status_reason,omitempty"`
+	Password     string   `json:"password"` // "set" or "none"
+	Expires      string   `json:"expires,omitempty"`
+	CIDRs        []string `json:"cidrs"`
+	Protocols    []string `json:"protocols"`
 	// Unreadable names stored restrictions that do not parse ("network",
 	// "protocol"): the account is refused until they are set anew.
 	Unreadable []string `json:"unreadable,omitempty"`
@@ -208,7 +221,7 @@ type userShowJSON struct {
 
 func toUserJSON(u identity.User) userJSON {
 	j := userJSON{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role,
-		Status: u.Status.String(), Password: passwordState(u), Created: timeText(u.Created),
+		Status: u.Status.String(), StatusReason: u.StatusReason, Password: passwordState(u), Created: timeText(u.Created),
 		CIDRs: []string{}, Protocols: []string{}, Unreadable: u.Unreadable}
 	if !u.Expires.IsZero() {
 		j.Expires = timeText(u.Expires)
@@ -241,16 +254,23 @@ func timeText(t time.Time) string {
 }
 
 func userList(ctx context.Context, args []string, io stdio) error {
-	var org string
+	var org, inactive string
 	var asJSON bool
-	a, _, err := openCommand(ctx, io, "user list", "[--org SLUG] [--json]", 0, args, func(fs *flag.FlagSet) {
+	a, _, err := openCommand(ctx, io, "user list", "[--org SLUG] [--inactive 60d] [--json]", 0, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&org, "org", "", "only the users of this organisation")
+		fs.StringVar(&inactive, "inactive", "", "only accounts with no login (or, never used, no activation) for this long: 60d, 12w, 36h")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	var idle time.Duration
+	if inactive != "" {
+		if idle, err = parseAge(inactive); err != nil {
+			return usageError{"user list: --inactive: " + err.Error()}
+		}
+	}
 	if org != "" {
 		if _, err := a.ids.GetOrg(ctx, org); err != nil {
 			return flagErr("org", err)
@@ -260,6 +280,10 @@ func userList(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	if inactive != "" {
+		now := time.Now()
+		users = slices.DeleteFunc(users, func(u identity.User) bool { return now.Sub(u.LastActive()) < idle })
+	}
 	if asJSON {
 		out := []userJSON{}
 		for _, u := range users {
@@ -268,11 +292,44 @@ func userList(ctx context.Context, args []string, io stdio) error {
 		return printJSON(a.out, out)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOGIN\tORG\tROLE\tSTATUS\tPASSWORD\tNAME\tEMAIL")
+	fmt.Fprintln(tw, "LOGIN\tORG\tROLE\tSTATUS\tPASSWORD\tLAST LOGIN\tNAME\tEMAIL")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Login, u.Org, dash(u.Role), u.Status, passwordState(u), dash(u.Name), dash(u.Email))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Login, u.Org, dash(u.Role), statusText(u), passwordState(u),
+			orText(dateText(u.LastLogin), "never"), dash(u.Name), dash(u.Email))
 	}
 	return tw.Flush()
+}
+
+// parseAge reads a length of time in days ("60d"), weeks ("12w") or
+// anything time.ParseDuration reads ("36h").
+func parseAge(s string) (time.Duration, error) {
+	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	if n := len(s); n > 1 && unit[s[n-1]] != 0 {
+		v, err := strconv.Atoi(s[:n-1])
+		if err == nil && v >= 0 && v < 100_000 {
+			return time.Duration(v) * unit[s[n-1]], nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a length of time (want e.g. 60d, 12w or 36h)", clipArg(s))
+	}
+	return d, nil
+}
+
+// statusText is a status, with the reason a job gave it.
+func statusText(u identity.User) string {
+	if u.StatusReason != "" {
+		return u.Status.String() + " (" + u.StatusReason + ")"
+	}
+	return u.Status.String()
+}
+
+func dateText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
 }
 
 func dash(s string) string {

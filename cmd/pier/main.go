@@ -9,6 +9,9 @@
 //	pier group     groups: add, list, delete, member add|remove
 //	pier grant     grants of folder rights: add, list, remove
 //	pier access    explain a decision, view a user's rights
+//	pier defender  list bans and scores, ban or unban an address
+//	pier cert      revoke SSH user certificates
+//	pier lifecycle run the inactivity job now
 //
 // Every command takes --data, --db and --storage (or PIER_DATA, PIER_DB,
 // PIER_STORAGE); with none of them pier uses ./pier-data.
@@ -37,11 +40,14 @@ Usage:
   pier migrate [--data DIR] [--db URL]
   pier gc      [--upload-age D] [--garbage-age D] [--sweep-age D]
   pier files   ls|mkdir|put|get|mv|rm ...
-  pier org     add|move|list ...
-  pier user    add|list|show|suspend|activate|approve|delete|passwd|key|import ...
+  pier org     add|move|list|policy ...
+  pier user    add|list|show|suspend|activate|approve|delete|passwd|key|mfa|app-password|principals|import ...
   pier group   add|list|delete|member ...
   pier grant   add|list|remove ...
   pier access  explain|view ...
+  pier defender list|ban|unban ...
+  pier cert    revoke|unrevoke|list ...
+  pier lifecycle run ...
 
 Run "pier COMMAND --help" for a command's flags.
 `
@@ -102,11 +108,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return grantCmd(ctx, args, stdio{stdin, stdout})
 	case "access":
 		return accessCmd(ctx, args, stdio{stdin, stdout})
+	case "defender":
+		return defenderCmd(ctx, args, stdio{stdin, stdout})
+	case "cert":
+		return certCmd(ctx, args, stdio{stdin, stdout})
+	case "lifecycle":
+		return lifecycleCmd(ctx, args, stdio{stdin, stdout})
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, defender, cert, lifecycle)", cmd)}
 }
 
 // parse fills a config from defaults, the environment and flags.
