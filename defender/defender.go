@@ -227,6 +227,13 @@ func (d *Defender) Check(ctx context.Context, login string, a netip.Addr) Verdic
 	if !d.on() {
 		return Verdict{}
 	}
+	if a.IsValid() && !inAny(d.cfg.Allow, a) {
+		// A connection that was let in before its source was banned
+		// guesses no further.
+		if until, err := d.bannedUntil(ctx, SourceOf(a)); err == nil && !until.IsZero() {
+			return Verdict{Refuse: true, Reason: "source banned until " + until.UTC().Format(time.RFC3339)}
+		}
+	}
 	login = loginKey(login)
 	n, err := d.accountFailures(ctx, login)
 	if err != nil {

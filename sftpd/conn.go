@@ -104,6 +104,7 @@ func (s *Server) handle(nc net.Conn) {
 	wc := &watchedConn{Conn: nc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
 	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
 	nc.SetWriteDeadline(wc.handshakeEnd)
+	defer s.tried.Delete(from)
 	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
 	if wc.slot {
 		s.admit.release(source)
@@ -120,7 +121,9 @@ func (s *Server) handle(nc net.Conn) {
 			// x/crypto/ssh errors may quote the client (its algorithm lists).
 			s.log.Info("ssh handshake failed", "from", from, "err", untrusted.Clip(err.Error(), 512))
 		}
-		if k, scored := handshakeFailure(err, wc.phase.Load()); scored {
+		if _, tried := s.tried.Load(from); tried {
+			// Credentials were tried: the login gate scored each of them.
+		} else if k, scored := handshakeFailure(err, wc.phase.Load()); scored {
 			s.screen.Failed(context.Background(), "", addr, "sftp", k)
 		}
 		return
@@ -170,10 +173,9 @@ func (s *Server) handle(nc net.Conn) {
 	}
 }
 
-// handshakeFailure classifies a handshake that ended without a login for
-// the defender: one that never tried a credential ("none" alone, or
-// nothing) is NoAuth, a broken protocol Malformed. Wrong credentials are
-// not scored here: the login gate scored each of them.
+// handshakeFailure classifies a handshake that ended without a login and
+// without trying a credential, for the defender: one that ended early or
+// authenticated with "none" alone is NoAuth, a broken protocol Malformed.
 func handshakeFailure(err error, phase int32) (defender.Kind, bool) {
 	var ae *ssh.ServerAuthError
 	var ne net.Error
@@ -181,11 +183,6 @@ func handshakeFailure(err error, phase int32) (defender.Kind, bool) {
 	case errors.Is(err, errHandshakeQueue):
 		return "", false // our queue, not the client's doing
 	case errors.As(err, &ae):
-		for _, e := range ae.Errors {
-			if !errors.Is(e, ssh.ErrNoAuth) {
-				return "", false
-			}
-		}
 		return defender.NoAuth, true
 	case errors.As(err, &ne) && ne.Timeout(), isEOF(err), errors.Is(err, syscall.ECONNRESET):
 		return defender.NoAuth, true

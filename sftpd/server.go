@@ -130,6 +130,10 @@ type Server struct {
 	budget  *budget
 	handles atomic.Int64 // open SFTP handles of all sessions
 
+	// tried holds the remote address of connections in the handshake
+	// that tried a credential (not just "none"), for scoring.
+	tried sync.Map
+
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]struct{} // in the handshake or serving
@@ -175,6 +179,11 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger, opts ...
 		KeyboardInteractiveCallback: s.keyboardInteractive,
 		PublicKeyCallback:           s.publicKey,
 		VerifiedPublicKeyCallback:   s.verifiedKey,
+		AuthLogCallback: func(c ssh.ConnMetadata, method string, _ error) {
+			if method != "none" {
+				s.tried.Store(c.RemoteAddr().String(), true)
+			}
+		},
 	}
 	for _, k := range keys {
 		s.ssh.AddHostKey(k)

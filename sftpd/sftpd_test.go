@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/credential"
+	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
 	"pier/locks"
@@ -39,6 +41,9 @@ const password = "correct horse battery staple"
 
 // env is a running SFTP server over a modelled extranet.
 type env struct {
+	db      *db.DB
+	log     *slog.Logger
+	checked atomic.Int64 // wrong passwords the gate checked (security_test)
 	srv     *sftpd.Server
 	addr    string
 	dir     string
@@ -58,12 +63,18 @@ func start(t *testing.T, prod bool) *env { return startWith(t, prod, nil) }
 
 // startWith lets a test adjust the server configuration.
 func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
+	return startFull(t, prod, adjust, nil)
+}
+
+// startFull also lets a test give the login gate and the server options
+// (a defender, MFA, CAs), made once the model is in place.
+func startFull(t *testing.T, prod bool, adjust func(*sftpd.Config), options func(*env) ([]auth.Option, []sftpd.Option)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{dir: t.TempDir()}
 	d, blobs := testenv.Backend(t, prod, e.dir)
 	var err error
-	e.ids, e.store, e.locks = identity.New(d), storage.New(sqlcatalog.New(d), blobs), locks.New(d)
+	e.db, e.ids, e.store, e.locks = d, identity.New(d), storage.New(sqlcatalog.New(d), blobs), locks.New(d)
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +92,13 @@ func startWith(t *testing.T, prod bool, adjust func(*sftpd.Config)) *env {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log)
+	var authOpts []auth.Option
+	var srvOpts []sftpd.Option
+	e.log = log
+	if options != nil {
+		authOpts, srvOpts = options(e)
+	}
+	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log, srvOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
