@@ -18,6 +18,7 @@ import (
 	"pier/authz"
 	"pier/credential"
 	"pier/davd"
+	"pier/db"
 	"pier/identity"
 	"pier/internal/testenv"
 	"pier/locks"
@@ -60,6 +61,13 @@ func start(t *testing.T, prod bool) *env { return startWith(t, prod, nil, nil) }
 // startWith lets a test adjust the configuration or wrap the catalog
 // (to make it fail on purpose).
 func startWith(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(storage.Catalog) storage.Catalog) *env {
+	return startFull(t, prod, adjust, wrap, nil)
+}
+
+// startFull also gives the login gate and the server options (a
+// defender, MFA), made once the model is in place.
+func startFull(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(storage.Catalog) storage.Catalog,
+	options func(*db.DB, *slog.Logger) ([]auth.Option, []davd.Option)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d, blobs := testenv.Backend(t, prod, t.TempDir())
@@ -84,7 +92,12 @@ func startWith(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(sto
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	srv := davd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log)
+	var authOpts []auth.Option
+	var srvOpts []davd.Option
+	if options != nil {
+		authOpts, srvOpts = options(d, log)
+	}
+	srv := davd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log, srvOpts...)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e.url, e.addr = ts.URL+"/dav", ts.Listener.Addr().String()
