@@ -259,7 +259,7 @@ func (s *Service) Certificate(ctx context.Context, a Attempt, cert *ssh.Certific
 	acct := Account{Login: u.Login, UserID: u.ID, Cert: authz.Cert{Key: ssh.FingerprintSHA256(cert.Key),
 		CA: ssh.FingerprintSHA256(cert.SignatureKey), Serial: cert.Serial, KeyID: cert.KeyId}}
 	if cert.ValidBefore != ssh.CertTimeInfinity {
-		acct.Cert.Expires = time.Unix(int64(cert.ValidBefore), 0)
+		acct.Cert.Expires = time.Unix(int64(cert.ValidBefore), 0) // #nosec G115 -- CheckCert refused ValidBefore beyond MaxInt64
 	}
 	if why, err := s.refusal(ctx, u, acct, a); err != nil {
 		return Account{}, false, err

@@ -155,7 +155,7 @@ func decodeHash(s string) (p Params, salt, key []byte, err error) {
 	if key, err = b64.DecodeString(fields[5]); err != nil {
 		return p, nil, nil, fmt.Errorf("%w: hash: not unpadded base64", ErrMalformedHash)
 	}
-	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key)) // #nosec G115 -- from a hash string of at most MaxHashBytes
 	if err := p.inLimits(); err != nil {
 		return p, nil, nil, fmt.Errorf("%w: %v", ErrMalformedHash, err)
 	}
@@ -182,5 +182,5 @@ func parseCosts(s string) (p Params, err error) {
 	if vals[2] > 255 {
 		return p, fmt.Errorf("%w: argon2id p=%d outside 1..%d", ErrMalformedHash, vals[2], MaxThreads)
 	}
-	return Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])}, nil
+	return Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])}, nil // #nosec G115 -- parsed with bitSize 32, p checked ≤ 255
 }

@@ -193,7 +193,7 @@ func (d *DB) WriteTx(ctx context.Context, fn func(*Tx) error) error {
 		if err == nil || !d.retryable(err) || attempt >= 20 {
 			return err
 		}
-		backoff := time.Duration(1+rand.IntN(5<<min(attempt, 5))) * time.Millisecond
+		backoff := time.Duration(1+rand.IntN(5<<min(attempt, 5))) * time.Millisecond // #nosec G404 -- retry jitter, not a secret
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

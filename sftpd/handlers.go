@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -247,13 +248,16 @@ func (h *handlers) setstat(ctx context.Context, p vpath.Path, r *sftp.Request) e
 	open := h.uploads[p]
 	h.mu.Unlock()
 	if flags.Size {
+		if attrs.Size > math.MaxInt64 {
+			return errUnsupported // no file is that large
+		}
 		if open != nil {
-			if n, settled := open.rw.written(); !settled || int64(attrs.Size) != n {
+			if n, settled := open.rw.written(); !settled || int64(attrs.Size) != n { // #nosec G115 -- checked ≤ MaxInt64 above
 				return errUnsupported
 			}
 		} else if e, err := h.s.Stat(ctx, p); err != nil {
 			return err
-		} else if e.Size != int64(attrs.Size) {
+		} else if e.Size != int64(attrs.Size) { // #nosec G115 -- checked ≤ MaxInt64 above
 			return errUnsupported
 		}
 	}

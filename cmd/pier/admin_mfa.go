@@ -124,7 +124,7 @@ func mfaStatus(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-const appPasswordUsage = `Usage: pier user app-password COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
+const appPasswordUsage = /* #nosec G101 -- usage text, not a credential */ `Usage: pier user app-password COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
 
   add    LOGIN NAME    make an app password (for WebDAV, which cannot ask for a code);
                        printed once, stored as a hash

@@ -99,6 +99,22 @@ func TestLayers(t *testing.T) {
 	}
 }
 
+// TestNoNativeDeserialisation keeps out what breached GoAnywhere (and
+// what would run code a user file triggers): Go's native serialisation,
+// plugins, and commands outside the test environment.
+func TestNoNativeDeserialisation(t *testing.T) {
+	for dir, p := range packages(t) {
+		for _, im := range p.imports {
+			switch {
+			case im == "encoding/gob", im == "plugin":
+				t.Errorf("%s imports %s: pier reads no native serialisation and loads no plugins", dir, im)
+			case im == "os/exec" && dir != filepath.Join("internal", "testenv"):
+				t.Errorf("%s imports os/exec: nothing pier serves runs commands", dir)
+			}
+		}
+	}
+}
+
 // pure lists the only imports of the packages that must stay pure: the
 // decision (no I/O, no protocols, no clock of its own) and credentials
 // (crypto/rand is their only source of randomness).

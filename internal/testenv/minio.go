@@ -65,7 +65,7 @@ func StartMinIO(t testing.TB) *MinIO {
 		}
 		bin = filepath.Join(tools, "minio")
 	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(bin); err != nil { // #nosec G703 -- scripts/testenv's MinIO, tests only
 		msg := "no MinIO binary (" + bin + "): run the tests through scripts/test, which builds it"
 		if os.Getenv("PIER_TEST_REQUIRE") == "1" {
 			t.Fatal(msg)
@@ -93,7 +93,7 @@ func startMinIO(t testing.TB, bin string) (*MinIO, error) {
 		log:       &syncBuffer{},
 	}
 	m.URL = "s3://" + addr + "/pier-fault?tls=false&create-bucket=true"
-	m.cmd = exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", console,
+	m.cmd = exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", console, // #nosec G204 G702 -- scripts/testenv's MinIO, tests only
 		"--certs-dir", t.TempDir())
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off")

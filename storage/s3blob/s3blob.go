@@ -110,7 +110,7 @@ func putOptions(cfg Config) minio.PutObjectOptions {
 		ContentType: "application/octet-stream",
 		// An explicit part size: with size -1 minio-go would otherwise
 		// allocate a ~528 MiB buffer per upload.
-		PartSize: uint64(cfg.PartSize),
+		PartSize: uint64(cfg.PartSize), // #nosec G115 -- Validate keeps PartSize positive
 		// Two buffers: one fills from the pipe while the other uploads,
 		// so the writer never waits for a whole part's round trip.
 		NumThreads:            2,

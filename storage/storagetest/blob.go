@@ -230,7 +230,7 @@ func TestBlobStore(t *testing.T, newStore func(t *testing.T) storage.BlobStore) 
 		for i := range 8 {
 			wg.Go(func() {
 				id := storage.NewBlobID()
-				data := bytes.Repeat([]byte{byte(i)}, 300_000+i)
+				data := bytes.Repeat([]byte{byte(i)}, 300_000+i) // #nosec G115 -- a test pattern; wrapping is fine
 				w, err := bs.Create(ctx, id)
 				if err == nil {
 					_, err = w.Write(data)
