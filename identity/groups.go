@@ -24,7 +24,7 @@ func (s *Store) AddGroup(ctx context.Context, name, description string) (Group, 
 	if err := checkGroup(name); err != nil {
 		return g, err
 	}
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "group.add", subject: "group " + name, after: g}, func(tx *db.Tx) error {
 		if _, err := groupID(ctx, tx, name); err == nil {
 			return exists("group", name)
 		}
@@ -45,7 +45,7 @@ func groupID(ctx context.Context, q queryRower, name string) (int64, error) {
 
 // DeleteGroup removes a group, its memberships and its grants.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.delete", subject: "group " + name}, func(tx *db.Tx) error {
 		id, err := groupID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ func roleOf(m authz.Subject) string {
 // AddMember adds a user, an organisation (optionally with its
 // descendants) or a role within an organisation to a group.
 func (s *Store) AddMember(ctx context.Context, group string, m authz.Subject) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.member.add", subject: "group " + group, after: m.String()}, func(tx *db.Tx) error {
 		gid, err := groupID(ctx, tx, group)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func boolInt(b bool) int {
 
 // RemoveMember takes a member out of a group.
 func (s *Store) RemoveMember(ctx context.Context, group string, m authz.Subject) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.member.remove", subject: "group " + group, before: m.String()}, func(tx *db.Tx) error {
 		gid, err := groupID(ctx, tx, group)
 		if err != nil {
 			return err
