@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"pier/admin"
 	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
@@ -46,6 +47,7 @@ type Node struct {
 	Access *authfs.FS
 	Locks  *locks.Store
 	Audit  *audit.Log
+	Admin  *admin.Service
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
@@ -84,6 +86,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
 	return n, nil
 }
 
