@@ -12,7 +12,7 @@ func TestDecideDelegation(t *testing.T) {
 		{ID: 1, Subject: subject("org:acme+sub"), Path: vp("/acme"), Perms: ReadOnly},
 		{ID: 2, Subject: subject("org:acme"), Path: vp("/acme/inbound"), Perms: DropBox | PermList, Allow: []string{"*.edi", "*.xml"}, Deny: []string{"*.exe"}, MaxSize: 10 << 20},
 		{ID: 3, Subject: subject("group:acme-staff"), Path: vp("/acme/outbound"), Perms: Full},
-		{ID: 4, Subject: subject("user:acme-boss"), Path: vp("/acme"), Perms: Full},      // a person's, not the organisation's
+		{ID: 4, Subject: subject("user:acme-boss"), Path: vp("/acme"), Perms: Full},         // a person's, not the organisation's
 		{ID: 5, Subject: subject("role:buyer@acme"), Path: vp("/acme/buyers"), Perms: Full}, // a role's, not the organisation's
 		{ID: 6, Subject: subject("org:globex"), Path: vp("/globex"), Perms: Full},
 	}
