@@ -18,10 +18,12 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/credential"
 	"pier/defender"
 	"pier/identity"
+	"pier/internal/untrusted"
 	"pier/mfa"
 	"pier/secevent"
 )
@@ -31,6 +33,7 @@ type Service struct {
 	ids    *identity.Store
 	hasher *credential.Hasher
 	log    *slog.Logger
+	audit  audit.Recorder // nil: logins are only logged
 	now    func() time.Time
 
 	guard    Guard
@@ -93,6 +96,27 @@ func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger, opts 
 		s.events = secevent.Log{L: log}
 	}
 	return s
+}
+
+// WithAudit returns the service recording every login, refused or not,
+// and every SFTP session's end in the audit trail.
+func (s *Service) WithAudit(rec audit.Recorder) *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now,
+		guard: s.guard, events: s.events, sealer: s.sealer, defaults: s.defaults, cas: s.cas}
+}
+
+func (s *Service) record(ctx context.Context, r audit.Record) {
+	if s.audit != nil {
+		r.Time = s.now()
+		audit.Logged(ctx, s.audit, s.log, r)
+	}
+}
+
+func fromText(a Attempt) string {
+	if a.From.IsValid() {
+		return a.From.Unmap().String()
+	}
+	return ""
 }
 
 // Attempt describes one login attempt.
@@ -311,6 +335,8 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
 	s.events.Record(ctx, secevent.Event{Kind: secevent.LoginRefused, Source: a.From, Login: a.Login,
 		Protocol: string(a.Protocol), Method: method, Reason: why})
+	s.record(ctx, audit.Record{Actor: untrusted.Text(a.Login), Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a),
+		Outcome: audit.Refused, Reason: method + ": " + why})
 	return Account{}, false, nil
 }
 
@@ -341,6 +367,20 @@ func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 	}
 	s.events.Record(ctx, secevent.Event{Kind: secevent.Login, Source: a.From, Login: acct.Login,
 		Protocol: string(a.Protocol), Method: acct.method(), Detail: detail})
+	r := audit.Record{Actor: acct.Login, Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a), Reason: acct.method()}
+	if detail != "" {
+		r.Reason += " " + detail
+	}
+	if a.Protocol == authz.SFTP {
+		r.Action = audit.SessionStart
+	}
+	s.record(ctx, r)
+}
+
+// LoggedOut records the end of a session (SFTP) and how long it lasted.
+func (s *Service) LoggedOut(ctx context.Context, acct Account, a Attempt, lasted time.Duration, why string) {
+	s.record(ctx, audit.Record{Actor: acct.Login, Action: audit.SessionEnd, Protocol: string(a.Protocol), From: fromText(a),
+		Millis: lasted.Milliseconds(), Reason: why})
 }
 
 // burn spends the time of one verification so that unknown logins and

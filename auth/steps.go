@@ -214,7 +214,11 @@ func (s *Service) mfaFor(ctx context.Context, u identity.User) (mfaState, error)
 	if err != nil {
 		return m, err
 	}
-	m.required = pol.RequiresMFA(u, org.Kind)
+	role, err := s.ids.GetAdminRole(ctx, u.Login)
+	if err != nil {
+		return m, err
+	}
+	m.required = pol.RequiresMFA(org.Kind, role.Role != "")
 	m.keys = pol.MFAKeys == "yes"
 	return m, nil
 }

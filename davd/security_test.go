@@ -95,7 +95,7 @@ func TestBasicAuthNegative(t *testing.T) {
 // stops at the next request.
 func TestWebDAVAttacks(t *testing.T) {
 	backendsDAV(t, func(t *testing.T, prod bool) {
-		e, _ := startSecure(t, prod, defender.DefaultConfig().Threshold)
+		e, def := startSecure(t, prod, defender.DefaultConfig().Threshold)
 		codes := map[int]int{}
 		for i := range 100 {
 			codes[e.curlFrom(t, "127.0.0.1", "anna", fmt.Sprintf("guess %d", i))]++
@@ -110,9 +110,13 @@ func TestWebDAVAttacks(t *testing.T) {
 		if c := e.curlFrom(t, "127.0.0.2", "anna", password); c != 207 {
 			t.Fatalf("the owner from 127.0.0.2: %d, want 207", c)
 		}
-		time.Sleep(2500 * time.Millisecond)
+		bans, _ := def.Bans(context.Background())
+		if len(bans) != 1 {
+			t.Fatalf("bans: %+v, want one", bans)
+		}
+		time.Sleep(time.Until(bans[0].Until) + 500*time.Millisecond)
 		if c := e.curlFrom(t, "127.0.0.1", "anna", password); c != 207 {
-			t.Fatalf("after the ban: %d, want 207", c)
+			t.Fatalf("after the ban (%+v): %d, want 207", bans, c)
 		}
 
 		ctx := context.Background()

@@ -46,7 +46,8 @@ func (s *Store) RevokeCert(ctx context.Context, r authz.Revocation, reason strin
 	if _, err := ParseRevocation(string(r.Kind), r.Value); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "cert.revoke", subject: "certificates with " + string(r.Kind) + " " + r.Value, after: reason}
+	return s.write(ctx, c, func(tx *db.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM cert_revocations WHERE kind = ? AND value = ?", string(r.Kind), r.Value).Scan(&n); err != nil {
 			return err
@@ -62,7 +63,8 @@ func (s *Store) RevokeCert(ctx context.Context, r authz.Revocation, reason strin
 
 // UnrevokeCert removes a revocation.
 func (s *Store) UnrevokeCert(ctx context.Context, r authz.Revocation) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "cert.unrevoke", subject: "certificates with " + string(r.Kind) + " " + r.Value}
+	return s.write(ctx, c, func(tx *db.Tx) error {
 		res, err := tx.Exec(ctx, "DELETE FROM cert_revocations WHERE kind = ? AND value = ?", string(r.Kind), r.Value)
 		if err != nil {
 			return err

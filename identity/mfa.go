@@ -24,7 +24,9 @@ type TOTP struct {
 // SetTOTP enrols a user: it stores the sealed secret and the hashes of
 // new recovery codes, replacing any earlier enrolment and its codes.
 func (s *Store) SetTOTP(ctx context.Context, login, sealed string, recoveryHashes []string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	// The record says that, never what: no secret, no code hash.
+	c := &change{op: "mfa.enrol", subject: "user " + CanonicalLogin(login), after: map[string]int{"recovery_codes": len(recoveryHashes)}}
+	return s.write(ctx, c, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -48,7 +50,7 @@ func (s *Store) SetTOTP(ctx context.Context, login, sealed string, recoveryHashe
 
 // RemoveTOTP removes a user's enrolment and recovery codes.
 func (s *Store) RemoveTOTP(ctx context.Context, login string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "mfa.remove", subject: "user " + CanonicalLogin(login)}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -127,7 +129,7 @@ func (s *Store) AddAppPassword(ctx context.Context, login, name, hash string) (A
 		return AppPassword{}, fieldErr("name", "%q is not an app password name: 1 to 64 of letters, digits, space, '.', '_', '@', '+', '-'", clip(name))
 	}
 	a := AppPassword{Login: CanonicalLogin(login), Name: name, Hash: hash, Created: s.now().UTC().Truncate(time.Second)}
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "app-password.add", subject: "user " + a.Login, after: name}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -195,7 +197,7 @@ func (s *Store) TouchAppPassword(ctx context.Context, id int64, at time.Time) er
 // RevokeAppPassword deletes a user's app password by name; requests and
 // transfers that logged in with it end within seconds.
 func (s *Store) RevokeAppPassword(ctx context.Context, login, name string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "app-password.revoke", subject: "user " + CanonicalLogin(login), before: name}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err

@@ -17,13 +17,10 @@ type MFARule string
 const (
 	MFAInherit MFARule = ""
 	MFAOff     MFARule = "off"    // optional: enrolled users use it, nobody must
-	MFAAdmins  MFARule = "admins" // users whose role is "admin"
-	MFAStaff   MFARule = "staff"  // users of internal organisations, admins included
+	MFAAdmins  MFARule = "admins" // users with an administrator role (pier user admin)
+	MFAStaff   MFARule = "staff"  // users of internal organisations, and administrators
 	MFAAll     MFARule = "all"
 )
-
-// AdminRole is the job role MFAAdmins requires a second factor of.
-const AdminRole = "admin"
 
 // Policy is an organisation's security policy. Zero fields inherit the
 // parent organisation's setting (and at the top, the node's defaults).
@@ -62,16 +59,16 @@ func (p Policy) validate() error {
 	return nil
 }
 
-// RequiresMFA reports whether the rule asks a second factor of u, a user
-// of an organisation of that kind.
-func (p Policy) RequiresMFA(u User, kind OrgKind) bool {
+// RequiresMFA reports whether the rule asks a second factor of a user of
+// an organisation of that kind, who is an administrator or not.
+func (p Policy) RequiresMFA(kind OrgKind, admin bool) bool {
 	switch p.MFA {
 	case MFAAll:
 		return true
 	case MFAStaff:
-		return kind == Internal
+		return kind == Internal || admin
 	case MFAAdmins:
-		return u.Role == AdminRole
+		return admin
 	}
 	return false
 }
@@ -81,7 +78,7 @@ func (s *Store) SetOrgPolicy(ctx context.Context, slug string, p Policy) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.policy", subject: "organisation " + slug, after: p}, func(tx *db.Tx) error {
 		oid, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"os"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/db"
 	"pier/identity"
@@ -92,6 +93,7 @@ func (j *Job) Run(ctx context.Context, cfg Config) {
 // nothing.
 func (j *Job) Once(ctx context.Context, lease time.Duration, dryRun bool) (Report, error) {
 	now := j.now()
+	ctx = audit.WithActor(ctx, "pier lifecycle") // the audit trail names who suspended and deleted
 	if !dryRun {
 		ok, err := j.take(ctx, now, max(lease, time.Minute))
 		if err != nil || !ok {

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"pier/admin"
+	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
 	"pier/config"
@@ -51,6 +53,8 @@ type Node struct {
 	Auth   *auth.Service
 	Access *authfs.FS
 	Locks  *locks.Store
+	Audit  *audit.Log
+	Admin  *admin.Service
 	Log    *slog.Logger
 	// Defender guards the login surfaces; Events receives security events.
 	Defender  *defender.Defender
@@ -89,15 +93,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		d.Close()
 		return nil, err
 	}
+	keys, err := audit.LoadKeys(filepath.Join(cfg.DataDir, "audit"), cfg.AuditKey)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	n.Audit = audit.New(d, keys, nil, log)
 	opts, err := n.authOptions()
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	n.Auth = auth.New(n.IDs, hasher, log, opts...)
+	n.Auth = auth.New(n.IDs, hasher, log, opts...).WithAudit(n.Audit)
 	n.Lifecycle = lifecycle.New(d, n.IDs, cfg.Policy, n.Events, log)
 	n.Locks = locks.New(d)
-	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log)
+	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
 	return n, nil
 }
 
@@ -216,6 +227,21 @@ func (n *Node) Serve(ctx context.Context) error {
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
 	jobsDone := make(chan struct{})
 	go func() { defer close(jobsDone); n.securityLoop(ctx) }()
+	// The audit sequencer stops after the front ends, so that what they
+	// record while shutting down still reaches the log.
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		l := n.Audit
+		if n.Config.AuditStdout {
+			l = l.WithOutput(os.Stdout)
+		}
+		run := audit.DefaultRun
+		run.Retention = n.Config.AuditRetention
+		l.Run(auditCtx, run)
+	}()
+	n.Log.Info("audit log", "public_key", n.Audit.PublicKey())
 
 	<-ctx.Done()
 	n.Log.Info("shutting down", "grace", n.Config.ShutdownGrace)
@@ -238,6 +264,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	<-gcDone
 	<-jobsDone
+	stopAudit()
+	<-auditDone
 	return errors.Join(errs...)
 }
 

@@ -1,9 +1,9 @@
 // Package secevent names the security events pier's login gate, defender
-// and account lifecycle raise — logins, refusals, bans, suspensions,
-// credential changes — and gives the one small interface they are raised
-// through. Today's Sink writes one structured log line per event, in a
-// fixed attribute order that fail2ban can read; the audit trail will be
-// another Sink.
+// and account lifecycle raise — logins, refusals, bans, suspensions — and
+// gives the one small interface they are raised through. Today's Sink
+// writes one structured log line per event, in a fixed attribute order
+// that fail2ban can read. (Administrative changes, and logins, also reach
+// the audit trail, which records them in the database.)
 package secevent
 
 import (
@@ -30,15 +30,10 @@ const (
 	SourceRefused  Kind = "source refused" // a connection from a banned or denied source
 	// AccountGuarded: guessing against an account from many sources
 	// crossed the limit; guesses from unknown sources are refused.
-	AccountGuarded   Kind = "account guarded"
-	Suspended        Kind = "account suspended"
-	Deleted          Kind = "account deleted"
-	MFAEnrolled      Kind = "mfa enrolled"
-	MFARemoved       Kind = "mfa removed"
-	RecoveryUsed     Kind = "recovery code used"
-	AppPasswordAdded Kind = "app password added"
-	AppPasswordGone  Kind = "app password revoked"
-	CertRevoked      Kind = "certificate revoked"
+	AccountGuarded Kind = "account guarded"
+	Suspended      Kind = "account suspended" // by the lifecycle job
+	Deleted        Kind = "account deleted"   // by the lifecycle job
+	RecoveryUsed   Kind = "recovery code used"
 )
 
 // Event is one security event. Source comes first on the log line, so a

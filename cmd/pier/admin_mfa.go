@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"pier/identity"
 	"pier/mfa"
-	"pier/secevent"
 )
 
 const mfaUsage = `Usage: pier user mfa COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
@@ -32,9 +30,8 @@ func userMFA(ctx context.Context, args []string, io stdio) error {
 }
 
 func mfaEnrol(ctx context.Context, args []string, io stdio) error {
-	var issuer string
+	var issuer, keyFile string
 	var noQR bool
-	var keyFile string
 	cfg, pos, err := parseAdmin("user mfa enrol", "LOGIN [--issuer NAME] [--no-qr]", 1, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&issuer, "issuer", "pier", "issuer name the authenticator app shows")
 		fs.BoolVar(&noQR, "no-qr", false, "print the URI only")
@@ -55,20 +52,11 @@ func mfaEnrol(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	u, err := a.ids.GetUser(ctx, pos[0])
+	e, err := a.ops.EnrolMFA(ctx, a.actor(ctx), pos[0], issuer, sealer)
 	if err != nil {
 		return fmt.Errorf("user mfa enrol: %w", err)
 	}
-	e, err := mfa.NewTOTP(issuer, u.Login)
-	if err != nil {
-		return err
-	}
-	codes, hashes := mfa.RecoveryCodes(10)
-	if err := a.ids.SetTOTP(ctx, u.Login, sealer.Seal(u.ID, e.Secret), hashes); err != nil {
-		return fmt.Errorf("user mfa enrol: %w", err)
-	}
-	a.node.Events.Record(ctx, secevent.Event{Kind: secevent.MFAEnrolled, Login: u.Login, Reason: "enrolled by an administrator"})
-	fmt.Fprintf(a.out, "TOTP enrolled for %s. Scan the code or enter the URI in an authenticator app:\n\n%s\n\n", u.Login, e.URI)
+	fmt.Fprintf(a.out, "TOTP enrolled for %s. Scan the code or enter the URI in an authenticator app:\n\n%s\n\n", e.Login, e.URI)
 	if !noQR {
 		q, err := qrcode.New(e.URI, qrcode.Medium)
 		if err != nil {
@@ -77,7 +65,7 @@ func mfaEnrol(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(a.out, q.ToSmallString(false))
 	}
 	fmt.Fprintln(a.out, "Recovery codes (each works once, in place of a code):")
-	for _, c := range codes {
+	for _, c := range e.Recovery {
 		fmt.Fprintln(a.out, "  "+c)
 	}
 	fmt.Fprintf(a.out, "\nNone of this will be shown again. Every node needs the key file %s.\n", cfg.MFAKeyFile())
@@ -90,37 +78,34 @@ func mfaRemove(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.RemoveTOTP(ctx, pos[0]); err != nil {
+	if err := a.ops.RemoveMFA(ctx, a.actor(ctx), pos[0]); err != nil {
 		return fmt.Errorf("user mfa remove: %w", err)
 	}
-	login := identity.CanonicalLogin(pos[0])
-	a.node.Events.Record(ctx, secevent.Event{Kind: secevent.MFARemoved, Login: login, Reason: "removed by an administrator"})
-	fmt.Fprintf(a.out, "second factor of %s removed\n", login)
+	fmt.Fprintf(a.out, "second factor of %s removed\n", identity.CanonicalLogin(pos[0]))
 	return nil
 }
 
 func mfaStatus(ctx context.Context, args []string, io stdio) error {
-	a, pos, err := openCommand(ctx, io, "user mfa status", "LOGIN", 1, args, nil)
+	var asJSON bool
+	a, pos, err := openCommand(ctx, io, "user mfa status", "LOGIN [--json]", 1, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, err := a.ids.GetUser(ctx, pos[0])
+	v, err := a.ops.MFAStatus(ctx, a.actor(ctx), pos[0])
 	if err != nil {
 		return fmt.Errorf("user mfa status: %w", err)
 	}
-	t, err := a.ids.GetTOTP(ctx, u.ID)
-	if errors.Is(err, identity.ErrNotFound) {
-		fmt.Fprintf(a.out, "%s: no second factor\n", u.Login)
+	if asJSON {
+		return printJSON(a.out, v)
+	}
+	if !v.Enrolled {
+		fmt.Fprintf(a.out, "%s: no second factor\n", v.Login)
 		return nil
-	} else if err != nil {
-		return err
 	}
-	left, err := a.ids.RecoveryCodesLeft(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.out, "%s: TOTP since %s, %d recovery code(s) left\n", u.Login, timeText(t.Created), left)
+	fmt.Fprintf(a.out, "%s: TOTP since %s, %d recovery code(s) left\n", v.Login, v.Since, v.RecoveryCodes)
 	return nil
 }
 
@@ -144,13 +129,11 @@ func appPasswordAdd(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	clear, hash := mfa.NewAppPassword()
-	ap, err := a.ids.AddAppPassword(ctx, pos[0], pos[1], hash)
+	clear, err := a.ops.AddAppPassword(ctx, a.actor(ctx), pos[0], pos[1])
 	if err != nil {
-		return fmt.Errorf("user app-password add: %w", flagErr("name", err))
+		return fmt.Errorf("user app-password add: %w", err)
 	}
-	a.node.Events.Record(ctx, secevent.Event{Kind: secevent.AppPasswordAdded, Login: ap.Login, Detail: ap.Name})
-	fmt.Fprintf(a.out, "app password %q for %s: %s\n", ap.Name, ap.Login, clear)
+	fmt.Fprintf(a.out, "app password %q for %s: %s\n", pos[1], identity.CanonicalLogin(pos[0]), clear)
 	fmt.Fprintln(a.out, "It will not be shown again; it works for WebDAV in place of the password.")
 	return nil
 }
@@ -164,25 +147,16 @@ func appPasswordList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	aps, err := a.ids.AppPasswords(ctx, pos[0])
+	aps, err := a.ops.ListAppPasswords(ctx, a.actor(ctx), pos[0])
 	if err != nil {
 		return fmt.Errorf("user app-password list: %w", err)
 	}
-	type apj struct {
-		Name     string `json:"name"`
-		Created  string `json:"created"`
-		LastUsed string `json:"last_used,omitempty"`
-	}
-	out := []apj{}
-	for _, ap := range aps {
-		out = append(out, apj{ap.Name, timeText(ap.Created), timeText(ap.LastUsed)})
-	}
 	if asJSON {
-		return printJSON(a.out, out)
+		return printJSON(a.out, aps)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCREATED\tLAST USED")
-	for _, ap := range out {
+	for _, ap := range aps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", ap.Name, ap.Created, orText(ap.LastUsed, "never"))
 	}
 	return tw.Flush()
@@ -194,12 +168,10 @@ func appPasswordRevoke(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.RevokeAppPassword(ctx, pos[0], pos[1]); err != nil {
+	if err := a.ops.RevokeAppPassword(ctx, a.actor(ctx), pos[0], pos[1]); err != nil {
 		return fmt.Errorf("user app-password revoke: %w", err)
 	}
-	login := identity.CanonicalLogin(pos[0])
-	a.node.Events.Record(ctx, secevent.Event{Kind: secevent.AppPasswordGone, Login: login, Detail: pos[1]})
-	fmt.Fprintf(a.out, "app password %q of %s revoked\n", pos[1], login)
+	fmt.Fprintf(a.out, "app password %q of %s revoked\n", pos[1], identity.CanonicalLogin(pos[0]))
 	return nil
 }
 
@@ -214,7 +186,7 @@ func userPrincipals(ctx context.Context, args []string, io stdio) error {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{`user principals: want LOGIN and optionally a list of principals ("" for none)`}
 	}
-	var u identity.User
+	var principals []string
 	if len(pos) == 2 {
 		var list []string
 		for p := range strings.SplitSeq(pos[1], ",") {
@@ -222,13 +194,18 @@ func userPrincipals(ctx context.Context, args []string, io stdio) error {
 				list = append(list, p)
 			}
 		}
-		u, err = a.ids.UpdateUser(ctx, pos[0], func(u *identity.User) error { u.Principals = list; return nil })
+		v, err := a.ops.SetPrincipals(ctx, a.actor(ctx), pos[0], list)
+		if err != nil {
+			return fmt.Errorf("user principals: %w", err)
+		}
+		principals = v.Principals
 	} else {
-		u, err = a.ids.GetUser(ctx, pos[0])
+		d, err := a.ops.GetUser(ctx, a.actor(ctx), pos[0])
+		if err != nil {
+			return fmt.Errorf("user principals: %w", err)
+		}
+		principals = d.Principals
 	}
-	if err != nil {
-		return fmt.Errorf("user principals: %w", err)
-	}
-	fmt.Fprintf(a.out, "certificate principals of %s: %s (and the login itself)\n", u.Login, orNone(strings.Join(u.Principals, ", ")))
+	fmt.Fprintf(a.out, "certificate principals of %s: %s (and the login itself)\n", identity.CanonicalLogin(pos[0]), orNone(strings.Join(principals, ", ")))
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"pier/admin"
 	"pier/authz"
 	"pier/identity"
 )
@@ -176,9 +177,9 @@ func certRevoke(revoke bool) func(context.Context, []string, stdio) error {
 		}
 		defer a.Close()
 		if revoke {
-			err = a.ids.RevokeCert(ctx, r, reason)
+			err = a.ops.RevokeCert(ctx, a.actor(ctx), r, reason)
 		} else {
-			err = a.ids.UnrevokeCert(ctx, r)
+			err = a.ops.UnrevokeCert(ctx, a.actor(ctx), r)
 		}
 		if err != nil {
 			return fmt.Errorf("cert %s: %w", verb, err)
@@ -198,9 +199,13 @@ func revocation(serial, keyID, key string) (authz.Revocation, error) {
 		return identity.ParseRevocation(string(authz.RevokeKeyID), keyID)
 	}
 	if !strings.HasPrefix(key, "SHA256:") {
-		keys, err := readKeyFile(key, nil)
+		text, err := readKeyFile(key, nil)
 		if err != nil {
 			return authz.Revocation{}, err
+		}
+		keys, err := admin.ParseKeys(text)
+		if err != nil {
+			return authz.Revocation{}, flagErr("key", err)
 		}
 		key = keys[0].Fingerprint
 	}
@@ -217,7 +222,7 @@ func certList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	rs, err := a.ids.CertRevocations(ctx)
+	rs, err := a.ops.CertRevocations(ctx, a.actor(ctx))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@
 //	pier group     groups: add, list, delete, member add|remove
 //	pier grant     grants of folder rights: add, list, remove
 //	pier access    explain a decision, view a user's rights
+//	pier audit     verify the audit log, prove a record, search, show the key
 //	pier defender  list bans and scores, ban or unban an address
 //	pier cert      revoke SSH user certificates
 //	pier lifecycle run the inactivity job now
@@ -26,8 +27,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
+	"pier/audit"
 	"pier/config"
 	"pier/db"
 	"pier/node"
@@ -45,6 +48,7 @@ Usage:
   pier group   add|list|delete|member ...
   pier grant   add|list|remove ...
   pier access  explain|view ...
+  pier audit   verify|prove|search|key|checkpoint ...
   pier defender list|ban|unban ...
   pier cert    revoke|unrevoke|list ...
   pier lifecycle run ...
@@ -84,6 +88,8 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	// Changes made from the command line are the operating system user's.
+	ctx = audit.WithActor(ctx, cliActor())
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return usageError{"no command given"}
@@ -108,6 +114,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return grantCmd(ctx, args, stdio{stdin, stdout})
 	case "access":
 		return accessCmd(ctx, args, stdio{stdin, stdout})
+	case "audit":
+		return auditCmd(ctx, args, stdio{stdin, stdout})
 	case "defender":
 		return defenderCmd(ctx, args, stdio{stdin, stdout})
 	case "cert":
@@ -118,7 +126,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, defender, cert, lifecycle)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, audit, defender, cert, lifecycle)", cmd)}
 }
 
 // parse fills a config from defaults, the environment and flags.
@@ -134,6 +142,15 @@ func parse(name string, args []string, register func(*config.Config, *flag.FlagS
 		return cfg, fs, usageError{err.Error()}
 	}
 	return cfg, fs, nil
+}
+
+// cliActor names who runs the command line in audit records: "cli:root".
+func cliActor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return "cli:" + name
 }
 
 func logger() *slog.Logger {
