@@ -307,10 +307,15 @@ func (d *Defender) known(ctx context.Context, login string, a netip.Addr) (bool,
 // failure's delay before returning, so that the refusal reaches the
 // client late. It costs one insert.
 func (d *Defender) Failed(ctx context.Context, login string, a netip.Addr, protocol string, k Kind) {
-	if !d.on() || !a.IsValid() {
+	if d == nil || !a.IsValid() {
 		return
 	}
 	login = loginKey(login)
+	// Logged even when the defender is off, for fail2ban and the like.
+	d.events.Record(ctx, secevent.Event{Kind: secevent.AuthFailure, Source: a, Login: login, Protocol: protocol, Reason: string(k)})
+	if !d.cfg.Enabled {
+		return
+	}
 	src := SourceOf(a)
 	allowed := inAny(d.cfg.Allow, a)
 	score := d.score(k)
@@ -318,7 +323,6 @@ func (d *Defender) Failed(ctx context.Context, login string, a netip.Addr, proto
 		score = 0 // still counted against the account, never against the source
 	}
 	now := d.now()
-	d.events.Record(ctx, secevent.Event{Kind: secevent.AuthFailure, Source: a, Login: login, Protocol: protocol, Reason: string(k)})
 	if _, err := d.db.Exec(ctx, "INSERT INTO defender_events (at, source, login, kind, score) VALUES (?, ?, ?, ?, ?)",
 		now.Unix(), sourceKey(src), login, string(k), score); err != nil {
 		d.log.WarnContext(ctx, "defender: cannot record a failure", "err", err)

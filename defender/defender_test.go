@@ -5,7 +5,10 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +284,55 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want it to name %s", err, want)
 		}
+	}
+}
+
+// TestFail2banFilter: the filter in contrib/fail2ban matches the lines
+// the defender writes, takes the client's address from them, and cannot
+// be led to another address by a login that names one.
+func TestFail2banFilter(t *testing.T) {
+	b, err := os.ReadFile("../contrib/fail2ban/filter.d/pier.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []*regexp.Regexp
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "failregex = "):
+			in, line = true, strings.TrimPrefix(line, "failregex = ")
+		case in && strings.HasPrefix(line, " "):
+			line = strings.TrimSpace(line)
+		default:
+			in = false
+		}
+		if in {
+			res = append(res, regexp.MustCompile(strings.Replace(line, "<HOST>", `(?P<host>\S+)`, 1)))
+		}
+	}
+	if len(res) != 2 {
+		t.Fatalf("found %d failregex lines, want 2", len(res))
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	def, err := New(Config{Deny: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}, nil, secevent.Log{L: log}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	def.Failed(ctx, "anna", attacker, "sftp", WrongPassword) // logged even while off
+	def.Failed(ctx, `x from=192.0.2.1 login=y`, netip.MustParseAddr("2001:db8::7"), "webdav", UnknownLogin)
+	def.Admit(ctx, netip.MustParseAddr("203.0.113.5"), "sftp")
+	var hosts []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		line = regexp.MustCompile(`^time=\S+`).ReplaceAllString(line, "") // fail2ban's datepattern takes it
+		for _, re := range res {
+			if m := re.FindStringSubmatch(line); m != nil {
+				hosts = append(hosts, m[1])
+			}
+		}
+	}
+	if want := []string{"198.51.100.7", "2001:db8::7", "203.0.113.5"}; !slices.Equal(hosts, want) {
+		t.Fatalf("the filter found %q, want %q in:\n%s", hosts, want, buf.String())
 	}
 }
