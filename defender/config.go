@@ -88,7 +88,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"--defender-window", c.Window}, {"--defender-ban", c.BanTime}, {"--defender-account-window", c.AccountWindow}, {"--defender-cache", c.CacheTTL}} {
+	}{{"--defender-window", c.Window}, {"--defender-ban", c.BanTime}, {"--defender-account-window", c.AccountWindow}, {"defender CacheTTL", c.CacheTTL}} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, not %v", f.name, f.v))
 		}
