@@ -82,7 +82,7 @@ func (l *Log) Sequence(ctx context.Context) (int, error) {
 	}
 	defer tx.Rollback()
 	if l.db.Dialect == db.Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(advisoryKey)+")"); err != nil {
+		if _, err := tx.ExecContext(ctx, l.db.Rebind("SELECT pg_advisory_xact_lock(?)"), advisoryKey); err != nil {
 			return 0, fmt.Errorf("audit: %w", err)
 		}
 	}

@@ -136,7 +136,7 @@ func (s *Store) AddToken(ctx context.Context, t Token) (Token, string, error) {
 // expired; the caller answers 401 without saying which.
 var ErrBadToken = errors.New("invalid token")
 
-const tokenCols = "t.id, u.login, t.name, t.read_only, t.org, t.expires_at, t.last_used, t.created_at, t.revoked_at"
+const tokenCols = /* #nosec G101 -- column names, not a credential */ "t.id, u.login, t.name, t.read_only, t.org, t.expires_at, t.last_used, t.created_at, t.revoked_at"
 
 func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	var t Token

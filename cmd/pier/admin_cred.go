@@ -208,7 +208,7 @@ func keyRemove(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-const tokenUsage = `Usage: pier user token COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
+const tokenUsage = /* #nosec G101 -- usage text, not a credential */ `Usage: pier user token COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
 
   add LOGIN NAME [--read-only] [--org SLUG] [--expires 90d]
                    make an API token for an administrator; it is printed once
