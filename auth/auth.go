@@ -66,6 +66,11 @@ type Attempt struct {
 	Protocol authz.Protocol
 }
 
+// AdminAPI is the protocol name of logins to the administration API and
+// web console, in logs and the audit trail. An account's protocol
+// restrictions name file protocols and do not apply to it.
+const AdminAPI authz.Protocol = "api"
+
 // Account is who a login authenticated: the account, not just its login
 // text, so that a session ends with the account it logged in to.
 type Account struct {
@@ -168,6 +173,9 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	}
 	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
+	if a.Protocol == AdminAPI {
+		f.Protocols = nil // restrictions name file protocols; the admin API is not one
+	}
 	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil

@@ -76,6 +76,9 @@ type queryRower interface {
 }
 
 func orgID(ctx context.Context, q queryRower, slug string) (int64, error) {
+	if !storable(slug) {
+		return 0, notFound("organisation", slug)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM orgs WHERE slug = ?", slug).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -146,6 +149,9 @@ func ancestors(ctx context.Context, q queryRower, slug string) ([]string, error)
 
 // GetOrg returns one organisation.
 func (s *Store) GetOrg(ctx context.Context, slug string) (Org, error) {
+	if !storable(slug) {
+		return Org{}, notFound("organisation", slug)
+	}
 	orgs, err := s.listOrgs(ctx, "WHERE o.slug = ?", slug)
 	if err != nil {
 		return Org{}, err

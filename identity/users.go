@@ -190,6 +190,9 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 }
 
 func userID(ctx context.Context, q queryRower, login string) (int64, error) {
+	if !storable(login) {
+		return 0, notFound("user", login)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM users WHERE login = ?", CanonicalLogin(login)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -249,6 +252,9 @@ func (u *User) storedRestrictions() (cidrs, protocols string) {
 
 // GetUser returns one user by login, in any case.
 func (s *Store) GetUser(ctx context.Context, login string) (User, error) {
+	if !storable(login) {
+		return User{}, notFound("user", login)
+	}
 	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", login)

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"pier/admin"
+	"pier/api"
 	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
@@ -27,6 +29,7 @@ import (
 	"pier/db"
 	"pier/identity"
 	"pier/locks"
+	"pier/sessions"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -48,6 +51,9 @@ type Node struct {
 	Locks  *locks.Store
 	Audit  *audit.Log
 	Admin  *admin.Service
+	API    *api.Server
+	// Sessions are this node's live sessions, for the admin API.
+	Sessions *sessions.Registry
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
@@ -86,7 +92,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
-	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
+	n.Sessions = sessions.New()
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions)
+	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log)
 	return n, nil
 }
 
@@ -258,14 +266,21 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	mux.Handle(api.Prefix+"/", n.API)
+	// Reading allows an 8 MiB user import over a slow line; writing, an
+	// import of thousands of rows or an audit search over a long trail.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Log.Error("admin server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz")
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		n.Log.Warn("the admin listener is reachable from other machines over plain HTTP: API tokens and passwords cross the network in clear; keep --admin-addr on 127.0.0.1 or put a TLS proxy in front",
+			"addr", ln.Addr().String())
+	}
+	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz", "api", "http://"+ln.Addr().String()+api.Prefix+"/")
 	return srv, nil
 }
 

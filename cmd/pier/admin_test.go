@@ -118,7 +118,12 @@ func buildModel(t *testing.T, a adm) model {
 
 func testModelFromCLI(t *testing.T, env []string) {
 	a := newAdm(t, env)
-	m := buildModel(t, a)
+	checkModel(t, a, buildModel(t, a))
+}
+
+// checkModel checks the example's organisations and what its grants give.
+func checkModel(t *testing.T, a adm, m model) {
+	t.Helper()
 	tree := a.ok("org", "list")
 	for _, want := range []string{"^acme +partner +Acme GmbH$", "^  acme-berlin +partner +Acme Berlin$", "^globex +customer +globex$",
 		"^hq +internal +Our Company$", "^  hq-sales +internal +Sales$"} {
