@@ -153,6 +153,10 @@ ALTER TABLE locks ADD COLUMN shared INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN published_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 `},
+	{7, "sha-1 and md5 of files", `
+ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

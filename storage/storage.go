@@ -79,6 +79,9 @@ type Entry struct {
 	Size      int64
 	ModTime   time.Time
 	SHA256    string    // hex; empty for folders
+	// SHA1 and MD5 are hex, for sync tools that compare no other hash
+	// (see FS.Sums); empty for folders and while not yet computed.
+	SHA1, MD5 string
 	BlobID    string    // empty for folders
 	ID        int64     // stable across renames and overwrites
 	Version   int64     // grows with every overwrite
@@ -145,6 +148,9 @@ type Prop struct {
 	XML          []byte // inner XML
 }
 
+// Sums are hex digests of a file's content; an empty one is not known.
+type Sums struct{ SHA1, MD5 string }
+
 // Limits on dead properties.
 const (
 	MaxPropsPerEntry = 100
@@ -159,6 +165,8 @@ type NewFile struct {
 	BlobID    string
 	Size      int64
 	SHA256    string
+	SHA1      string
+	MD5       string // "" when not computed while uploading
 	ModTime   time.Time
 	CreatedBy string
 }
@@ -192,6 +200,10 @@ type Catalog interface {
 	// outside any transaction.
 	Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error]
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
+	// SetSums records hashes of a blob's content on every entry that
+	// holds it, where they are not recorded yet (blobs never change, so
+	// a hash computed once holds for every copy).
+	SetSums(ctx context.Context, blobID string, s Sums) error
 
 	// DeadProps returns the dead (client-set) properties of entries.
 	DeadProps(ctx context.Context, ids []int64) (map[int64][]Prop, error)
