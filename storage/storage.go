@@ -74,11 +74,11 @@ const (
 
 // Entry is one row of the catalog.
 type Entry struct {
-	Path      vpath.Path
-	Kind      Kind
-	Size      int64
-	ModTime   time.Time
-	SHA256    string    // hex; empty for folders
+	Path    vpath.Path
+	Kind    Kind
+	Size    int64
+	ModTime time.Time
+	SHA256  string // hex; empty for folders
 	// SHA1 and MD5 are hex, for sync tools that compare no other hash
 	// (see FS.Sums); empty for folders and while not yet computed.
 	SHA1, MD5 string
