@@ -308,6 +308,33 @@ func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error)
 	return s.fs.store.Open(ctx, p)
 }
 
+// Sums returns a file the user may read with its hashes. With compute
+// set, SHA-1 and MD5 not recorded yet are computed now, reading the
+// content once (storage.FS.Sums); without it the entry is as recorded.
+func (s *Session) Sums(ctx context.Context, p vpath.Path, compute bool) (storage.Entry, error) {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil {
+		return e, err
+	}
+	if ok && e.IsDir() {
+		// A folder has no content to hash: say so to those who see it.
+		if _, err := s.decide(ctx, "hash", authz.ActStat, p, s.target(e, ok)); err != nil {
+			return storage.Entry{}, err
+		}
+		return e, &storage.PathError{Op: "hash", Path: p.String(), Err: storage.ErrIsDir}
+	}
+	if _, err := s.decide(ctx, "hash", authz.ActRead, p, s.target(e, ok)); err != nil {
+		return storage.Entry{}, err
+	}
+	if !ok {
+		return e, &storage.PathError{Op: "hash", Path: p.String(), Err: fs.ErrNotExist}
+	}
+	if !compute {
+		return e, nil
+	}
+	return s.fs.store.Sums(ctx, p)
+}
+
 // DeadProps returns the dead properties of entries the caller obtained
 // through this session (Stat or ReadDir), which already decided on them.
 func (s *Session) DeadProps(ctx context.Context, ids []int64) (map[int64][]storage.Prop, error) {

@@ -184,20 +184,35 @@ func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.Serv
 	}
 }
 
-// session serves one channel: only the sftp subsystem; exec, shell and
-// the rest are refused.
+// session serves one channel: the sftp subsystem, or an exec request or
+// shell answered by exec (the hash commands, else an explanation); pty,
+// env, other subsystems and the rest are refused.
 func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	served := make(chan struct{})
 	started := false
 	for req := range reqs {
 		var sub struct{ Name string }
-		if req.Type == "subsystem" && !started && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp" {
+		var run struct{ Command string }
+		switch {
+		case started:
+		case req.Type == "subsystem" && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp":
 			started = true
 			req.Reply(true, nil)
 			go func() {
 				defer close(served)
 				s.serveSFTP(ctx, sess, ch)
+			}()
+			continue
+		case req.Type == "exec" && ssh.Unmarshal(req.Payload, &run) == nil, req.Type == "shell":
+			started = true
+			req.Reply(true, nil)
+			go func() {
+				defer close(served)
+				status := s.exec(ctx, sess, ch, run.Command)
+				ch.CloseWrite()
+				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+				ch.Close()
 			}()
 			continue
 		}
