@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"strings"
 	"time"
 
 	"pier/authz"
@@ -279,11 +280,27 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 				yield(e, err)
 				return
 			}
-			if lister.Show(e.Name(), e.IsDir()) && !yield(e, nil) {
+			if !lister.Show(e.Name(), e.IsDir()) || s.clutter(e) {
+				continue
+			}
+			if !yield(e, nil) {
 				return
 			}
 		}
 	}
+}
+
+// clutter reports whether a listing leaves e out: a macOS Finder
+// metadata file (.DS_Store, or an AppleDouble "._NAME" holding another
+// file's extended attributes) that another user wrote. Finder writes them
+// wherever it goes and reads them back, so they are stored like any file
+// (refusing them makes Finder's copies fail); but a partner's EDI system
+// or a Windows user must not meet "._order.edi" in a listing. Their writer
+// still lists them, so a sync tool does not upload them again and again;
+// by name they stay reachable to anyone with the right.
+func (s *Session) clutter(e storage.Entry) bool {
+	name := e.Name()
+	return !e.IsDir() && (name == ".DS_Store" || strings.HasPrefix(name, "._")) && e.CreatedBy != s.p.Login
 }
 
 // CheckList decides whether the user may list dir, without reading it.
