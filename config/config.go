@@ -52,6 +52,9 @@ type Config struct {
 	GC         storage.GCOptions
 	// ShutdownGrace is how long in-flight transfers get to finish on stop.
 	ShutdownGrace time.Duration
+	// ReadyTimeout bounds one /readyz check of the database and the blob
+	// storage: a store that does not answer within it is not ready.
+	ReadyTimeout time.Duration
 }
 
 // Default returns the zero-configuration settings: everything embedded
@@ -66,6 +69,7 @@ func Default() Config {
 		GCInterval:          10 * time.Minute,
 		GC:                  storage.DefaultGCOptions,
 		ShutdownGrace:       30 * time.Second,
+		ReadyTimeout:        5 * time.Second,
 	}
 }
 
@@ -103,6 +107,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
 }
 
 // GCFlags registers the age thresholds of garbage collection.
@@ -158,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GCInterval < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--gc-interval and --shutdown-grace must not be negative"))
+	}
+	if c.ReadyTimeout <= 0 {
+		errs = append(errs, errors.New("--ready-timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }

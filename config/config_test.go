@@ -23,6 +23,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.TLSCert = "cert.pem" }, "--tls-cert and --tls-key go together"},
 		{func(c *Config) { c.GCInterval = -1 }, "must not be negative"},
 		{func(c *Config) { c.SFTPUnauthPerSource = 0 }, "--sftp-unauth-per-source"},
+		{func(c *Config) { c.ReadyTimeout = 0 }, "--ready-timeout must be positive"},
 	}
 	for _, c := range cases {
 		cfg := Default()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"pier/auth"
@@ -29,30 +30,64 @@ const password = "correct horse battery staple"
 
 type env struct {
 	url   string // http://127.0.0.1:port/dav
+	addr  string // 127.0.0.1:port
 	ids   *identity.Store
 	store *storage.FS
+	locks *locks.Store
+	logs  *syncBuffer // what the server logged
 }
 
-func start(t *testing.T, prod bool) *env {
+// syncBuffer collects log output from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func start(t *testing.T, prod bool) *env { return startWith(t, prod, nil, nil) }
+
+// startWith lets a test adjust the configuration or wrap the catalog
+// (to make it fail on purpose).
+func startWith(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(storage.Catalog) storage.Catalog) *env {
 	t.Helper()
 	ctx := context.Background()
 	d, blobs := testenv.Backend(t, prod, t.TempDir())
-	e := &env{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
+	var cat storage.Catalog = sqlcatalog.New(d)
+	if wrap != nil {
+		cat = wrap(cat)
+	}
+	e := &env{ids: identity.New(d), store: storage.New(cat, blobs), logs: &syncBuffer{}}
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash, _ := hasher.Hash(ctx, password)
 	e.model(t, hash)
-	log := slog.New(slog.DiscardHandler)
+	var out io.Writer = e.logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out = io.MultiWriter(e.logs, os.Stderr)
 	}
-	ls := locks.New(d)
-	srv := davd.New(davd.DefaultConfig(), auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, ls, log), log)
+	log := slog.New(slog.NewTextHandler(out, nil))
+	e.locks = locks.New(d)
+	cfg := davd.DefaultConfig()
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv := davd.New(cfg, auth.New(e.ids, hasher, log), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	e.url = ts.URL + "/dav"
+	e.url, e.addr = ts.URL+"/dav", ts.Listener.Addr().String()
 	return e
 }
 

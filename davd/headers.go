@@ -66,7 +66,7 @@ func parseIf(h string) ([]ifList, error) {
 			}
 			tag, tagged = u, true
 			p.skipSpace()
-			if p.peek() != '(' {
+			if p.done() || p.peek() != '(' {
 				return nil, badHeader("If header: a resource tag must be followed by a list")
 			}
 		case '(':

@@ -91,7 +91,7 @@ func OpenBlobs(ctx context.Context, raw string) (storage.BlobStore, string, erro
 		if err != nil {
 			return nil, "", fmt.Errorf("storage: %w", err)
 		}
-		return s, "s3://" + c.Endpoint + "/" + c.Bucket + "/" + c.Prefix, nil
+		return s, c.URL(), nil
 	case strings.HasPrefix(raw, "file:"):
 		dir := strings.TrimPrefix(raw, "file:")
 		s, err := diskblob.Open(dir)
@@ -108,17 +108,24 @@ var rootPath = vpath.Root()
 // Close releases the database.
 func (n *Node) Close() error { return n.DB.Close() }
 
+// httpServer is a running HTTP front end and its name for the log.
+type httpServer struct {
+	name string
+	srv  *http.Server
+}
+
 // Serve runs the node until ctx is canceled, then stops accepting and
-// gives in-flight work Config.ShutdownGrace to finish.
+// gives in-flight work Config.ShutdownGrace to finish. Connections still
+// open when the grace ends are closed, so that nothing outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
 	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion())
-	var servers []*http.Server
+	var servers []httpServer
 	if addr := n.Config.AdminAddr; addr != "" && addr != "off" {
 		srv, err := n.listenAdmin(addr)
 		if err != nil {
 			return err
 		}
-		servers = append(servers, srv)
+		servers = append(servers, httpServer{"admin", srv})
 	}
 	var sftpSrv *sftpd.Server
 	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
@@ -133,7 +140,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, srv)
+		servers = append(servers, httpServer{"webdav", srv})
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
@@ -146,9 +153,15 @@ func (n *Node) Serve(ctx context.Context) error {
 	if sftpSrv != nil {
 		errs = append(errs, sftpSrv.Shutdown(sctx))
 	}
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			errs = append(errs, err)
+	for _, s := range servers {
+		if err := s.srv.Shutdown(sctx); err != nil {
+			// Shutdown leaves connections open when its context ends: cut
+			// them, as the SFTP server does, rather than let requests run
+			// on after the node has stopped.
+			n.Log.Warn("shutdown grace ended: closing open connections", "server", s.name, "err", err)
+			if err := s.srv.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s server: %w", s.name, err))
+			}
 		}
 	}
 	<-gcDone
@@ -228,21 +241,38 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 	return srv, nil
 }
 
-// ready answers 200 when the database and the blob storage both answer.
+// ready answers 200 when the catalog database and the blob storage both
+// answer within Config.ReadyTimeout, else 503 with a short reason. The
+// details (hosts, paths, driver errors) go to the log only: the admin
+// endpoint may be reachable by more people than the log.
 func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), n.Config.ReadyTimeout)
 	defer cancel()
-	if err := n.DB.PingContext(ctx); err != nil {
-		n.Log.Warn("readiness: database", "err", err)
-		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if _, err := n.FS.Stat(ctx, rootPath); err != nil {
-		n.Log.Warn("readiness: catalog", "err", err)
-		http.Error(w, "catalog unavailable", http.StatusServiceUnavailable)
+	start := time.Now()
+	if reason, err := n.check(ctx); err != nil {
+		n.Log.Warn("not ready", "reason", reason, "err", err, "took", time.Since(start).Round(time.Millisecond))
+		http.Error(w, reason, http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// check asks the database, the catalog and the blob storage. The blob
+// store is asked alongside, so that a slow database does not use up its
+// time; a database failure is reported first.
+func (n *Node) check(ctx context.Context) (reason string, err error) {
+	blobs := make(chan error, 1)
+	go func() { blobs <- n.Blobs.Ping(ctx) }()
+	if err := n.DB.PingContext(ctx); err != nil {
+		return "database unavailable", err
+	}
+	if _, err := n.FS.Stat(ctx, rootPath); err != nil {
+		return "catalog unavailable", err
+	}
+	if err := <-blobs; err != nil {
+		return "blob storage unavailable", err
+	}
+	return "", nil
 }
 
 func (n *Node) gcLoop(ctx context.Context) {

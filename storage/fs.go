@@ -248,11 +248,11 @@ func (u *Upload) Close() (Entry, error) {
 	}
 	u.done = true
 	if u.err != nil {
-		u.discard()
+		u.discard(u.err)
 		return Entry{}, u.err
 	}
 	if err := u.w.Commit(); err != nil {
-		u.discard()
+		u.discard(err)
 		return Entry{}, pathErr("close", u.path, err)
 	}
 	mtime := u.opts.ModTime // under u.mu, shared with SetModTime
@@ -264,7 +264,7 @@ func (u *Upload) Close() (Entry, error) {
 		SHA1: hex.EncodeToString(u.sha1.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By,
 	}, PublishOptions{Exclusive: u.opts.Exclusive, Guard: u.opts.Guard})
 	if err != nil {
-		u.discard()
+		u.discard(err)
 		return Entry{}, err
 	}
 	return e, nil
@@ -278,15 +278,22 @@ func (u *Upload) Abort() {
 		return
 	}
 	u.done = true
-	u.discard()
+	u.discard(u.err)
 }
 
 // discard drops the blob and its bookkeeping, even when the upload's
-// context is already canceled (a client that hung up).
-func (u *Upload) discard() {
+// context is already canceled (a client that hung up). After cause, the
+// failure that ends the upload, says the blob store is unavailable, it
+// does not try to delete: that would only wait out the store's timeout
+// once more before the client hears of the failure, and GC collects the
+// upload later.
+func (u *Upload) discard(cause error) {
+	u.w.Abort()
+	if errors.Is(cause, ErrUnavailable) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 30*time.Second)
 	defer cancel()
-	u.w.Abort()
 	if err := u.fs.blobs.Delete(ctx, u.id); err == nil {
 		u.fs.cat.AbandonUpload(ctx, u.id)
 	}

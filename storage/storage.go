@@ -10,8 +10,9 @@
 // grace period that lets readers of an old version finish.
 //
 // Errors: a missing path wraps fs.ErrNotExist, an existing one fs.ErrExist;
-// ErrNotDir, ErrIsDir, ErrNotEmpty and ErrTooLarge name the other refusals.
-// Front ends translate them to protocol codes; nothing here knows protocols.
+// ErrNotDir, ErrIsDir, ErrNotEmpty and ErrTooLarge name the other refusals,
+// and ErrUnavailable a blob store that does not answer. Front ends
+// translate them to protocol codes; nothing here knows protocols.
 package storage
 
 import (
@@ -40,6 +41,10 @@ var (
 	ErrTooLarge = errors.New("file too large")
 	// ErrInvalidMove refuses moving a folder into itself or the root.
 	ErrInvalidMove = errors.New("cannot move a folder into itself or move the root")
+	// ErrUnavailable means the blob storage did not answer in time or
+	// could not be reached: a fault of the service, not of the request,
+	// which front ends report as such (and may ask the client to retry).
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // PathError carries the operation and path of a failure; Err is one of the
@@ -118,9 +123,15 @@ type BlobStore interface {
 	Delete(ctx context.Context, id string) error
 	// Walk calls fn for every committed blob, in no particular order.
 	Walk(ctx context.Context, fn func(BlobInfo) error) error
+	// Ping checks that the store can serve requests now, for readiness
+	// probes: nil, or an error wrapping ErrUnavailable that says why.
+	// It must be cheap enough to run every few seconds.
+	Ping(ctx context.Context) error
 }
 
-// BlobWriter receives a blob's bytes.
+// BlobWriter receives a blob's bytes. A store that stops answering must
+// make Write and Commit fail with ErrUnavailable in bounded time, never
+// block them indefinitely; the same holds for BlobReader and Delete.
 type BlobWriter interface {
 	io.Writer
 	Commit() error

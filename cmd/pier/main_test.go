@@ -125,7 +125,7 @@ func TestServe(t *testing.T) {
 		}
 	})
 	t.Run("postgres+s3", func(t *testing.T) {
-		dir := testServe(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)}, "catalog=postgres://", "blobs=s3://")
+		dir := testServe(t, []string{"--db", testenv.PostgresURL(t), "--storage", testenv.S3URL(t)}, "catalog=postgres://", `blobs="s3://`)
 		if _, err := os.Stat(filepath.Join(dir, "pier-data", "pier.db")); err == nil {
 			t.Errorf("an embedded database was created although --db names PostgreSQL")
 		}
@@ -182,6 +182,66 @@ func testServe(t *testing.T, flags []string, wantLog ...string) string {
 		t.Errorf("the log shows the S3 secret")
 	}
 	return dir
+}
+
+// TestServeShutdownGrace: pier serve exits within its shutdown grace and
+// a small margin, with status 0, when clients hold connections open; the
+// connections are closed, not left to linger.
+func TestServeShutdownGrace(t *testing.T) {
+	dir := t.TempDir()
+	admin, dav := freeAddr(t), freeAddr(t)
+	const grace, margin = 500 * time.Millisecond, 2 * time.Second
+	cmd := exec.Command(pierBin, "serve", "--admin-addr", admin, "--sftp-addr", "off", "--dav-addr", dav,
+		"--shutdown-grace", grace.String())
+	cmd.Dir = dir
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	var held []net.Conn
+	for _, addr := range []string{dav, admin} {
+		var c net.Conn
+		var err error
+		for range 100 {
+			if c, err = net.Dial("tcp", addr); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("pier serve never listened on %s: %v\n%s", addr, err, logs.String())
+		}
+		defer c.Close()
+		held = append(held, c) // a connection whose request never completes
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err // for the deferred wait
+		t.Logf("pier serve exited %v after SIGTERM: %v", time.Since(start).Round(time.Millisecond), err)
+		if err != nil {
+			t.Errorf("pier serve: %v\n%s", err, logs.String())
+		}
+	case <-time.After(grace + margin):
+		t.Fatalf("pier serve still running %v after SIGTERM", grace+margin)
+	}
+	for _, c := range held {
+		c.SetReadDeadline(time.Now().Add(margin))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("connection to %s still open after exit", c.RemoteAddr())
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("connection to %s still open after exit", c.RemoteAddr())
+		}
+	}
 }
 
 // TestKillMidUpload kills pier while it streams an upload: nothing may

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"pier/storage"
 )
@@ -18,7 +19,8 @@ import (
 // Store keeps blobs below dir as blobs/ab/abcdef…; temporary files live in
 // dir/tmp on the same file system so that commit is a rename.
 type Store struct {
-	dir string
+	dir     string
+	pinging atomic.Bool // a Ping's probe is running
 }
 
 var _ storage.BlobStore = (*Store)(nil)
@@ -162,4 +164,53 @@ func (s *Store) Walk(ctx context.Context, fn func(storage.BlobInfo) error) error
 		}
 		return fn(storage.BlobInfo{ID: d.Name(), Size: info.Size(), ModTime: info.ModTime()})
 	})
+}
+
+// Ping checks that the blob directory is there and that a file can be
+// created where uploads begin: a removed, unmounted or read-only
+// directory fails the readiness probe rather than the next upload. The
+// probe runs aside so that a hung file system (a dead network mount)
+// fails by ctx instead of blocking; while one probe hangs, further Pings
+// fail at once instead of piling up.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if !s.pinging.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: the previous check of the blob directory has not returned", storage.ErrUnavailable)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer s.pinging.Store(false)
+		done <- s.probe()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: blob directory did not answer: %w", storage.ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+func (s *Store) probe() error {
+	fi, err := os.Stat(filepath.Join(s.dir, "blobs"))
+	if err != nil {
+		return fmt.Errorf("blob directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("blob directory: %s is not a directory", fi.Name())
+	}
+	// Not a valid blob id, so Delete and GC never mistake it for one.
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "ping.*")
+	if err != nil {
+		return fmt.Errorf("blob directory is not writable: %w", err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return fmt.Errorf("blob directory: %w", err)
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -15,13 +17,18 @@ import (
 const (
 	DefaultPartSize             = 16 << 20
 	DefaultMaxConcurrentUploads = 16
+	// DefaultTimeout is how long a request may make no progress.
+	DefaultTimeout = 30 * time.Second
+	minTimeout     = time.Second
+	maxTimeout     = time.Hour
 	// S3 refuses parts below 5 MiB (except the last) and above 5 GiB.
 	minPartSize = 5 << 20
 	maxPartSize = 5 << 30
 )
 
 // Config says where blobs live and how they are uploaded. The zero values
-// of PartSize, MaxConcurrentUploads and ContentSHA256 select defaults.
+// of PartSize, MaxConcurrentUploads, ContentSHA256 and Timeout select
+// defaults.
 type Config struct {
 	Endpoint  string // host[:port] of the S3 service, without scheme
 	Region    string // empty: asked from the service once per bucket
@@ -46,18 +53,27 @@ type Config struct {
 	// where nothing else protects the bytes in transit.
 	ContentSHA256 string
 
-	// Transport replaces minio-go's HTTP transport when set (custom CAs,
-	// tests that count requests).
+	// Timeout bounds every wait on the service: connecting, the TLS
+	// handshake, the answer to a request, and each stretch of a transfer
+	// in which no byte moves. A service that stops answering (a hung
+	// node keeps its TCP connections open) thus fails the operation with
+	// storage.ErrUnavailable after Timeout instead of hanging it, while a
+	// long transfer that keeps moving is never cut. Bytes the kernel has
+	// accepted count as sent, so Timeout must exceed the time the link
+	// needs to drain a socket buffer of a few MiB: the 30s default allows
+	// links down to about 200 KB/s. Between 1s and 1h.
+	Timeout time.Duration
+
+	// Transport replaces the HTTP transport when set (custom CAs, tests
+	// that count requests). It must bound its waits itself: build it
+	// from NewTransport to keep Timeout.
 	Transport http.RoundTripper
 }
 
 // Validate reports the first missing or malformed field.
 func (c Config) Validate() error {
-	switch {
-	case c.Endpoint == "":
-		return errors.New("s3 endpoint is missing")
-	case strings.ContainsAny(c.Endpoint, "/@?# \t\r\n"):
-		return fmt.Errorf("s3 endpoint %q: want host[:port] without scheme or path", c.Endpoint)
+	if err := checkEndpoint(c.Endpoint); err != nil {
+		return err
 	}
 	if c.Bucket == "" {
 		return errors.New("s3 bucket is missing")
@@ -82,6 +98,46 @@ func (c Config) Validate() error {
 	case "", "auto", "on", "off":
 	default:
 		return fmt.Errorf("s3 content-sha256 %q: want auto, on or off", c.ContentSHA256)
+	}
+	if c.Timeout != 0 && (c.Timeout < minTimeout || c.Timeout > maxTimeout) {
+		return fmt.Errorf("s3 timeout %v: want between %v and %v", c.Timeout, minTimeout, maxTimeout)
+	}
+	return nil
+}
+
+// checkEndpoint refuses what minio-go would refuse when Open creates the
+// client (it names hosts that are neither an IP address nor a domain
+// name), so a wrong endpoint fails with the configuration, not at start.
+func checkEndpoint(e string) error {
+	if e == "" {
+		return errors.New("s3 endpoint is missing")
+	}
+	bad := func(why string) error { return fmt.Errorf("s3 endpoint %q: %s", e, why) }
+	if strings.ContainsAny(e, "/@?#%\\") || strings.ContainsFunc(e, unicode.IsSpace) {
+		return bad("want host[:port] without scheme or path")
+	}
+	u, err := url.Parse("http://" + e)
+	if err != nil {
+		return bad("want host[:port]")
+	}
+	if host := u.Hostname(); !s3utils.IsValidIP(host) && !s3utils.IsValidDomain(host) {
+		return bad("the host is neither an IP address nor a domain name")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("the port must be between 1 and 65535")
+		}
+	} else if strings.HasSuffix(e, ":") {
+		return bad("the port is empty")
+	}
+	// minio-go's rules for the big providers' endpoints.
+	switch host := u.Hostname(); {
+	case strings.Contains(host, ".s3.amazonaws.com") && !s3utils.IsAmazonEndpoint(*u):
+		return bad("an Amazon S3 endpoint must be s3.amazonaws.com or a regional one")
+	case strings.Contains(host, ".googleapis.com") && !s3utils.IsGoogleEndpoint(*u):
+		return bad("a Google Cloud Storage endpoint must be storage.googleapis.com")
+	case strings.Contains(host, "s3-outposts") && !s3utils.IsAmazonOutpostsEndpoint(*u):
+		return bad("an S3 Outposts endpoint must match PREFIX.s3-outposts.REGION.amazonaws.com")
 	}
 	return nil
 }
@@ -127,11 +183,19 @@ var urlParams = map[string]func(*Config, string) error{
 		return nil
 	},
 	"content-sha256": func(c *Config, v string) error { c.ContentSHA256 = v; return nil },
+	"timeout": func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("timeout %q: want a duration such as 30s", v)
+		}
+		c.Timeout = d
+		return nil
+	},
 }
 
 // ParseURL reads a Config from
 //
-//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto
+//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto&timeout=30s
 //
 // TLS and path-style default to true. Credentials come from getenv:
 // PIER_S3_ACCESS_KEY and PIER_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and
@@ -177,6 +241,55 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// URL renders c as the storage URL that ParseURL reads back to c, but for
+// the credentials, which never go in a URL: for logs and messages.
+// Options at their default values are left out.
+func (c Config) URL() string {
+	q := url.Values{}
+	if c.Region != "" {
+		q.Set("region", c.Region)
+	}
+	if !c.TLS {
+		q.Set("tls", "false")
+	}
+	if !c.PathStyle {
+		q.Set("path-style", "false")
+	}
+	if c.CreateBucket {
+		q.Set("create-bucket", "true")
+	}
+	if c.PartSize != 0 {
+		q.Set("part-size", formatSize(c.PartSize))
+	}
+	if c.MaxConcurrentUploads != 0 {
+		q.Set("max-uploads", strconv.Itoa(c.MaxConcurrentUploads))
+	}
+	if c.ContentSHA256 != "" {
+		q.Set("content-sha256", c.ContentSHA256)
+	}
+	if c.Timeout != 0 {
+		q.Set("timeout", c.Timeout.String())
+	}
+	u := url.URL{Scheme: "s3", Host: c.Endpoint, Path: "/" + c.Bucket, RawQuery: q.Encode()}
+	if c.Prefix != "" {
+		u.Path += "/" + c.Prefix
+	}
+	return u.String()
+}
+
+// formatSize writes n in the largest unit parseSize reads that divides it.
+func formatSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func applyQuery(c *Config, rawQuery string) error {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -186,7 +299,7 @@ func applyQuery(c *Config, rawQuery string) error {
 		set, ok := urlParams[name]
 		if !ok {
 			return fmt.Errorf("unknown parameter %q (known: region, tls, path-style, create-bucket, "+
-				"part-size, max-uploads, content-sha256)", name)
+				"part-size, max-uploads, content-sha256, timeout)", name)
 		}
 		if len(vals) != 1 {
 			return fmt.Errorf("parameter %q given %d times", name, len(vals))

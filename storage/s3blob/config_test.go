@@ -3,6 +3,7 @@ package s3blob
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(kv ...string) func(string) string {
@@ -23,10 +24,10 @@ func TestParseURL(t *testing.T) {
 	}{
 		{"s3://127.0.0.1:9000/pier-test", pierKeys,
 			Config{Endpoint: "127.0.0.1:9000", Bucket: "pier-test", AccessKey: "ak", SecretKey: "sk", TLS: true, PathStyle: true}},
-		{"s3://minio.example.com/pier/a/b?region=eu-1&tls=false&path-style=false&create-bucket=true&part-size=32MiB&max-uploads=4&content-sha256=off",
+		{"s3://minio.example.com/pier/a/b?region=eu-1&tls=false&path-style=false&create-bucket=true&part-size=32MiB&max-uploads=4&content-sha256=off&timeout=1m30s",
 			pierKeys,
 			Config{Endpoint: "minio.example.com", Region: "eu-1", Bucket: "pier", Prefix: "a/b/", AccessKey: "ak", SecretKey: "sk",
-				CreateBucket: true, PartSize: 32 << 20, MaxConcurrentUploads: 4, ContentSHA256: "off"}},
+				CreateBucket: true, PartSize: 32 << 20, MaxConcurrentUploads: 4, ContentSHA256: "off", Timeout: 90 * time.Second}},
 		{"s3://h/bkt/p/?part-size=5242880", pierKeys,
 			Config{Endpoint: "h", Bucket: "bkt", Prefix: "p/", AccessKey: "ak", SecretKey: "sk", TLS: true, PathStyle: true, PartSize: 5 << 20}},
 		{"s3://[::1]:9000/bkt?part-size=1GiB", env("AWS_ACCESS_KEY_ID", "aws-ak", "AWS_SECRET_ACCESS_KEY", "aws-sk"),
@@ -65,6 +66,11 @@ func TestParseURLErrors(t *testing.T) {
 		{"s3://h/bkt/x%00y", pierKeys, "prefix"},
 		{"s3://h/bkt#frag", pierKeys, "fragment"},
 		{"s3://h:port/bkt", pierKeys, "invalid port"},
+		{"s3://!0/bkt", pierKeys, "neither an IP address nor a domain name"},
+		{"s3://h:99999/bkt", pierKeys, "port must be between 1 and 65535"},
+		{"s3://h:/bkt", pierKeys, "port is empty"},
+		{"s3://%41/bkt", pierKeys, "invalid URL escape"},
+		{"s3://x.s3.amazonaws.com.evil/bkt", pierKeys, "Amazon S3 endpoint"},
 		{"s3://h/bkt?tls=yes", pierKeys, `tls "yes"`},
 		{"s3://h/bkt?path-style=1", pierKeys, `path-style "1"`},
 		{"s3://h/bkt?create-bucket=", pierKeys, `create-bucket ""`},
@@ -74,6 +80,11 @@ func TestParseURLErrors(t *testing.T) {
 		{"s3://h/bkt?part-size=6GiB", pierKeys, `part-size "6GiB"`},
 		{"s3://h/bkt?max-uploads=0", pierKeys, `max-uploads "0"`},
 		{"s3://h/bkt?content-sha256=maybe", pierKeys, `content-sha256 "maybe"`},
+		{"s3://h/bkt?timeout=30", pierKeys, `timeout "30"`},
+		{"s3://h/bkt?timeout=-5s", pierKeys, `timeout "-5s"`},
+		{"s3://h/bkt?timeout=0s", pierKeys, `timeout "0s"`},
+		{"s3://h/bkt?timeout=10ms", pierKeys, "s3 timeout 10ms: want between 1s and 1h0m0s"},
+		{"s3://h/bkt?timeout=2h", pierKeys, "s3 timeout 2h0m0s"},
 		{"s3://h/bkt?tls=true&tls=false", pierKeys, `"tls" given 2 times`},
 		{"s3://h/bkt?secure=true", pierKeys, `unknown parameter "secure"`},
 		{"s3://h/bkt?x=%zz", pierKeys, "query"},
@@ -127,6 +138,8 @@ func TestValidateDirect(t *testing.T) {
 		{func(c *Config) { c.SecretKey = "" }, "credentials"},
 		{func(c *Config) { c.PartSize = 1 }, "part size"},
 		{func(c *Config) { c.MaxConcurrentUploads = -1 }, "max concurrent uploads"},
+		{func(c *Config) { c.Timeout = -time.Second }, "timeout"},
+		{func(c *Config) { c.Timeout = 999 * time.Millisecond }, "timeout"},
 	} {
 		c := ok
 		tc.mod(&c)

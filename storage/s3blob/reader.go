@@ -40,6 +40,7 @@ type reader struct {
 	off    int64 // position of Read and Seek
 	closed bool
 	body   io.ReadCloser // the running GET, delivering bytes from end()
+	endGet func()        // releases the GET's operation context
 	etag   string        // of the first GET; later GETs insist on it
 	win    []byte        // bytes [start, start+len(win)) of the blob
 	start  int64
@@ -176,9 +177,11 @@ func (r *reader) readRange(p []byte, off int64) (int, error) {
 	if r.etag != "" {
 		opts.SetMatchETag(r.etag)
 	}
-	body, _, _, err := r.core.GetObject(r.ctx, r.bucket, r.key, opts)
+	ctx, end := operation(r.ctx)
+	defer end()
+	body, _, _, err := r.core.GetObject(ctx, r.bucket, r.key, opts)
 	if err != nil {
-		return 0, r.getErr(err)
+		return 0, r.getErr(failure(ctx, err))
 	}
 	defer body.Close()
 	n, err := io.ReadFull(body, p)
@@ -199,8 +202,12 @@ func (r *reader) get(off int64) error {
 		// splice someone else's bytes into this read.
 		opts.SetMatchETag(r.etag)
 	}
-	body, info, hdr, err := r.core.GetObject(r.ctx, r.bucket, r.key, opts)
+	// The operation lives as long as the body: ending it ends the stream.
+	ctx, end := operation(r.ctx)
+	body, info, hdr, err := r.core.GetObject(ctx, r.bucket, r.key, opts)
 	if err != nil {
+		err = failure(ctx, err)
+		end()
 		return r.getErr(err)
 	}
 	total := rangeTotal(hdr)
@@ -209,9 +216,10 @@ func (r *reader) get(off int64) error {
 	}
 	if info.Size != r.size-off || total != r.size {
 		body.Close()
+		end()
 		return fmt.Errorf("s3blob: read %s: stored blob does not have the expected size %d", r.id, r.size)
 	}
-	r.body, r.etag = body, info.ETag
+	r.body, r.endGet, r.etag = body, end, info.ETag
 	return nil
 }
 
@@ -243,6 +251,7 @@ func rangeTotal(h http.Header) int64 {
 func (r *reader) dropBody() {
 	if r.body != nil {
 		r.body.Close()
-		r.body = nil
+		r.endGet()
+		r.body, r.endGet = nil, nil
 	}
 }

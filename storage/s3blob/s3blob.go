@@ -11,10 +11,15 @@
 // Incomplete multipart uploads are aborted on Abort, failure and context
 // cancellation; one left behind by a crashed process is invisible and can
 // be removed by a bucket lifecycle rule (AbortIncompleteMultipartUpload).
+//
+// Every wait on the service is bounded by Config.Timeout (transport.go):
+// a service that stops answering fails reads, writes, deletes and walks
+// with an error wrapping storage.ErrUnavailable instead of hanging them.
 package s3blob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -53,12 +58,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
+	next := cfg.Transport
+	if next == nil {
+		tr, err := NewTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		next = tr
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:       cfg.TLS,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    cfg.Transport,
+		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3blob: endpoint %s: %w", cfg.Endpoint, err)
@@ -85,6 +98,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.MaxConcurrentUploads == 0 {
 		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
 	}
 	return cfg
 }
@@ -118,10 +134,12 @@ func signPayload(cfg Config) bool {
 func (s *Store) checkBucket(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
+	ctx, end := operation(ctx)
+	defer end()
 	where := fmt.Sprintf("bucket %q at %s", cfg.Bucket, cfg.Endpoint)
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return fmt.Errorf("s3blob: cannot check %s (endpoint down or credentials wrong?): %w", where, err)
+		return fmt.Errorf("s3blob: cannot check %s (endpoint down or credentials wrong?): %w", where, failure(ctx, err))
 	}
 	if ok {
 		return nil
@@ -131,7 +149,28 @@ func (s *Store) checkBucket(ctx context.Context, cfg Config) error {
 	}
 	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: cfg.Region})
 	if err != nil && minio.ToErrorResponse(err).Code != minio.BucketAlreadyOwnedByYou {
-		return fmt.Errorf("s3blob: cannot create %s: %w", where, err)
+		return fmt.Errorf("s3blob: cannot create %s: %w", where, failure(ctx, err))
+	}
+	return nil
+}
+
+// Ping asks whether the bucket exists (HEAD on the bucket). One request
+// without a body proves what every operation needs: the service answers,
+// accepts the credentials and still has the bucket. A HEAD of an object
+// would prove no more and needs an object to exist; HEAD on the bucket
+// needs the ListBucket right, which Walk needs anyway.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, end := operation(ctx)
+	defer end()
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err == nil && !ok {
+		err = fmt.Errorf("bucket %q does not exist", s.bucket)
+	}
+	if err = failure(ctx, err); err != nil && !errors.Is(err, storage.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if err != nil {
+		return fmt.Errorf("s3blob: ping: %w", err)
 	}
 	return nil
 }
@@ -155,7 +194,8 @@ func (s *Store) Create(ctx context.Context, id string) (storage.BlobWriter, erro
 	if err := checkID("create", id); err != nil {
 		return nil, err
 	}
-	return &writer{s: s, ctx: ctx, id: id, key: s.key(id)}, nil
+	ctx, end := operation(ctx)
+	return &writer{s: s, ctx: ctx, end: end, id: id, key: s.key(id)}, nil
 }
 
 // Open returns a reader of blob id, which must have the given size. It
@@ -176,16 +216,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := checkID("delete", id); err != nil {
 		return err
 	}
+	ctx, end := operation(ctx)
+	defer end()
 	err := s.client.RemoveObject(ctx, s.bucket, s.key(id), minio.RemoveObjectOptions{})
 	if err != nil && minio.ToErrorResponse(err).Code != minio.NoSuchKey {
-		return fmt.Errorf("s3blob: delete %s: %w", id, err)
+		return fmt.Errorf("s3blob: delete %s: %w", id, failure(ctx, err))
 	}
 	// A process that died mid-upload leaves parts of a multipart upload
 	// behind; GC deletes the blob of such an upload by id, so drop the
 	// parts too rather than wait for a bucket lifecycle rule.
 	if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, s.key(id)); err != nil &&
 		minio.ToErrorResponse(err).Code != minio.NoSuchUpload {
-		return fmt.Errorf("s3blob: delete parts of %s: %w", id, err)
+		return fmt.Errorf("s3blob: delete parts of %s: %w", id, failure(ctx, err))
 	}
 	return nil
 }
@@ -193,12 +235,17 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // PendingUploads counts the incomplete multipart uploads below the
 // store's prefix: parts stored but never completed or aborted.
 func (s *Store) PendingUploads(ctx context.Context) (int, error) {
+	ctx, end := operation(ctx)
+	defer end()
 	n := 0
 	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
 		if u.Err != nil {
-			return n, fmt.Errorf("s3blob: list incomplete uploads: %w", u.Err)
+			return n, fmt.Errorf("s3blob: list incomplete uploads: %w", failure(ctx, u.Err))
 		}
 		n++
+	}
+	if err := ctx.Err(); err != nil {
+		return n, fmt.Errorf("s3blob: list incomplete uploads: %w", failure(ctx, err))
 	}
 	return n, nil
 }
@@ -207,12 +254,12 @@ func (s *Store) PendingUploads(ctx context.Context) (int, error) {
 // not blobs of this layout. An error from fn stops the walk and is
 // returned as is.
 func (s *Store) Walk(ctx context.Context, fn func(storage.BlobInfo) error) error {
-	ctx, cancel := context.WithCancel(ctx) // stops minio-go's lister on early return
-	defer cancel()
+	ctx, end := operation(ctx) // ending it also stops minio-go's lister on early return
+	defer end()
 	opts := minio.ListObjectsOptions{Prefix: s.prefix + "blobs/", Recursive: true}
 	for obj := range s.client.ListObjects(ctx, s.bucket, opts) {
 		if obj.Err != nil {
-			return fmt.Errorf("s3blob: walk: %w", obj.Err)
+			return fmt.Errorf("s3blob: walk: %w", failure(ctx, obj.Err))
 		}
 		id := path.Base(obj.Key)
 		if !storage.ValidBlobID(id) || obj.Key != s.key(id) {
@@ -222,5 +269,8 @@ func (s *Store) Walk(ctx context.Context, fn func(storage.BlobInfo) error) error
 			return err
 		}
 	}
-	return ctx.Err() // a canceled listing ends the channel without an error
+	if err := ctx.Err(); err != nil { // a canceled listing ends the channel without an error
+		return fmt.Errorf("s3blob: walk: %w", failure(ctx, err))
+	}
+	return nil
 }

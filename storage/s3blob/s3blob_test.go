@@ -86,7 +86,7 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func countingStore(t *testing.T) (*Store, *countingTransport) {
 	cfg := testConfig(t)
-	ct := &countingTransport{next: mustTransport(t, cfg.TLS)}
+	ct := &countingTransport{next: mustTransport(t, cfg)}
 	cfg.Transport = ct
 	return openStore(t, cfg), ct
 }
@@ -210,8 +210,8 @@ func TestUploadSlots(t *testing.T) {
 	assertNothingUnder(t, s, s.key(id))
 }
 
-func mustTransport(t testing.TB, tls bool) http.RoundTripper {
-	tr, err := minio.DefaultTransport(tls)
+func mustTransport(t testing.TB, cfg Config) http.RoundTripper {
+	tr, err := NewTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,12 @@ const (
 // canceling its context interrupts a Write blocked on the upload. It must
 // end with Commit or Abort (or its context canceled): until then a
 // streaming upload keeps its goroutine, its memory and its upload slot.
+// Its context is the operation of the whole upload: a stalled request
+// ends it, and with it a Write blocked on the pipe.
 type writer struct {
 	s   *Store
 	ctx context.Context
+	end func() // releases ctx
 	id  string
 	key string
 
@@ -61,9 +64,19 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	n, err := w.pw.Write(p)
 	if err != nil {
-		return n, fmt.Errorf("s3blob: write %s: %w", w.id, err)
+		return n, fmt.Errorf("s3blob: write %s: %w", w.id, w.failure(err))
 	}
 	return n, nil
+}
+
+// failure is the error to report for err: why the upload's context ended
+// when it did (a stall, a cancellation), since the pipe itself then says
+// only that it is closed.
+func (w *writer) failure(err error) error {
+	if w.ctx.Err() != nil {
+		return failure(w.ctx, context.Cause(w.ctx))
+	}
+	return failure(w.ctx, err)
 }
 
 // startStream starts one PutObject of unknown size that reads the buffered
@@ -81,6 +94,9 @@ func (w *writer) startStream() error {
 	w.pw, w.done = pw, make(chan struct{})
 	go func() {
 		_, err := w.s.client.PutObject(w.ctx, w.s.bucket, w.key, src, -1, w.s.putOpts)
+		if err != nil {
+			err = w.failure(err)
+		}
 		w.upErr = err
 		if err == nil {
 			err = errUploadEnded
@@ -103,21 +119,29 @@ func (w *writer) Commit() error {
 		}
 		return fmt.Errorf("s3blob: commit %s: blob was aborted or failed", w.id)
 	}
-	if err := w.ctx.Err(); err != nil {
+	if w.ctx.Err() != nil {
+		err := w.failure(nil)
 		w.Abort()
-		return fmt.Errorf("s3blob: commit %s: %w", w.id, context.Cause(w.ctx))
+		return fmt.Errorf("s3blob: commit %s: %w", w.id, err)
 	}
 	var err error
 	if w.pw == nil {
 		_, err = w.s.client.PutObject(w.ctx, w.s.bucket, w.key,
 			bytes.NewReader(w.small), int64(len(w.small)), w.s.putOpts)
+		if err != nil {
+			err = w.failure(err)
+		}
 		w.small = nil
 	} else {
 		w.stopWait()
 		w.pw.Close()
-		<-w.done
-		err = w.upErr
+		if w.wait() {
+			err = w.upErr
+		} else {
+			err = w.failure(nil)
+		}
 	}
+	w.end()
 	if err != nil {
 		w.state = failed
 		return fmt.Errorf("s3blob: commit %s: %w", w.id, err)
@@ -138,9 +162,27 @@ func (w *writer) Abort() error {
 	if w.pw != nil {
 		w.stopWait()
 		w.pw.CloseWithError(errAborted)
-		<-w.done
+		w.wait()
 	}
+	w.end()
 	return nil
+}
+
+// wait waits for the upload goroutine to end and reports whether it did.
+// It does not wait when the service stalled: minio-go then still tries to
+// abort the multipart upload, retrying for seconds, and holds the upload
+// slot until it gives up; what it leaves behind GC removes later.
+func (w *writer) wait() bool {
+	select {
+	case <-w.done:
+		return true
+	case <-w.ctx.Done():
+		if stalledOp(w.ctx) {
+			return false
+		}
+		<-w.done
+		return true
+	}
 }
 
 var (

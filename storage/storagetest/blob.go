@@ -279,6 +279,27 @@ func TestBlobStore(t *testing.T, newStore func(t *testing.T) storage.BlobStore) 
 		}
 	})
 
+	t.Run("Ping", func(t *testing.T) {
+		bs := newStore(t)
+		if err := bs.Ping(ctx); err != nil {
+			t.Fatalf("Ping of a fresh store: %v", err)
+		}
+		putBlob(t, ctx, bs, storage.NewBlobID(), []byte("x"))
+		for range 3 { // probes repeat every few seconds
+			if err := bs.Ping(ctx); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+		}
+		if n := len(walkIDs(t, ctx, bs)); n != 1 {
+			t.Fatalf("after Pings Walk lists %d blobs, want 1: a probe must leave nothing", n)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := bs.Ping(cctx); !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Ping with a canceled context: %v, want an error wrapping ErrUnavailable", err)
+		}
+	})
+
 	t.Run("InvalidIDsRefused", func(t *testing.T) {
 		bs := newStore(t)
 		for _, id := range []string{"", "../../etc/passwd", "ABCDEF0123456789ABCDEF0123456789", "0123", storage.NewBlobID() + "/x"} {

@@ -1,0 +1,242 @@
+package s3blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"pier/storage"
+)
+
+// How a hung service is noticed and ends an operation:
+//
+//   - Every connection carries a deadline that each Read and Write pushes
+//     Timeout ahead (idleConn): a transfer that moves bytes runs as long
+//     as it needs, one in which nothing moves for Timeout fails. Writes
+//     are cut into small pieces so that one big Write still counts as
+//     progress piece by piece.
+//   - Dialing, the TLS handshake and the wait for response headers have
+//     their own Timeout in the transport.
+//   - minio-go retries a failed request up to ten times, which would make
+//     a stall last ten timeouts. So each store operation runs under its
+//     own context (operation), and the transport (guard) cancels it with
+//     a stallError cause when a request of it times out: minio-go then
+//     stops retrying at once, and the store reports the cause. Requests
+//     the operation still makes after that (minio-go's abort of a failed
+//     multipart upload, which detaches from the canceled context) fail at
+//     once instead of waiting out another timeout each. Errors that come
+//     quickly (connection refused, 503) keep minio-go's retries.
+
+// writeChunk is the most one Write on the connection sends at once, so
+// that a slow link still shows progress within Timeout.
+const writeChunk = 64 << 10
+
+// NewTransport returns the HTTP transport Open uses for cfg: minio-go's
+// default with every wait bounded by cfg.Timeout (see Config.Timeout).
+// Callers that need their own transport (custom CAs) can adjust this one
+// and pass it as Config.Transport. It speaks HTTP/1.1 only: the no-
+// progress deadline belongs to one connection, which under HTTP/2 would
+// carry many requests.
+func NewTransport(cfg Config) (*http.Transport, error) {
+	cfg = withDefaults(cfg)
+	tr, err := minio.DefaultTransport(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("s3blob: transport: %w", err)
+	}
+	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: c, timeout: cfg.Timeout, where: cfg.Endpoint}, nil
+	}
+	tr.TLSHandshakeTimeout = cfg.Timeout
+	tr.ResponseHeaderTimeout = cfg.Timeout
+	// A pooled connection's pending read keeps the deadline of its last
+	// use; closing idle connections earlier than that deadline keeps it
+	// from firing just as the connection is taken for a new request.
+	tr.IdleConnTimeout = cfg.Timeout / 2
+	return tr, nil
+}
+
+// stallError is the cause of an operation that got no answer: a net.Error
+// with Timeout, as net/http expects of a deadline, and storage's
+// ErrUnavailable for everyone else.
+type stallError struct {
+	where   string
+	timeout time.Duration
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("%v: no answer from %s for %v", storage.ErrUnavailable, e.where, e.timeout)
+}
+func (e *stallError) Timeout() bool   { return true }
+func (e *stallError) Temporary() bool { return true }
+func (e *stallError) Is(target error) bool {
+	return target == storage.ErrUnavailable || target == os.ErrDeadlineExceeded
+}
+
+// idleConn is a connection on which nothing may stand still for timeout.
+type idleConn struct {
+	net.Conn
+	timeout  time.Duration
+	where    string
+	deadline atomic.Int64 // the deadline last set, in Unix nanoseconds
+}
+
+// extend pushes the deadline timeout ahead. Both directions move it: the
+// pending read of a request being uploaded waits for the answer while the
+// body still flows. It skips the system call while the deadline set is
+// still nearly a whole timeout away.
+func (c *idleConn) extend() {
+	now := time.Now()
+	if c.deadline.Load()-now.UnixNano() > int64(c.timeout-c.timeout/8) {
+		return
+	}
+	dl := now.Add(c.timeout)
+	c.deadline.Store(dl.UnixNano())
+	c.Conn.SetDeadline(dl)
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.extend()
+	n, err := c.Conn.Read(p)
+	return n, c.check(err)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c.extend()
+		m, err := c.Conn.Write(p[n:min(len(p), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, c.check(err)
+		}
+	}
+	return n, nil
+}
+
+func (c *idleConn) check(err error) error {
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return &stallError{where: c.where, timeout: c.timeout}
+	}
+	return err
+}
+
+// opKey marks the context of one store operation; its value is the
+// operation's *opState.
+type opKey struct{}
+
+// opState is what guard knows of one operation.
+type opState struct {
+	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex
+	stall *stallError // set once a request stalled: the operation is over
+	last  error       // the last failed request, for when ctx ends first
+}
+
+func (st *opState) stalled() *stallError {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stall
+}
+
+func (st *opState) fail(err error, stall *stallError) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.last = err
+	if stall != nil && st.stall == nil {
+		st.stall = stall
+		st.cancel(stall)
+	}
+}
+
+// operation returns a context for one store operation, which guard
+// cancels when one of its requests times out, and the function that
+// releases it. Every request a Store makes runs under one.
+func operation(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	return context.WithValue(ctx, opKey{}, &opState{cancel: cancel}), func() { cancel(nil) }
+}
+
+// stalledOp reports whether the operation of ctx ended by a stall.
+func stalledOp(ctx context.Context) bool {
+	st, ok := ctx.Value(opKey{}).(*opState)
+	return ok && st.stalled() != nil
+}
+
+// guard is the transport's outer layer: it ends the operation of a
+// request that timed out, so minio-go does not retry a hung service.
+type guard struct {
+	next    http.RoundTripper
+	where   string
+	timeout time.Duration
+}
+
+func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	st, _ := req.Context().Value(opKey{}).(*opState)
+	if st != nil {
+		if se := st.stalled(); se != nil {
+			if req.Body != nil {
+				req.Body.Close() // as RoundTrip must, even when failing
+			}
+			return nil, se
+		}
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil && st != nil {
+		var se *stallError
+		if req.Context().Err() == nil && isTimeout(err) && !errors.As(err, &se) {
+			se = &stallError{where: g.where, timeout: g.timeout}
+		}
+		st.fail(err, se)
+	}
+	return resp, err
+}
+
+// isTimeout reports a network timeout: a stalled connection, no response
+// headers in time, a dial or TLS handshake that did not finish.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// failure is the error to report for err, returned by an operation run
+// under ctx: the stall that ended the operation when there was one
+// (minio-go then says only "context canceled"), ErrUnavailable for a
+// timeout, else err. When ctx ended otherwise it names the last failed
+// request, which minio-go drops (a deadline hit while retrying a refused
+// connection says only "context deadline exceeded").
+func failure(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, storage.ErrUnavailable) {
+			return cause
+		}
+		if st, ok := ctx.Value(opKey{}).(*opState); ok && errors.Is(err, ctx.Err()) {
+			st.mu.Lock()
+			last := st.last
+			st.mu.Unlock()
+			if last != nil {
+				return fmt.Errorf("%w (last request: %v)", err, last)
+			}
+		}
+	}
+	if !errors.Is(err, storage.ErrUnavailable) && isTimeout(err) && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	return err
+}
