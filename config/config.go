@@ -34,6 +34,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// DAVInsecure serves WebDAV over plain HTTP (development only).
 	DAVInsecure bool
+	// PublicNames are the host names (or addresses) partners use to reach
+	// this node; the self-signed certificate names them too.
+	PublicNames []string
 
 	// SFTPChaCha20 also offers chacha20-poly1305 (last): slow in Go.
 	SFTPChaCha20 bool
@@ -83,6 +86,14 @@ func (c *Config) FromEnv(getenv func(string) string) {
 			*dst = v
 		}
 	}
+	if v := getenv("PIER_PUBLIC_NAME"); v != "" {
+		c.PublicNames = nil
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.PublicNames = append(c.PublicNames, name) // Validate checks them
+			}
+		}
+	}
 }
 
 // StoreFlags registers the flags every command that opens the store needs.
@@ -102,12 +113,53 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for WebDAV; default: a self-signed one in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
+	fromEnv := true // the first --public-name replaces PIER_PUBLIC_NAME's
+	fs.Func("public-name", "host name or address partners use to reach this node; the self-signed certificate names it (repeatable, or comma-separated; env PIER_PUBLIC_NAME)", func(v string) error {
+		if fromEnv {
+			c.PublicNames, fromEnv = nil, false
+		}
+		return c.addPublicNames(v)
+	})
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
 	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+}
+
+// addPublicNames adds comma-separated host names or addresses.
+func (c *Config) addPublicNames(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if net.ParseIP(name) == nil && !hostName(name) {
+			return fmt.Errorf("%q is not a host name or an IP address", name)
+		}
+		c.PublicNames = append(c.PublicNames, name)
+	}
+	return nil
+}
+
+// hostName reports whether s is a DNS host name: dot-separated labels of
+// letters, digits and inner hyphens.
+func hostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // GCFlags registers the age thresholds of garbage collection.
@@ -153,6 +205,11 @@ func (c *Config) Validate() error {
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (or \"off\")", a.flag, a.addr))
+		}
+	}
+	for _, name := range c.PublicNames {
+		if net.ParseIP(name) == nil && !hostName(name) {
+			errs = append(errs, fmt.Errorf("--public-name: %q is not a host name or an IP address", name))
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

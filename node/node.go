@@ -202,14 +202,25 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 		scheme = "http"
 		n.Log.Warn("WebDAV over plain HTTP: passwords travel in clear; use only for development", "addr", ln.Addr().String())
 	} else {
-		tc, fp, err := davd.TLSConfig(n.Config.TLSCert, n.Config.TLSKey, filepath.Join(n.Config.DataDir, "tls"))
+		certFile, keyFile, made := n.Config.TLSCert, n.Config.TLSKey, false
+		if certFile == "" {
+			// Self-signed, naming every address listened on and the
+			// public names, so that clients checking names accept it.
+			certFile, keyFile, made, err = davd.SelfSigned(filepath.Join(n.Config.DataDir, "tls"),
+				davd.ListenNames(ln.Addr().String(), n.Config.PublicNames))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		tc, fp, err := davd.TLSConfig(certFile, keyFile, "")
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
-		n.Log.Info("webdav TLS certificate", "sha256", fp)
+		n.Log.Info("webdav TLS certificate", "sha256", fp, "file", certFile, "new", made)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
