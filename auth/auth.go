@@ -41,6 +41,9 @@ type Attempt struct {
 	Login    string
 	From     netip.Addr
 	Protocol authz.Protocol
+	// Compat says the attempt came through the SFTP compatibility
+	// listener: only accounts marked for it may log in there.
+	Compat bool
 }
 
 // Account is who a login authenticated: the account, not just its login
@@ -143,7 +146,7 @@ func (s *Service) refusal(ctx context.Context, acct Account, a Attempt) (string,
 		return "", err
 	}
 	f.Protocol = a.Protocol
-	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
+	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key, Compat: a.Compat}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}

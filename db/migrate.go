@@ -157,6 +157,10 @@ ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
 ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
 `},
+	{8, "ssh compatibility listener", `
+ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.
