@@ -25,9 +25,12 @@ type Config struct {
 	// for DataDir/blobs.
 	Storage string
 
-	SFTPAddr  string
-	DAVAddr   string
-	AdminAddr string
+	SFTPAddr string
+	// SFTPCompatAddr is the SFTP compatibility listener (older algorithms,
+	// only for accounts marked for it); "" or "off" (the default) for none.
+	SFTPCompatAddr string
+	DAVAddr        string
+	AdminAddr      string
 
 	// TLSCert and TLSKey serve WebDAV over TLS; without them a
 	// self-signed certificate is made in DataDir/tls.
@@ -80,7 +83,7 @@ func Default() Config {
 func (c *Config) FromEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"PIER_DATA": &c.DataDir, "PIER_DB": &c.DB, "PIER_STORAGE": &c.Storage,
-		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
+		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_SFTP_COMPAT_ADDR": &c.SFTPCompatAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -107,6 +110,7 @@ func (c *Config) StoreFlags(fs *flag.FlagSet) {
 func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	c.StoreFlags(fs)
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
+	fs.StringVar(&c.SFTPCompatAddr, "sftp-compat-addr", c.SFTPCompatAddr, "SFTP compatibility listener for old integration platforms (JSch 0.1.54, libssh2 1.10): also non-ETM MACs and ssh-rsa user keys, and only for users and organisations marked with ssh-compat (env PIER_SFTP_COMPAT_ADDR; default off)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
 	fs.BoolVar(&c.SFTPStrictSetstat, "sftp-strict-setstat", c.SFTPStrictSetstat, "refuse SFTP setstat of permissions and owners (default: accepted and ignored)")
@@ -198,7 +202,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--storage: %s: want s3://ENDPOINT/BUCKET or file:PATH", scheme(st)))
 	}
 	for _, a := range []struct{ flag, addr string }{
-		{"--sftp-addr", c.SFTPAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
+		{"--sftp-addr", c.SFTPAddr}, {"--sftp-compat-addr", c.SFTPCompatAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
 	} {
 		if a.addr == "" || a.addr == "off" {
 			continue

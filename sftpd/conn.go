@@ -120,14 +120,14 @@ func (s *Server) handle(nc net.Conn) {
 		nc.SetReadDeadline(time.Time{})
 	}
 	wc.phase.Store(serving)
-	acct, who := account(sconn.Permissions), attempt(sconn)
+	acct, who := account(sconn.Permissions), s.attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.auth.LoggedIn(ctx, acct, who)
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
-		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key}})
+		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key, Compat: who.Compat}})
 	go s.watch(ctx, sess, sconn)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that

@@ -17,7 +17,7 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
   add LOGIN --org SLUG [--role R] [--name N] [--email E]
       [--password-stdin | --generate-password] [--key FILE]
       [--expires 2027-01-31] [--cidr 10.0.0.0/8,...] [--protocols sftp,webdav] [--pending]
-                        create a user; nothing is written if any part is refused
+      [--ssh-compat]    create a user; nothing is written if any part is refused
   list [--org SLUG] [--json]
   show LOGIN [--json]   (shows "password: set" or "none", never the hash)
   suspend LOGIN         stop an account
@@ -25,6 +25,9 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
                         reopen a suspended or expired account
   approve LOGIN         let a pending account work
   delete LOGIN          remove a user with their keys, memberships and grants
+  ssh-compat LOGIN on|off
+                        let the user log in through the SFTP compatibility
+                        listener (--sftp-compat-addr), or stop it
   passwd LOGIN (--generate | --stdin)
                         set a new password (--generate prints it once)
   key add LOGIN FILE|-  add the keys of an authorized_keys file
@@ -39,13 +42,14 @@ func userCmd(ctx context.Context, args []string, io stdio) error {
 		"add": userAdd, "list": userList, "show": userShow,
 		"suspend": userStatus("suspend"), "activate": userStatus("activate"), "approve": userStatus("approve"),
 		"delete": userDelete, "passwd": userPasswd, "key": userKey, "import": userImport,
+		"ssh-compat": userSSHCompat,
 	})
 }
 
 // userAddFlags are the flags of "user add".
 type userAddFlags struct {
 	org, role, name, email, keyFile, expires, cidr, protocols string
-	pwStdin, genPw, pending                                   bool
+	pwStdin, genPw, pending, sshCompat                        bool
 }
 
 func (f *userAddFlags) register(fs *flag.FlagSet) {
@@ -60,11 +64,13 @@ func (f *userAddFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cidr, "cidr", "", "networks the user may connect from, 10.0.0.0/8,192.0.2.7")
 	fs.StringVar(&f.protocols, "protocols", "", "protocols the user may use: sftp, webdav (default both)")
 	fs.BoolVar(&f.pending, "pending", false, "create the account pending approval")
+	fs.BoolVar(&f.sshCompat, "ssh-compat", false, "let the user log in through the SFTP compatibility listener (older algorithms)")
 }
 
 // user builds the account the flags describe, checking every field.
 func (f *userAddFlags) user(login string, now time.Time) (identity.User, error) {
-	u := identity.User{Login: login, Org: f.org, Role: f.role, Name: f.name, Email: f.email, Status: authz.StatusActive}
+	u := identity.User{Login: login, Org: f.org, Role: f.role, Name: f.name, Email: f.email, Status: authz.StatusActive,
+		SSHCompat: f.sshCompat}
 	if f.pending {
 		u.Status = authz.StatusPending
 	}
@@ -190,6 +196,7 @@ type userJSON struct {
 	Expires   string   `json:"expires,omitempty"`
 	CIDRs     []string `json:"cidrs"`
 	Protocols []string `json:"protocols"`
+	SSHCompat bool     `json:"ssh_compat"`
 	Created   string   `json:"created"`
 	LastLogin string   `json:"last_login,omitempty"`
 }
@@ -200,12 +207,15 @@ type userShowJSON struct {
 	userJSON
 	Keys   int      `json:"keys"`
 	Groups []string `json:"groups"`
+	// SSHCompatVia: the user may use the compatibility listener through a
+	// mark on their organisation or one above it.
+	SSHCompatVia bool `json:"ssh_compat_via_org"`
 }
 
 func toUserJSON(u identity.User) userJSON {
 	j := userJSON{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role,
 		Status: u.Status.String(), Password: passwordState(u), Created: timeText(u.Created),
-		CIDRs: []string{}, Protocols: []string{}}
+		CIDRs: []string{}, Protocols: []string{}, SSHCompat: u.SSHCompat}
 	if !u.Expires.IsZero() {
 		j.Expires = timeText(u.Expires)
 	}
@@ -292,6 +302,7 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"status", j.Status}, {"password", j.Password}, {"keys", fmt.Sprint(j.Keys)},
 		{"groups", orNone(strings.Join(j.Groups, ", "))}, {"expires", orText(j.Expires, "never")},
 		{"cidrs", orText(strings.Join(j.CIDRs, ", "), "any")}, {"protocols", orText(strings.Join(j.Protocols, ", "), "any")},
+		{"ssh compat", sshCompatText(j.SSHCompat, j.SSHCompatVia)},
 		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
@@ -313,7 +324,51 @@ func (a *admin) showUser(ctx context.Context, login string) (userShowJSON, error
 	if err != nil {
 		return userShowJSON{}, err
 	}
-	return userShowJSON{userJSON: toUserJSON(u), Keys: len(keys), Groups: append([]string{}, f.Groups...)}, nil
+	return userShowJSON{userJSON: toUserJSON(u), Keys: len(keys), Groups: append([]string{}, f.Groups...),
+		SSHCompatVia: f.SSHCompat && !u.SSHCompat}, nil
+}
+
+func sshCompatText(user, viaOrg bool) string {
+	switch {
+	case user:
+		return "yes"
+	case viaOrg:
+		return "yes, through the organisation"
+	}
+	return "no"
+}
+
+// parseOnOff reads the on|off argument of the ssh-compat commands.
+func parseOnOff(cmd, s string) (bool, error) {
+	switch s {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, usageError{fmt.Sprintf("%s: want on or off, not %q", cmd, s)}
+}
+
+func userSSHCompat(ctx context.Context, args []string, io stdio) error {
+	cfg, pos, err := parseAdmin("user ssh-compat", "LOGIN on|off", 2, args, nil)
+	if err != nil {
+		return err
+	}
+	on, err := parseOnOff("user ssh-compat", pos[1])
+	if err != nil {
+		return err
+	}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.ids.UpdateUser(ctx, pos[0], func(u *identity.User) error { u.SSHCompat = on; return nil })
+	if err != nil {
+		return fmt.Errorf("user ssh-compat: %w", err)
+	}
+	fmt.Fprintf(a.out, "user %s: ssh compatibility listener %s\n", u.Login, pos[1])
+	return nil
 }
 
 func orNone(s string) string { return orText(s, "none") }
