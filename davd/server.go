@@ -403,6 +403,8 @@ func statusFor(method string, err error) int {
 		return http.StatusLocked
 	case errors.Is(err, authfs.ErrNoSuchLock):
 		return http.StatusConflict
+	case errors.Is(err, storage.ErrFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, storage.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, storage.ErrNoParent):

@@ -11,7 +11,8 @@
 //
 // Errors: a missing path wraps fs.ErrNotExist, an existing one fs.ErrExist;
 // ErrNotDir, ErrIsDir, ErrNotEmpty and ErrTooLarge name the other refusals,
-// and ErrUnavailable a blob store that does not answer. Front ends
+// ErrUnavailable a blob store that does not answer, and ErrFull one that
+// has no room left. Front ends
 // translate them to protocol codes; nothing here knows protocols.
 package storage
 
@@ -45,6 +46,11 @@ var (
 	// could not be reached: a fault of the service, not of the request,
 	// which front ends report as such (and may ask the client to retry).
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrFull means the blob storage has no room for the bytes: a full
+	// disk or quota (ENOSPC, EDQUOT), an S3 service past its free-space
+	// threshold or a bucket quota. Front ends say "storage full" (SFTP)
+	// and 507 (WebDAV) rather than "internal error".
+	ErrFull = errors.New("storage full")
 )
 
 // PathError carries the operation and path of a failure; Err is one of the
