@@ -18,6 +18,7 @@ import (
 	"pier/authz"
 	"pier/credential"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 // Service checks credentials against the identity store.
@@ -27,8 +28,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	dummyOnce sync.Once
-	dummy     string // a hash verified for unknown users, so timing does not tell
+	dummyMu sync.Mutex
+	dummy   string // a hash verified for unknown users, so timing does not tell
 }
 
 // New returns an authentication service.
@@ -79,7 +80,7 @@ func (s *Service) Password(ctx context.Context, a Attempt, password string) (Acc
 		return s.deny(ctx, a, "password", "wrong password")
 	}
 	acct := Account{Login: u.Login, UserID: u.ID, stamp: sha256.Sum256([]byte(u.PasswordHash))}
-	if why, err := s.refusal(ctx, acct, a); err != nil {
+	if why, err := s.refusal(ctx, u, acct, a); err != nil {
 		return Account{}, false, err
 	} else if why != "" {
 		return s.deny(ctx, a, "password", why)
@@ -105,7 +106,7 @@ func (s *Service) Current(ctx context.Context, acct Account, a Attempt) (bool, e
 	if u.ID != acct.UserID || sha256.Sum256([]byte(u.PasswordHash)) != acct.stamp {
 		return false, nil
 	}
-	why, err := s.refusal(ctx, acct, a)
+	why, err := s.refusal(ctx, u, acct, a)
 	return why == "" && err == nil, err
 }
 
@@ -126,7 +127,7 @@ func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) 
 		return Account{}, false, err
 	}
 	acct := Account{Login: u.Login, UserID: u.ID, Key: fingerprint}
-	if why, err := s.refusal(ctx, acct, a); err != nil {
+	if why, err := s.refusal(ctx, u, acct, a); err != nil {
 		return Account{}, false, err
 	} else if why != "" {
 		return s.deny(ctx, a, "publickey", why)
@@ -138,13 +139,15 @@ func (s *Service) PublicKey(ctx context.Context, a Attempt, fingerprint string) 
 // deciding on the same facts, with the same code, as every later request
 // of the session (authz.Facts.Usable): status, expiry, protocol, source
 // network and, for a key, that the key is still the account's and valid.
-func (s *Service) refusal(ctx context.Context, acct Account, a Attempt) (string, error) {
+// The account's own row is the one just read (u), never a cached copy.
+func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a Attempt) (string, error) {
 	f, _, err := s.ids.Facts(ctx, acct.Login)
 	if errors.Is(err, authz.ErrNoAccount) {
 		return "no such user", nil
 	} else if err != nil {
 		return "", err
 	}
+	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
 	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key, Compat: a.Compat}
 	if ok, why := f.Usable(s.now()); !ok {
@@ -153,8 +156,10 @@ func (s *Service) refusal(ctx context.Context, acct Account, a Attempt) (string,
 	return "", nil
 }
 
+// deny logs a refusal. The login is the client's, any text up to the
+// transport's limits: the log gets a bounded, escaped rendering of it.
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
-	s.log.WarnContext(ctx, "login refused", "login", a.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
+	s.log.WarnContext(ctx, "login refused", "login", untrusted.Text(a.Login), "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
 	return Account{}, false, nil
 }
 
@@ -175,10 +180,25 @@ func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 // burn spends the time of one verification so that unknown logins and
 // key-only accounts answer as slowly as wrong passwords.
 func (s *Service) burn(ctx context.Context, password string) {
-	s.dummyOnce.Do(func() { s.dummy, _ = s.hasher.Hash(ctx, "pier-dummy-password-for-timing") })
-	if s.dummy != "" {
-		s.hasher.Verify(ctx, s.dummy, password)
+	if d := s.dummyHash(ctx); d != "" {
+		s.hasher.Verify(ctx, d, password)
+		return
 	}
+	// No dummy (hashing failed): hashing the password costs the same.
+	s.hasher.Hash(ctx, password)
+}
+
+// dummyHash returns the hash burn verifies, made on first use. It is made
+// without the request's cancellation and made again after a failure: a
+// first request whose context had already ended must not leave it empty,
+// or every later unknown login would answer fast and tell.
+func (s *Service) dummyHash(ctx context.Context) string {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummy == "" {
+		s.dummy, _ = s.hasher.Hash(context.WithoutCancel(ctx), "pier-dummy-password-for-timing")
+	}
+	return s.dummy
 }
 
 // upgrade re-hashes a password whose stored parameters are weaker than

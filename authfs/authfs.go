@@ -236,19 +236,62 @@ func (s *Session) target(e storage.Entry, exists bool) authz.Target {
 	return authz.Target{Dir: exists && e.IsDir(), Exists: exists, Size: e.Size, OwnUpload: exists && s.own(e)}
 }
 
+// seen is the entry at a path as the session sees it.
+type seen struct {
+	e      storage.Entry // the entry the session acts on; Path is where it really is
+	exists bool
+	// taken says a file the session may not see holds the name (a drop
+	// box): to the session the name is free, and what it writes there is
+	// kept as a conflict copy beside that file (storage.ConflictName).
+	taken bool
+}
+
+// see looks p up as the session sees it: a name held by a file hidden
+// from the session (another uploader's, in a drop box) is free to it, or
+// holds the session's own conflict copy of that name. Answers never tell a
+// drop box whether someone else's file holds a name.
+func (s *Session) see(ctx context.Context, f authz.Facts, grants []authz.Grant, p vpath.Path) (seen, error) {
+	e, ok, err := s.lookup(ctx, p)
+	if err != nil || !ok || e.IsDir() || s.own(e) {
+		return seen{e: e, exists: ok}, err
+	}
+	if authz.Decide(f, grants, authz.ActStat, p, s.fs.now(), s.target(e, true)).Visible {
+		return seen{e: e, exists: true}, nil
+	}
+	sh, err := s.fs.store.Shadow(ctx, p, s.p.Login)
+	switch {
+	case err == nil && s.own(sh):
+		return seen{e: sh, exists: true, taken: true}, nil
+	case err != nil && !errors.Is(err, storage.ErrNotExist):
+		return seen{}, err
+	}
+	return seen{e: storage.Entry{Path: p}, taken: true}, nil
+}
+
+// as presents an entry under the name the session asked for (a conflict
+// copy under the name it was uploaded as).
+func as(e storage.Entry, p vpath.Path) storage.Entry {
+	e.Path = p
+	return e
+}
+
 // Stat returns the entry at p if the user may see it.
 func (s *Session) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error) {
-	e, ok, err := s.lookup(ctx, p)
+	f, grants, err := s.load(ctx)
 	if err != nil {
-		return e, err
+		return storage.Entry{}, &storage.PathError{Op: "stat", Path: p.String(), Err: err}
 	}
-	if _, err := s.decide(ctx, "stat", authz.ActStat, p, s.target(e, ok)); err != nil {
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
 		return storage.Entry{}, err
 	}
-	if !ok {
-		return e, &storage.PathError{Op: "stat", Path: p.String(), Err: fs.ErrNotExist}
+	if err := s.verdict(ctx, "stat", p, authz.Decide(f, grants, authz.ActStat, p, s.fs.now(), s.target(sn.e, sn.exists))); err != nil {
+		return storage.Entry{}, err
 	}
-	return e, nil
+	if !sn.exists {
+		return storage.Entry{}, &storage.PathError{Op: "stat", Path: p.String(), Err: fs.ErrNotExist}
+	}
+	return as(sn.e, p), nil
 }
 
 // ReadDir yields the entries of dir that the user may see, page by page
@@ -280,7 +323,15 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 				yield(e, err)
 				return
 			}
-			if !lister.Show(e.Name(), e.IsDir()) || s.clutter(e) {
+			own := s.own(e)
+			if own && e.Shadows != "" && !lister.Full() {
+				// A drop box lists its own conflict copy under the name
+				// it uploaded.
+				if p, err := dir.Child(e.Shadows); err == nil {
+					e = as(e, p)
+				}
+			}
+			if !lister.Show(e.Name(), e.IsDir(), own) || s.clutter(e) {
 				continue
 			}
 			if !yield(e, nil) {
@@ -301,6 +352,14 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 func (s *Session) clutter(e storage.Entry) bool {
 	name := e.Name()
 	return !e.IsDir() && (name == ".DS_Store" || strings.HasPrefix(name, "._")) && e.CreatedBy != s.p.Login
+}
+
+// Check decides whether the user may do a on the entry at p as it is now,
+// without doing it: front ends that must answer a refusal before a
+// protocol error ask it.
+func (s *Session) Check(ctx context.Context, a authz.Action, p vpath.Path) error {
+	_, err := s.decideSeen(ctx, a.String(), a, p)
+	return err
 }
 
 // CheckList decides whether the user may list dir, without reading it.

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"pier/authfs"
 	"pier/authz"
@@ -155,9 +157,15 @@ func TestDropBox(t *testing.T) {
 		ctx := context.Background()
 		edi := w.fs.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
 		is(t, "upload into the drop box", tryPut(edi, "/acme/inbound/order 1.edi", "UNB+1"), nil)
-		is(t, "overwrite in the drop box", tryPut(edi, "/acme/inbound/order 1.edi", "UNB+2"), fs.ErrPermission)
-		_, err := list(edi, "/acme/inbound")
-		is(t, "list the drop box", err, fs.ErrPermission)
+		is(t, "upload its own file again (a retry)", tryPut(edi, "/acme/inbound/order 1.edi", "UNB+2"), nil)
+		if names, err := list(edi, "/acme/inbound"); err != nil || !slices.Equal(names, []string{"order 1.edi"}) {
+			t.Errorf("the drop box lists %v %v, want its own upload", names, err)
+		}
+		e, err := edi.Stat(ctx, vpath.MustParse("/acme/inbound/order 1.edi"))
+		is(t, "stat its own upload (paramiko, rclone)", err, nil)
+		if e.Size != 5 {
+			t.Errorf("stat says %d bytes", e.Size)
+		}
 		_, err = read(edi, "/acme/inbound/order 1.edi")
 		is(t, "read back from the drop box", err, fs.ErrPermission)
 		_, err = edi.Stat(ctx, vpath.MustParse("/acme/inbound"))
@@ -166,7 +174,8 @@ func TestDropBox(t *testing.T) {
 		// WinSCP-style: upload to a temporary name, rename it, date it.
 		put(t, edi, "/acme/inbound/order 2.edi.filepart", "UNB+3")
 		is(t, "rename own upload", edi.Move(ctx, vpath.MustParse("/acme/inbound/order 2.edi.filepart"), vpath.MustParse("/acme/inbound/order 2.edi"), storage.NoReplace), nil)
-		is(t, "rename own upload onto an existing file", edi.Move(ctx, vpath.MustParse("/acme/inbound/order 2.edi"), vpath.MustParse("/acme/inbound/order 1.edi"), storage.ReplaceFile), fs.ErrPermission)
+		is(t, "date own upload", edi.SetModTime(ctx, vpath.MustParse("/acme/inbound/order 2.edi"), time.Unix(1577934245, 0)), nil)
+		is(t, "rename own upload onto its own other upload", edi.Move(ctx, vpath.MustParse("/acme/inbound/order 2.edi"), vpath.MustParse("/acme/inbound/order 1.edi"), storage.ReplaceFile), nil)
 		// The outbound folder is read-only for the partner.
 		if got, err := read(edi, "/acme/outbound/po 1.edi"); err != nil || got != "ORDERS for acme" {
 			t.Errorf("read outbound: %q %v", got, err)
@@ -178,11 +187,70 @@ func TestDropBox(t *testing.T) {
 		is(t, "move outbound file into the drop box", edi.Move(ctx, vpath.MustParse("/acme/outbound/po 1.edi"), vpath.MustParse("/acme/inbound/po.edi"), storage.NoReplace), fs.ErrPermission)
 		// The staff see what the partner dropped.
 		anna := w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV})
-		if got, err := read(anna, "/acme/inbound/order 1.edi"); err != nil || got != "UNB+1" {
+		if got, err := read(anna, "/acme/inbound/order 1.edi"); err != nil || got != "UNB+3" {
 			t.Errorf("staff read of the drop: %q %v", got, err)
 		}
-		if names, _ := list(anna, "/acme/inbound"); !slices.Equal(names, []string{"order 1.edi", "order 2.edi"}) {
+		if names, _ := list(anna, "/acme/inbound"); !slices.Equal(names, []string{"order 1.edi"}) {
 			t.Errorf("staff listing %v", names)
+		}
+		// After the own-upload window, the uploader sees nothing of it.
+		late := authfs.New(authfs.Config{OwnUploadFor: time.Nanosecond}, w.store, w.ids, nil, slog.New(slog.DiscardHandler))
+		old := late.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
+		_, err = old.Stat(ctx, vpath.MustParse("/acme/inbound/order 1.edi"))
+		is(t, "stat after the window", err, fs.ErrNotExist)
+		if names, err := list(old, "/acme/inbound"); err != nil || len(names) != 0 {
+			t.Errorf("the drop box lists %v %v after the window", names, err)
+		}
+	})
+}
+
+// A drop box never learns whether a name is taken: an upload to a name
+// someone else's file holds succeeds as for a free name, and is kept
+// beside that file as a conflict copy, which staff see and the uploader
+// reaches under the name it used.
+func TestSharedDropBox(t *testing.T) {
+	backends(t, func(t *testing.T, w *world) {
+		ctx := context.Background()
+		w.upload(t, "/acme/inbound/order.edi", "someone else's order")
+		edi := w.fs.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
+		for _, p := range []string{"/acme/inbound/order.edi", "/acme/inbound/free.edi"} {
+			_, err := edi.Stat(ctx, vpath.MustParse(p))
+			is(t, "stat "+p, err, fs.ErrNotExist)
+			_, err = read(edi, p)
+			is(t, "read "+p, err, fs.ErrNotExist)
+		}
+		is(t, "upload to the taken name", tryPut(edi, "/acme/inbound/order.edi", "my order"), nil)
+		e, err := edi.Stat(ctx, vpath.MustParse("/acme/inbound/order.edi"))
+		if err != nil || e.Size != int64(len("my order")) || e.Path.String() != "/acme/inbound/order.edi" {
+			t.Fatalf("the uploader's stat: %+v %v", e, err)
+		}
+		is(t, "date it", edi.SetModTime(ctx, vpath.MustParse("/acme/inbound/order.edi"), time.Unix(1577934245, 0)), nil)
+		if names, _ := list(edi, "/acme/inbound"); !slices.Equal(names, []string{"order.edi"}) {
+			t.Errorf("the uploader lists %v", names)
+		}
+		// WinSCP: a temporary name, renamed onto the taken name.
+		put(t, edi, "/acme/inbound/invoice.edi.filepart", "my invoice")
+		w.upload(t, "/acme/inbound/invoice.edi", "someone else's invoice")
+		is(t, "rename onto the taken name", edi.Move(ctx, vpath.MustParse("/acme/inbound/invoice.edi.filepart"), vpath.MustParse("/acme/inbound/invoice.edi"), storage.ReplaceFile), nil)
+
+		anna := w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV})
+		for p, want := range map[string]string{"/acme/inbound/order.edi": "someone else's order", "/acme/inbound/invoice.edi": "someone else's invoice"} {
+			if got, _ := read(anna, p); got != want {
+				t.Errorf("%s reads %q: the drop box replaced someone else's file", p, got)
+			}
+		}
+		names, _ := list(anna, "/acme/inbound")
+		var copies []string
+		for _, n := range names {
+			if strings.Contains(n, "~acme-edi~") {
+				copies = append(copies, n)
+				if !strings.HasSuffix(n, ".edi") {
+					t.Errorf("conflict copy %q lost its extension", n)
+				}
+			}
+		}
+		if len(copies) != 2 {
+			t.Fatalf("staff see %v, want two conflict copies beside the originals", names)
 		}
 	})
 }

@@ -58,7 +58,11 @@ func (f *FS) Explain(ctx context.Context, q Question) (authz.Decision, error) {
 			dst.Kind, dstOK = storage.KindFile, q.Exists
 		}
 		t.Exists = true
-		d := authz.DecideRename(facts, grants, q.Path, q.To, now, t, dstOK && !dst.IsDir() && !t.Dir)
+		dt := authz.Target{}
+		if dstOK && !dst.IsDir() && !t.Dir {
+			dt = authz.Target{Exists: true, OwnUpload: s.own(dst)}
+		}
+		d := authz.DecideRename(facts, grants, q.Path, q.To, now, t, dt)
 		if !d.Allowed || !ok || !e.IsDir() {
 			return d, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -130,33 +131,63 @@ func seed(t *testing.T, w *world, dir string, n int) {
 // is locked: after the move's first decision, before its transaction.
 type racingLocks struct {
 	authfs.Locks
+	at      vpath.Path
 	once    sync.Once
 	publish func()
 }
 
 func (r *racingLocks) Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error) {
-	r.once.Do(r.publish)
+	if p == r.at {
+		r.once.Do(r.publish)
+	}
 	return false, nil
 }
 
 // A user who may create but not overwrite never replaces a file that was
 // published between a check and the rename: the rename decides inside its
-// transaction, on the target as it is then.
+// transaction, on the target as it is then. A drop box keeps its file
+// beside the newcomer; staff who see the newcomer are refused.
 func TestRenameDecidesOnTheTargetAsItIs(t *testing.T) {
 	backends(t, func(t *testing.T, w *world) {
 		ctx := context.Background()
-		rl := &racingLocks{publish: func() { w.upload(t, "/acme/inbound/order.edi", "someone else's order") }}
-		afs := authfs.New(authfs.DefaultConfig(), w.store, w.ids, rl, slog.New(slog.DiscardHandler))
-		edi := afs.Session(authfs.Principal{Login: "acme-edi", Protocol: authz.SFTP})
-		put(t, edi, "/acme/inbound/order.edi.filepart", "my order")
-		err := edi.Move(ctx, vpath.MustParse("/acme/inbound/order.edi.filepart"), vpath.MustParse("/acme/inbound/order.edi"), storage.ReplaceFile)
-		if err == nil {
-			t.Fatal("the drop box replaced a file published meanwhile")
+		addTess(t, w)
+		if _, err := w.ids.AddUser(ctx, identity.User{Login: "cleo", Org: "contractors"}); err != nil {
+			t.Fatal(err)
 		}
-		if got, _ := read(w.fs.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV}), "/acme/inbound/order.edi"); got != "someone else's order" {
-			t.Fatalf("the published file now reads %q", got)
+		sub, _ := authz.ParseSubject("user:cleo")
+		if _, err := w.ids.AddGrant(ctx, authz.Grant{Subject: sub, Path: vpath.MustParse("/acme/staff"), Perms: authz.Full &^ authz.PermOverwrite}, "t"); err != nil {
+			t.Fatal(err)
+		}
+		w.store.MkdirAll(ctx, vpath.MustParse("/acme/staff"), "admin")
+		for _, c := range []struct {
+			login, dir string
+			conflict   bool
+		}{{"acme-edi", "/acme/inbound", true}, {"cleo", "/acme/staff", false}} {
+			target := vpath.MustParse(c.dir + "/order.edi")
+			rl := &racingLocks{at: target, publish: func() { w.upload(t, target.String(), "someone else's order") }}
+			afs := authfs.New(authfs.DefaultConfig(), w.store, w.ids, rl, slog.New(slog.DiscardHandler))
+			s := afs.Session(authfs.Principal{Login: c.login, Protocol: authz.SFTP})
+			put(t, s, c.dir+"/order.edi.filepart", "my order")
+			err := s.Move(ctx, vpath.MustParse(c.dir+"/order.edi.filepart"), target, storage.ReplaceFile)
+			if c.conflict && err != nil || !c.conflict && !errors.Is(err, fs.ErrPermission) {
+				t.Fatalf("%s: %v", c.login, err)
+			}
+			if got := w.content(t, target.String()); got != "someone else's order" {
+				t.Fatalf("%s replaced a file published meanwhile: it reads %q", c.login, got)
+			}
 		}
 	})
+}
+
+func (w *world) content(t *testing.T, p string) string {
+	t.Helper()
+	f, err := w.store.Open(context.Background(), vpath.MustParse(p))
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return string(b)
 }
 
 // A session belongs to the account it logged in to, from its address,

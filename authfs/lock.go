@@ -30,21 +30,18 @@ func (s *Session) unlocked(ctx context.Context, op string, p vpath.Path, below b
 	return nil
 }
 
-// checkLock decides whether the user may lock p. A lock blocks
-// every other user's changes, so it needs the right to change the
-// resource — overwrite for an existing file, create for a new one, mkdir
-// for a folder.
-func (s *Session) checkLock(ctx context.Context, p vpath.Path) (storage.Entry, bool, error) {
+// checkLock decides whether the user may (still) lock p, a lock's root as
+// stored (so a drop box's own conflict copy, by its real name).
+func (s *Session) checkLock(ctx context.Context, p vpath.Path) error {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
 	e, ok, err := s.lookup(ctx, p)
 	if err != nil {
-		return e, ok, err
+		return err
 	}
-	if ok && e.IsDir() {
-		_, err = s.decide(ctx, "lock", authz.ActMkdir, p, authz.Target{Dir: true, Exists: true})
-	} else {
-		_, err = s.decide(ctx, "lock", authz.ActCreate, p, s.target(e, ok))
-	}
-	return e, ok, err
+	return s.decideLock(ctx, f, grants, p, seen{e: e, exists: ok})
 }
 
 // LockRequest asks for a WebDAV lock.
@@ -59,28 +56,52 @@ type LockRequest struct {
 // creates an empty file there (RFC 4918 9.10.4); such a lock is
 // provisional until the user writes the file (see package locks). It
 // reports whether it created the file. The lock's Expires says what was
-// granted.
+// granted. In a drop box, a name someone else's file holds is free to the
+// user: the empty file is their conflict copy, and the lock is on it.
 func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.Lock, bool, error) {
 	if s.fs.locks == nil {
 		return locks.Lock{}, false, &storage.PathError{Op: "lock", Path: p.String(), Err: errors.ErrUnsupported}
 	}
-	_, exists, err := s.checkLock(ctx, p)
+	f, grants, err := s.load(ctx)
 	if err != nil {
 		return locks.Lock{}, false, err
 	}
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return locks.Lock{}, false, err
+	}
+	if err := s.decideLock(ctx, f, grants, p, sn); err != nil {
+		return locks.Lock{}, false, err
+	}
 	now := s.fs.now()
-	l, err := s.fs.locks.Create(ctx, s.p.Login, locks.Request{Root: p, ZeroDepth: r.ZeroDepth, Shared: r.Shared,
-		OwnerXML: r.OwnerXML, Duration: r.Duration, Provisional: !exists}, now)
+	req := locks.Request{Root: p, ZeroDepth: r.ZeroDepth, Shared: r.Shared, OwnerXML: r.OwnerXML, Duration: r.Duration, Provisional: !sn.exists}
+	switch {
+	case sn.exists:
+		req.Root = sn.e.Path
+	case sn.taken:
+		// The empty conflict copy first: only then is its name known.
+		e, err := s.createEmpty(ctx, p)
+		if err != nil {
+			return locks.Lock{}, false, err
+		}
+		req.Root = e.Path
+		l, err := s.fs.locks.Create(ctx, s.p.Login, req, now)
+		if err != nil {
+			s.fs.store.Remove(context.WithoutCancel(ctx), e.Path, storage.RemoveOptions{})
+			return l, false, lockErr("lock", p, err)
+		}
+		l.Root = p
+		return l, true, nil
+	}
+	l, err := s.fs.locks.Create(ctx, s.p.Login, req, now)
 	if err != nil {
 		return l, false, lockErr("lock", p, err)
 	}
-	if exists {
+	l.Root = p
+	if sn.exists {
 		return l, false, nil
 	}
-	up, err := s.Create(ctx, p, CreateOptions{Exclusive: true})
-	if err == nil {
-		_, err = up.Close()
-	}
+	_, err = s.createEmpty(ctx, p)
 	switch {
 	case err == nil:
 		return l, true, nil
@@ -89,6 +110,27 @@ func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.
 	}
 	s.fs.locks.Unlock(context.WithoutCancel(ctx), s.p.Login, l.Token, now)
 	return locks.Lock{}, false, err
+}
+
+// createEmpty makes the empty file a lock on a new name creates.
+func (s *Session) createEmpty(ctx context.Context, p vpath.Path) (storage.Entry, error) {
+	up, err := s.Create(ctx, p, CreateOptions{Exclusive: true})
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	return up.Close()
+}
+
+// decideLock decides whether the user may lock p: a lock blocks every
+// other user's changes, so it needs the right to change the resource —
+// overwrite for an existing file (create for their own upload), create for
+// a new one, mkdir for a folder.
+func (s *Session) decideLock(ctx context.Context, f authz.Facts, grants []authz.Grant, p vpath.Path, sn seen) error {
+	now := s.fs.now()
+	if sn.exists && sn.e.IsDir() {
+		return s.verdict(ctx, "lock", p, authz.Decide(f, grants, authz.ActMkdir, p, now, authz.Target{Dir: true, Exists: true}))
+	}
+	return s.verdict(ctx, "lock", p, authz.Decide(f, grants, authz.ActCreate, p, now, s.target(sn.e, sn.exists)))
 }
 
 func lockErr(op string, p vpath.Path, err error) error {
@@ -117,15 +159,18 @@ func (s *Session) RefreshLock(ctx context.Context, p vpath.Path, token string, d
 	if err != nil {
 		return l, lockErr("refresh", p, err)
 	}
-	if l.Login != s.p.Login || !l.Covers(p) {
+	if l.Login != s.p.Login || !l.Covers(p) && !s.coversSeen(ctx, l, p) {
 		return locks.Lock{}, lockErr("refresh", p, locks.ErrNoSuchLock)
 	}
-	if _, _, err := s.checkLock(ctx, l.Root); err != nil {
+	if err := s.checkLock(ctx, l.Root); err != nil {
 		return locks.Lock{}, err
 	}
 	l, err = s.fs.locks.Refresh(ctx, s.p.Login, token, d, s.fs.now())
 	if err != nil {
 		return l, lockErr("refresh", p, err)
+	}
+	if l.Root != p && !l.Root.Within(p) && !p.Within(l.Root) {
+		l.Root = p // a conflict copy's lock, shown under the name asked for
 	}
 	return l, nil
 }
@@ -144,7 +189,7 @@ func (s *Session) Unlock(ctx context.Context, p vpath.Path, token string) error 
 	if err != nil {
 		return lockErr("unlock", p, err)
 	}
-	if !l.Covers(p) {
+	if !l.Covers(p) && !s.coversSeen(ctx, l, p) {
 		return lockErr("unlock", p, locks.ErrNoSuchLock)
 	}
 	return lockErr("unlock", p, s.fs.locks.Unlock(ctx, s.p.Login, token, s.fs.now()))
@@ -205,6 +250,20 @@ func (s *Session) ConfirmLocks(ctx context.Context, self vpath.Path, header bool
 		if err != nil {
 			return err
 		}
+		if len(covering) > 0 && !c.Below {
+			// A drop box changes the name as it sees it: locks on a
+			// file hidden from it are none of its business.
+			if at, ok, err := s.seenPath(ctx, c.Path); err != nil {
+				return err
+			} else if at != c.Path {
+				covering = nil
+				if ok {
+					if covering, err = s.fs.locks.Covering(ctx, at, false, now); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		for _, l := range covering {
 			if !slices.ContainsFunc(held, func(h locks.Lock) bool { return h.Token == l.Token }) {
 				return &storage.PathError{Op: "lock", Path: c.Path.String(), Err: ErrLocked}
@@ -212,6 +271,34 @@ func (s *Session) ConfirmLocks(ctx context.Context, self vpath.Path, header bool
 		}
 	}
 	return nil
+}
+
+// seenPath returns where the entry the session sees at p really is: p,
+// or its own conflict copy; ok is false when p is a name the session
+// sees as free although another user's file holds it.
+func (s *Session) seenPath(ctx context.Context, p vpath.Path) (vpath.Path, bool, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return p, false, err
+	}
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return p, false, err
+	}
+	if !sn.taken {
+		return p, true, nil
+	}
+	if !sn.exists {
+		return vpath.Path{}, false, nil
+	}
+	return sn.e.Path, true, nil
+}
+
+// coversSeen reports whether lock l covers what the session sees at p
+// (its own conflict copy of the name).
+func (s *Session) coversSeen(ctx context.Context, l locks.Lock, p vpath.Path) bool {
+	at, ok, err := s.seenPath(ctx, p)
+	return err == nil && ok && at != p && l.Covers(at)
 }
 
 // listHolds evaluates one If list, returning the locks its tokens name.
@@ -230,7 +317,7 @@ func (s *Session) listHolds(ctx context.Context, self vpath.Path, l IfList, chan
 				return nil, false, err
 			}
 			holds = err == nil && lk.Login == s.p.Login && (lk.Covers(res) ||
-				slices.ContainsFunc(changes, func(ch Change) bool { return lk.Covers(ch.Path) }))
+				slices.ContainsFunc(changes, func(ch Change) bool { return lk.Covers(ch.Path) }) || s.coversSeen(ctx, lk, res))
 			if holds && !c.Not {
 				held = append(held, lk)
 			}

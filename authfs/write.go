@@ -34,10 +34,11 @@ type CreateOptions struct {
 // Upload is an authorised upload; Close publishes it.
 type Upload struct {
 	*storage.Upload
-	ctx  context.Context
-	s    *Session
-	p    vpath.Path
-	opts CreateOptions
+	ctx      context.Context
+	s        *Session
+	p        vpath.Path
+	opts     CreateOptions
+	conflict bool // may end as a conflict copy beside another's file
 }
 
 // Close publishes the file. Nothing is published if the session's access
@@ -47,7 +48,7 @@ func (u *Upload) Close() (storage.Entry, error) {
 		u.Abort()
 		return storage.Entry{}, &storage.PathError{Op: "close", Path: u.p.String(), Err: err}
 	}
-	if err := u.s.unlocked(u.ctx, "close", u.p, false); err != nil {
+	if err := u.s.unlocked(u.ctx, "close", u.p, false); err != nil && !u.conflict {
 		u.Abort()
 		return storage.Entry{}, err
 	}
@@ -64,59 +65,72 @@ func (u *Upload) Close() (storage.Entry, error) {
 }
 
 // Create starts an upload to p: a new file needs create, replacing one
-// needs overwrite. When the user may not overwrite, the upload is
-// exclusive, so a file that appears meanwhile is not replaced. The largest
-// size the grants allow is enforced while the bytes stream.
+// needs overwrite (or, for the user's own recent upload, create). When
+// the user may not overwrite, the upload is exclusive, so a file that
+// appears meanwhile is not replaced. In a drop box, a name another user's
+// file holds is free to the uploader: the upload is kept beside that file
+// as a conflict copy. The largest size the grants allow is enforced while
+// the bytes stream.
 func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upload, error) {
-	e, ok, err := s.lookup(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	t := s.target(e, ok)
-	t.Size = opts.Size
-	// One load of the facts serves the three questions below.
+	// One load of the facts serves every question below.
 	f, grants, err := s.load(ctx)
 	if err != nil {
 		return nil, err
 	}
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return nil, err
+	}
+	t := s.target(sn.e, sn.exists)
+	t.Size = opts.Size
 	now := s.fs.now()
 	d := authz.Decide(f, grants, authz.ActCreate, p, now, t)
 	if err := s.verdict(ctx, "create", p, d); err != nil {
 		// Refused only for the announced size: say so (HTTP 413).
-		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: ok}).Allowed {
+		if t.Size > 0 && authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: sn.exists, OwnUpload: t.OwnUpload}).Allowed {
 			return nil, &storage.PathError{Op: "create", Path: p.String(), Err: storage.ErrTooLarge}
 		}
 		return nil, err
 	}
 	if opts.Precondition != nil {
-		if err := opts.Precondition(e, ok && !e.IsDir()); err != nil {
+		if err := opts.Precondition(sn.e, sn.exists && !sn.e.IsDir()); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.unlocked(ctx, "create", p, false); err != nil {
-		return nil, err
+	at := p // where the bytes go: the name, or the user's own conflict copy
+	if sn.exists {
+		at = sn.e.Path
 	}
-	overwrite := authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: true, Size: opts.Size})
+	if !sn.taken || sn.exists {
+		if err := s.unlocked(ctx, "create", at, false); err != nil {
+			return nil, err
+		}
+	}
+	overwrite := authz.Decide(f, grants, authz.ActCreate, p, now, authz.Target{Exists: true, Size: opts.Size, OwnUpload: t.OwnUpload})
 	so := storage.CreateOptions{
-		Exclusive: opts.Exclusive || !overwrite.Allowed,
+		Exclusive: opts.Exclusive || !overwrite.Allowed || sn.taken && !sn.exists,
+		Conflict:  s.hiddenFile(f, grants, now),
 		MaxSize:   d.MaxSize,
 		ModTime:   opts.ModTime,
 		By:        s.p.Login,
 	}
 	if pre := opts.Precondition; pre != nil {
 		so.Guard = func(ctx context.Context, v storage.View) error {
-			old, err := v.Stat(ctx, p)
+			old, err := v.Stat(ctx, at)
 			if err != nil && !errors.Is(err, storage.ErrNotExist) {
 				return err
+			}
+			if at == p && err == nil && !s.own(old) && !authz.Decide(f, grants, authz.ActStat, p, now, s.target(old, true)).Visible {
+				return pre(storage.Entry{}, false) // someone else's, hidden: free to this user
 			}
 			return pre(old, err == nil)
 		}
 	}
-	u, err := s.fs.store.Create(ctx, p, so)
+	u, err := s.fs.store.Create(ctx, at, so)
 	if err != nil {
 		return nil, err
 	}
-	return &Upload{Upload: u, ctx: ctx, s: s, p: p, opts: opts}, nil
+	return &Upload{Upload: u, ctx: ctx, s: s, p: at, opts: opts, conflict: sn.taken}, nil
 }
 
 // Mkdir creates a folder.
@@ -183,62 +197,87 @@ func (s *Session) Remove(ctx context.Context, p vpath.Path, recursive bool) erro
 // may create but not overwrite never replaces a file published between a
 // check and the move.
 func (s *Session) Move(ctx context.Context, from, to vpath.Path, replace storage.Replace) error {
-	src, ok, err := s.lookup(ctx, from)
+	f, grants, err := s.load(ctx)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	src, err := s.see(ctx, f, grants, from)
+	if err != nil {
+		return err
+	}
+	if !src.exists {
 		// Decide as a stat so a hidden path stays hidden.
 		if _, err := s.decide(ctx, "rename", authz.ActStat, from, authz.Target{}); err != nil {
 			return err
 		}
 		return &storage.PathError{Op: "rename", Path: from.String(), Err: storage.ErrNotExist}
 	}
-	f, grants, err := s.load(ctx)
+	realFrom := src.e.Path // a conflict copy moves from where it really is
+	now := s.fs.now()
+	dst, err := s.see(ctx, f, grants, to)
 	if err != nil {
 		return err
 	}
-	now := s.fs.now()
+	// A drop box's rename onto a name someone else's file holds keeps its
+	// file beside that one, as a conflict copy; so does one onto its own
+	// conflict copy.
+	conflict := dst.taken && !src.e.IsDir()
+	hidden := s.hiddenFile(f, grants, now)
+	dstT := func(dst storage.Entry, exists bool) authz.Target {
+		if exists && (dst.IsDir() || src.e.IsDir()) {
+			return authz.Target{}
+		}
+		return authz.Target{Exists: exists, OwnUpload: exists && s.own(dst)}
+	}
 	// Decide once outside, on what the lookup saw, so that a hidden or
 	// forbidden source answers before any lock is consulted.
-	dst, dstOK, err := s.lookup(ctx, to)
-	if err != nil {
+	if err := s.verdict(ctx, "rename", from, authz.DecideRename(f, grants, from, to, now, s.target(src.e, true), dstT(dst.e, dst.exists && !dst.taken))); err != nil {
 		return err
 	}
-	replacesFile := dstOK && to != from && !dst.IsDir() && !src.IsDir()
-	if err := s.verdict(ctx, "rename", from, authz.DecideRename(f, grants, from, to, now, s.target(src, true), replacesFile)); err != nil {
+	if err := s.unlocked(ctx, "rename", realFrom, true); err != nil {
 		return err
 	}
-	if err := s.unlocked(ctx, "rename", from, true); err != nil {
-		return err
-	}
-	if err := s.unlocked(ctx, "rename", to, true); err != nil {
-		return err
+	if !conflict {
+		if err := s.unlocked(ctx, "rename", to, true); err != nil {
+			return err
+		}
 	}
 	guard := func(ctx context.Context, v storage.View) error {
-		src, err := v.Stat(ctx, from)
+		se, err := v.Stat(ctx, realFrom)
 		if err != nil {
 			return err
 		}
-		dst, err := v.Stat(ctx, to)
+		de, err := v.Stat(ctx, to)
 		if err != nil && !errors.Is(err, storage.ErrNotExist) {
 			return err
 		}
-		dstOK := err == nil && to != from
-		if d := authz.DecideRename(f, grants, from, to, now, s.target(src, true), dstOK && !dst.IsDir() && !src.IsDir()); !d.Allowed {
+		dstOK := err == nil && to != realFrom
+		if dstOK && !se.IsDir() && hidden(de) {
+			dstOK = false // someone else's file, hidden: this move ends beside it
+		}
+		if d := authz.DecideRename(f, grants, from, to, now, s.target(se, true), dstT(de, dstOK)); !d.Allowed {
 			return &denial{"rename", from, d}
 		}
-		if dstOK && (dst.IsDir() || src.IsDir()) {
-			if err := s.replaceable(ctx, v, f, grants, dst, now); err != nil {
+		if dstOK && (de.IsDir() || se.IsDir()) {
+			if err := s.replaceable(ctx, v, f, grants, de, now); err != nil {
 				return err
 			}
 		}
-		if !src.IsDir() || to == from {
+		if !se.IsDir() || to == realFrom {
 			return nil
 		}
-		return decideTree(ctx, v, "rename", f, grants, authz.TreeMove, from, to, now)
+		return decideTree(ctx, v, "rename", f, grants, authz.TreeMove, realFrom, to, now)
 	}
-	return s.refused(ctx, s.fs.store.Move(ctx, from, to, storage.MoveOptions{Replace: replace, Guard: guard}))
+	return s.refused(ctx, s.fs.store.Move(ctx, realFrom, to, storage.MoveOptions{Replace: replace, Conflict: hidden, By: s.p.Login, Guard: guard}))
+}
+
+// hiddenFile answers storage.Conflict: a file the session may not see (a
+// drop box's view of another user's upload) is never replaced nor
+// revealed; what the session writes at its name is kept beside it.
+func (s *Session) hiddenFile(f authz.Facts, grants []authz.Grant, now time.Time) storage.Conflict {
+	return func(e storage.Entry) bool {
+		return !e.IsDir() && !s.own(e) && !authz.Decide(f, grants, authz.ActStat, e.Path, now, s.target(e, true)).Visible
+	}
 }
 
 // replaceable decides, inside a guard, whether an entry that a move or
@@ -319,31 +358,45 @@ func (s *Session) Copy(ctx context.Context, from, to vpath.Path, replace storage
 
 // SetModTime records the client's modification time of an entry.
 func (s *Session) SetModTime(ctx context.Context, p vpath.Path, t time.Time) error {
-	e, ok, err := s.lookup(ctx, p)
+	at, err := s.decideSeen(ctx, "settime", authz.ActSetTime, p)
 	if err != nil {
 		return err
 	}
-	if _, err := s.decide(ctx, "settime", authz.ActSetTime, p, s.target(e, ok)); err != nil {
+	if err := s.unlocked(ctx, "settime", at, false); err != nil {
 		return err
 	}
-	if err := s.unlocked(ctx, "settime", p, false); err != nil {
-		return err
+	return s.fs.store.SetModTime(ctx, at, t)
+}
+
+// decideSeen decides an action on p as the session sees it, and returns
+// where the entry it acts on really is (a drop box's conflict copy).
+func (s *Session) decideSeen(ctx context.Context, op string, a authz.Action, p vpath.Path) (vpath.Path, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return p, &storage.PathError{Op: op, Path: p.String(), Err: err}
 	}
-	return s.fs.store.SetModTime(ctx, p, t)
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return p, err
+	}
+	if err := s.verdict(ctx, op, p, authz.Decide(f, grants, a, p, s.fs.now(), s.target(sn.e, sn.exists))); err != nil {
+		return p, err
+	}
+	if !sn.exists {
+		return p, &storage.PathError{Op: op, Path: p.String(), Err: storage.ErrNotExist}
+	}
+	return sn.e.Path, nil
 }
 
 // PatchProps changes dead properties: a change of the entry's metadata,
 // allowed like setting its time.
 func (s *Session) PatchProps(ctx context.Context, p vpath.Path, set, remove []storage.Prop) error {
-	e, ok, err := s.lookup(ctx, p)
+	at, err := s.decideSeen(ctx, "proppatch", authz.ActSetTime, p)
 	if err != nil {
 		return err
 	}
-	if _, err := s.decide(ctx, "proppatch", authz.ActSetTime, p, s.target(e, ok)); err != nil {
+	if err := s.unlocked(ctx, "proppatch", at, false); err != nil {
 		return err
 	}
-	if err := s.unlocked(ctx, "proppatch", p, false); err != nil {
-		return err
-	}
-	return s.fs.store.PatchProps(ctx, p, set, remove)
+	return s.fs.store.PatchProps(ctx, at, set, remove)
 }

@@ -77,15 +77,15 @@ func (a Action) rule() rule {
 	)
 	switch a {
 	case ActStat:
-		return rule{name: "stat", absent: list | read, present: list | read, folder: Full, traverse: true}
+		return rule{name: "stat", absent: list | read, present: list | read, folder: Full, own: create, traverse: true}
 	case ActList:
-		return rule{name: "list", on: onFolder, folder: list, traverse: true}
+		return rule{name: "list", on: onFolder, folder: list | create, traverse: true}
 	case ActRead:
 		return rule{name: "read", on: onFile, absent: read, present: read}
 	case ActCreate:
-		return rule{name: "create", on: onFile, absent: create, present: overwrite, upload: true}
+		return rule{name: "create", on: onFile, absent: create, present: overwrite, own: create, upload: true}
 	case ActOverwrite:
-		return rule{name: "overwrite", on: onFile, absent: overwrite, present: overwrite, upload: true}
+		return rule{name: "overwrite", on: onFile, absent: overwrite, present: overwrite, own: create, upload: true}
 	case ActDelete:
 		return rule{name: "delete", absent: del, present: del, folder: del}
 	case ActMkdir:
@@ -93,7 +93,7 @@ func (a Action) rule() rule {
 	case ActRenameSource:
 		return rule{name: "rename-source", absent: rename | del, present: rename | del, folder: rename | del, own: create}
 	case ActRenameTarget:
-		return rule{name: "rename-target", absent: create, present: overwrite, folder: mkdir}
+		return rule{name: "rename-target", absent: create, present: overwrite, folder: mkdir, own: create}
 	case ActSetTime:
 		return rule{name: "settime", absent: overwrite, present: overwrite, folder: mkdir | overwrite, own: create}
 	}

@@ -74,7 +74,7 @@ func BenchmarkFilter(b *testing.B) {
 	for b.Loop() {
 		l := Filter(f, grants, dir, testNow())
 		for _, n := range names {
-			l.Show(n, false)
+			l.Show(n, false, false)
 		}
 	}
 }

@@ -81,7 +81,7 @@ func Decide(f Facts, grants []Grant, a Action, p vpath.Path, now time.Time, t Ta
 	folder := r.isFolder(p, t)
 	need := r.need(folder, t)
 	var s scan
-	s.run(&f, grants, p, folder, t.Size, need)
+	s.run(&f, grants, p, folder, t, need)
 	return s.decision(&r, p, folder, t, need)
 }
 
@@ -91,6 +91,7 @@ type scan struct {
 	allow   []*Grant // covering grants that give a needed permission
 	visible []*Grant // covering grants whose patterns admit the path
 	below   []*Grant // grants strictly below the path (folders only)
+	drop    []*Grant // covering drop-box grants (create alone) that hide an existing file
 	notes   []note   // covering grants that would give a needed permission but for a condition
 }
 
@@ -103,7 +104,8 @@ type note struct {
 // uploadPerms are the permissions a grant's MaxSize limits.
 const uploadPerms = PermCreate | PermOverwrite
 
-func (s *scan) run(f *Facts, grants []Grant, p vpath.Path, folder bool, size int64, need Perm) {
+func (s *scan) run(f *Facts, grants []Grant, p vpath.Path, folder bool, t Target, need Perm) {
+	size := t.Size
 	var folded string
 	for i := range grants {
 		g := &grants[i]
@@ -123,7 +125,7 @@ func (s *scan) run(f *Facts, grants []Grant, p vpath.Path, folder bool, size int
 		eff := g.Perms & Full
 		if !folder && g.hasPatterns() {
 			if folded == "" {
-				folded = foldName(p.Name())
+				folded = foldName(judgedName(p.Name()))
 			}
 			if ok, why := g.admits(folded); !ok {
 				if eff&need != 0 {
@@ -132,7 +134,15 @@ func (s *scan) run(f *Facts, grants []Grant, p vpath.Path, folder bool, size int
 				continue
 			}
 		}
-		s.visible = append(s.visible, g)
+		// A drop box (create alone) shows no file that exists, but for the
+		// requester's own upload: whether a name is taken is not its
+		// business.
+		// (A free name is visible to it only for what create gives.)
+		if folder || eff != PermCreate || t.OwnUpload || !t.Exists && need&PermCreate != 0 {
+			s.visible = append(s.visible, g)
+		} else {
+			s.drop = append(s.drop, g)
+		}
 		if !folder && size > 0 && g.MaxSize > 0 && size > g.MaxSize {
 			if eff&need != 0 && eff&need&^uploadPerms == 0 {
 				s.notes = append(s.notes, note{g, fmt.Sprintf("takes at most %d bytes, this upload has %d", g.MaxSize, size)})
@@ -196,6 +206,9 @@ func (s *scan) denial(r *rule, p vpath.Path, folder bool, t Target, need Perm) s
 	case len(s.below) > 0:
 		sortGrants(s.below)
 		b.WriteString("; visible on the way to " + describe(s.below))
+	case len(s.drop) > 0:
+		sortGrants(s.drop)
+		b.WriteString("; hidden: a drop box sees no file but the requester's own recent uploads (" + describe(s.drop) + ")")
 	default:
 		b.WriteString("; hidden: no grant reaches it")
 	}

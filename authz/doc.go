@@ -60,26 +60,43 @@
 // are in one table (see Action). Of the listed permissions, any one suffices.
 //
 //	action         file (absent)  file (exists)  folder            own upload
-//	stat           list|read      list|read      any right, or a   -
+//	stat           list|read      list|read      any right, or a   create
 //	                                             grant below it
-//	list           -              -              list, or a grant  -
-//	                                             below it (filtered)
+//	list           -              -              list or create,   -
+//	                                             or a grant below
+//	                                             it (filtered)
 //	read           read           read           -                 -
-//	create         create         overwrite      -                 -
-//	overwrite      overwrite      overwrite      -                 -
+//	create         create         overwrite      -                 create
+//	overwrite      overwrite      overwrite      -                 create
 //	delete         delete         delete         delete            -
 //	mkdir          -              -              mkdir             -
 //	rename-source  rename|delete  rename|delete  rename|delete     create
-//	rename-target  create         overwrite      mkdir             -
+//	rename-target  create         overwrite      mkdir             create
 //	settime        overwrite      overwrite      mkdir|overwrite   create
 //
-// Stat of a file needs list or read, so a drop box (create only) can stat its
-// folder but learns nothing about the files in it, not even whether a name is
-// taken (it is told "permission denied" either way). An "own upload" is a file
-// the requester created in the current session, as tracked by the front end
-// (Target.OwnUpload): a create-only drop box may set its times and rename it
-// (clients that upload to a temporary name and rename it, like WinSCP), but
-// never onto an existing name, which needs overwrite.
+// # Drop boxes
+//
+// A grant of create alone makes a drop box: its holder uploads, and learns
+// nothing else. An existing file is not visible through such a grant —
+// stat, read, overwrite, delete all answer as for a name that does not
+// exist — unless it is the requester's own upload (Target.OwnUpload): a file
+// whose current version they published recently, as the catalog records it
+// (the front end decides how recent, by default within an hour). Their own
+// uploads they may stat, list, date, upload again, rename, and rename
+// another upload onto (clients that upload to a temporary name and rename
+// it, like WinSCP, that retry, and that stat after an upload, like paramiko
+// and rclone), but never read, and never rename onto anybody else's file,
+// which needs overwrite. Listing a drop box shows
+// the requester's own uploads only (Filter).
+//
+// # Temporary names
+//
+// File name patterns judge a name with a known temporary suffix by the name
+// under it: ".filepart" (WinSCP), ".part", ".partial" (with rclone's random
+// tag before it), ".tmp", ".writing" (Spring Integration) and ".inprogress"
+// (Apache Camel). A grant that allows only *.edi thus lets a client upload
+// "order.edi.filepart"; the rename to the final name is judged on the final
+// name, so "order.edi.filepart" never becomes "order.exe".
 //
 // A rename needs both names: DecideRename asks rename-source on the old name
 // and rename-target on the new one, and refuses a move that would make

@@ -48,6 +48,11 @@ type Facts struct {
 	// of Protocols when those are restricted; it may be "" otherwise (the
 	// CLI's explain and view).
 	Protocol Protocol
+	// Unreadable names the account's stored restrictions that could not be
+	// read ("network", "protocol"): a damaged restriction must not widen
+	// into "any", so while one is listed the account may do nothing. Empty
+	// means every restriction was read.
+	Unreadable []string
 	// Session is what the request's connection authenticated with; its
 	// zero value binds nothing (the CLI's explain and view).
 	Session Session
@@ -90,6 +95,10 @@ func (f *Facts) Usable(now time.Time) (bool, string) {
 	switch {
 	case f.Status == StatusUnknown || f.Status > StatusExpired:
 		return false, fmt.Sprintf("account %s has no known status", who)
+	case len(f.Unreadable) == 1:
+		return false, fmt.Sprintf("account %s: stored %s restriction is unreadable", who, f.Unreadable[0])
+	case len(f.Unreadable) > 1:
+		return false, fmt.Sprintf("account %s: stored %s restrictions are unreadable", who, strings.Join(f.Unreadable, " and "))
 	case f.Status != StatusActive:
 		return false, fmt.Sprintf("account %s is %s", who, f.Status)
 	case !f.Expires.IsZero() && !now.Before(f.Expires):

@@ -89,6 +89,7 @@ func (b *bytesIn) facts() Facts {
 	f.Expires = []time.Time{{}, {}, {}, testNow().Add(-time.Second), testNow().Add(time.Second)}[b.next()%5]
 	f.Protocols = [][]Protocol{nil, nil, nil, {SFTP}, {WebDAV, SFTP}}[b.next()%5]
 	f.Protocol = []Protocol{SFTP, SFTP, "", WebDAV}[b.next()%4]
+	f.Unreadable = [][]string{nil, nil, nil, nil, nil, nil, nil, {"network"}}[b.next()%8]
 	return f
 }
 
@@ -120,8 +121,8 @@ func decodeInput(data []byte) fuzzInput {
 // Decide must stay within, written apart from the table in action.go.
 func could(a Action) Perm {
 	return map[Action]Perm{
-		ActStat: Full, ActList: PermList, ActRead: PermRead,
-		ActCreate: PermCreate | PermOverwrite, ActOverwrite: PermOverwrite,
+		ActStat: Full, ActList: PermList | PermCreate, ActRead: PermRead,
+		ActCreate: PermCreate | PermOverwrite, ActOverwrite: PermOverwrite | PermCreate,
 		ActDelete: PermDelete, ActMkdir: PermMkdir,
 		ActRenameSource: PermRename | PermDelete | PermCreate,
 		ActRenameTarget: PermCreate | PermOverwrite | PermMkdir,
@@ -213,12 +214,13 @@ func FuzzDecide(f *testing.F) {
 		// A listing never shows what stat would deny.
 		l := Filter(in.f, in.grants, in.p, now)
 		for _, name := range []string{"acme", "inbound", "x.edi", "X.EXE"} {
-			for _, isDir := range []bool{false, true} {
-				if !l.Show(name, isDir) {
+			for _, kind := range []Target{{Dir: true, Exists: true}, {Exists: true}, {Exists: true, OwnUpload: true}} {
+				isDir := kind.Dir
+				if !l.Show(name, isDir, kind.OwnUpload) {
 					continue
 				}
 				child, _ := in.p.Child(name)
-				if st := Decide(in.f, in.grants, ActStat, child, now, Target{Dir: isDir, Exists: true}); !st.Allowed {
+				if st := Decide(in.f, in.grants, ActStat, child, now, kind); !st.Allowed {
 					t.Fatalf("listing of %s shows %s (dir %v), stat denies: %s", in.p, name, isDir, st.Reason)
 				}
 				if ls := Decide(in.f, in.grants, ActList, in.p, now, Target{Dir: true}); !ls.Allowed {
@@ -229,8 +231,8 @@ func FuzzDecide(f *testing.F) {
 
 		// A rename is allowed only when both halves are.
 		to := in.extra.Path
-		r := DecideRename(in.f, in.grants, in.p, to, now, in.t, in.t.Exists)
-		if again := DecideRename(in.f, shuffled, in.p, to, now, in.t, in.t.Exists); !reflect.DeepEqual(r, again) {
+		r := DecideRename(in.f, in.grants, in.p, to, now, in.t, Target{Exists: in.t.Exists})
+		if again := DecideRename(in.f, shuffled, in.p, to, now, in.t, Target{Exists: in.t.Exists}); !reflect.DeepEqual(r, again) {
 			t.Fatalf("rename depends on grant order:\n%+v\n%+v", r, again)
 		}
 		checkDecision(t, r)

@@ -77,6 +77,41 @@ func ValidatePattern(p string) error {
 	return nil
 }
 
+// judgedName is the name a file's name patterns judge: the name itself, or
+// for a temporary upload name ("order.edi.filepart") the name under the
+// suffix ("order.edi"), so that a grant allowing only *.edi lets clients
+// upload under a temporary name and rename. rclone's temporary names put a
+// random tag before ".partial" ("order.edi.3fa9c1e2.partial"); it goes too.
+// A rename to the final name is judged on the final name.
+func judgedName(name string) string {
+	lower := strings.ToLower(name)
+	// The suffixes upload clients give a file while it is being written:
+	// WinSCP's ".filepart", ".part" and ".partial" (scripts, rclone, curl),
+	// ".tmp", ".writing" (Spring Integration), ".inprogress" (Apache Camel).
+	for _, suf := range [...]string{".filepart", ".part", ".partial", ".tmp", ".writing", ".inprogress"} {
+		if len(lower) > len(suf) && strings.HasSuffix(lower, suf) {
+			base := name[:len(name)-len(suf)]
+			if suf == ".partial" {
+				if i := strings.LastIndexByte(base, '.'); i > 0 && len(base)-i-1 == 8 && isAlnum(base[i+1:]) {
+					base = base[:i]
+				}
+			}
+			return base
+		}
+	}
+	return name
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
 // foldName is the one case folding applied to names and patterns alike.
 func foldName(s string) string { return norm.NFC.String(strings.ToLower(s)) }
 

@@ -12,6 +12,7 @@ import (
 // Filter; the zero value shows nothing.
 type Lister struct {
 	full   bool     // a grant gives list on the folder: show what may be stat'ed
+	drop   []*Grant // else grants on dir or above giving create: a drop box shows own uploads
 	cover  []*Grant // grants on dir or above giving list or read, to judge files
 	exact  []*Grant // grants naming a child exactly, giving list or read
 	leadTo []string // names of child folders on the way to granted paths, sorted
@@ -20,11 +21,12 @@ type Lister struct {
 // Filter prepares the listing of folder dir for the requester described by
 // f. When a grant gives list on dir, the listing shows every child folder
 // and the files the requester may stat (list or read on them, patterns
-// admitting the name); else, when granted paths lie below dir, it shows only
-// the child folders on the way to them; else nothing. A child is shown only
-// if Decide would allow stat on it, so a listing never reveals more than
-// stat would. The Lister refers to grants: leave them unchanged while it is
-// in use.
+// admitting the name); else, in a drop box (a grant gives create on dir),
+// only the requester's own recent uploads that a create grant admits; and
+// the child folders on the way to granted paths below dir. A child is
+// shown only if Decide would allow stat on it, so a listing never reveals
+// more than stat would. The Lister refers to grants: leave them unchanged
+// while it is in use.
 func Filter(f Facts, grants []Grant, dir vpath.Path, now time.Time) Lister {
 	var l Lister
 	if ok, _ := f.Usable(now); !ok {
@@ -42,6 +44,9 @@ func Filter(f Facts, grants []Grant, dir vpath.Path, now time.Time) Lister {
 			if g.Perms.Any(PermList | PermRead) {
 				l.cover = append(l.cover, g)
 			}
+			if g.Perms.Has(PermCreate) {
+				l.drop = append(l.drop, g)
+			}
 		case g.Path.Within(dir):
 			l.leadTo = append(l.leadTo, g.Path.Elems()[depth])
 			if g.Path.Depth() == depth+1 && g.Perms.Any(PermList|PermRead) {
@@ -54,9 +59,14 @@ func Filter(f Facts, grants []Grant, dir vpath.Path, now time.Time) Lister {
 	return l
 }
 
+// Full reports whether the listing shows everything the requester may
+// stat (a grant gives list), not a drop box's own uploads alone.
+func (l Lister) Full() bool { return l.full }
+
 // Show reports whether the child of the folder called name, a folder if
-// isDir, appears in the listing.
-func (l Lister) Show(name string, isDir bool) bool {
+// isDir, appears in the listing; own says it is the requester's own recent
+// upload (Target.OwnUpload).
+func (l Lister) Show(name string, isDir, own bool) bool {
 	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
 		return false
 	}
@@ -67,19 +77,19 @@ func (l Lister) Show(name string, isDir bool) bool {
 		_, found := slices.BinarySearch(l.leadTo, name)
 		return found
 	}
-	if !l.full {
-		return false
-	}
 	folded := ""
 	admits := func(g *Grant) bool {
 		if !g.hasPatterns() {
 			return true
 		}
 		if folded == "" {
-			folded = foldName(name)
+			folded = foldName(judgedName(name))
 		}
 		ok, _ := g.admits(folded)
 		return ok
+	}
+	if !l.full {
+		return own && slices.ContainsFunc(l.drop, admits)
 	}
 	for _, g := range l.cover {
 		if admits(g) {

@@ -42,6 +42,7 @@ func TestFilter(t *testing.T) {
 		{"sweeper", "/acme", []string{"archive/", "inbound/", "quarantine/"}},
 		{"sweeper", "/acme/inbound", nil}, // rename and delete, but no list
 		{"sam", "/", nil},                 // suspended
+		{"uma", "/acme", nil},             // a stored restriction unreadable
 		{"acme-edi-over-webdav", "/", nil},
 	}
 	grants := policyGrants()
@@ -52,7 +53,7 @@ func TestFilter(t *testing.T) {
 			var got []string
 			for _, child := range tree()[c.dir] {
 				name, isDir := strings.CutSuffix(child, "/")
-				if !l.Show(name, isDir) {
+				if !l.Show(name, isDir, false) {
 					continue
 				}
 				got = append(got, child)
@@ -76,14 +77,42 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// A drop box lists the requester's own recent uploads, and only those
+// its grants admit.
+func TestFilterDropBox(t *testing.T) {
+	l := Filter(person("acme-edi"), policyGrants(), vp("/acme/inbound"), testNow())
+	for _, c := range []struct {
+		name     string
+		dir, own bool
+		shown    bool
+	}{
+		{"mine.edi", false, true, true},
+		{"theirs.edi", false, false, false},
+		{"sub", true, false, false},
+	} {
+		if got := l.Show(c.name, c.dir, c.own); got != c.shown {
+			t.Errorf("Show(%q, dir %v, own %v) = %v", c.name, c.dir, c.own, got)
+		}
+		child, _ := vp("/acme/inbound").Child(c.name)
+		st := Decide(person("acme-edi"), policyGrants(), ActStat, child, testNow(), Target{Dir: c.dir, Exists: true, OwnUpload: c.own})
+		if c.shown && !st.Allowed {
+			t.Errorf("%s listed but stat denies: %s", c.name, st.Reason)
+		}
+	}
+	g := Filter(person("globex-edi"), []Grant{{ID: 1, Subject: subject("user:globex-edi"), Path: vp("/globex/inbound"), Perms: DropBox, Allow: []string{"*.edi"}}}, vp("/globex/inbound"), testNow())
+	if !g.Show("a.edi.filepart", false, true) || g.Show("a.exe", false, true) {
+		t.Error("a drop box with patterns lists its own uploads by the names they judge")
+	}
+}
+
 func TestFilterZeroAndOddNames(t *testing.T) {
 	var l Lister
-	if l.Show("acme", true) || l.Show("x", false) {
+	if l.Show("acme", true, false) || l.Show("x", false, true) {
 		t.Error("the zero Lister shows entries")
 	}
 	l = Filter(person("anna"), policyGrants(), vp("/acme"), testNow())
 	for _, name := range []string{"", ".", "..", "a/b"} {
-		if l.Show(name, true) || l.Show(name, false) {
+		if l.Show(name, true, false) || l.Show(name, false, true) {
 			t.Errorf("Show(%q) = true", name)
 		}
 	}
@@ -139,7 +168,7 @@ func TestExplain(t *testing.T) {
 		{"acme-edi", ActCreate, "/acme/outbound/x.edi", Target{},
 			"denied: no grant gives create on /acme/outbound/x.edi; visible through grant 2 (user:acme-edi on /acme/outbound: list,read)"},
 		{"acme-edi", ActCreate, "/acme/inbound/x.edi", Target{Exists: true},
-			"denied: no grant gives overwrite on /acme/inbound/x.edi (it exists); visible through " + g1},
+			"denied: no grant gives overwrite on /acme/inbound/x.edi (it exists); hidden: a drop box sees no file but the requester's own recent uploads (" + g1 + ")"},
 		{"acme-edi", ActRead, "/globex/inbound/x.edi", Target{},
 			"denied: no grant gives read on /globex/inbound/x.edi; hidden: no grant reaches it"},
 		{"acme-edi", ActStat, "/globex", Target{Dir: true},
@@ -153,6 +182,8 @@ func TestExplain(t *testing.T) {
 		{"sam", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account sam is suspended"},
 		{"erin", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account erin expired at 2026-11-15T11:00:00Z"},
 		{"acme-edi-over-webdav", ActRead, "/acme/outbound/x.edi", Target{}, "denied: account acme-edi may not use webdav (only sftp)"},
+		{"uma", ActRead, "/acme/inbound/x.edi", Target{}, "denied: account uma: stored network restriction is unreadable"},
+		{"ulf", ActList, "/acme", Target{Dir: true}, "denied: account ulf: stored network and protocol restrictions are unreadable"},
 	}
 	for _, c := range cases {
 		d := Decide(person(c.who), policyGrants(), c.act, vp(c.path), testNow(), c.target)

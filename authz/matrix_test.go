@@ -43,20 +43,23 @@ func TestPermissionMatrix(t *testing.T) {
 	cases := []matrixCase{
 		// acme-edi: a drop box on /acme/inbound.
 		{"drop box: upload a new order", "acme-edi", ActCreate, "/acme/inbound/order1.edi", "", newFile, allow, visible},
-		{"drop box: no overwrite of an existing file", "acme-edi", ActOverwrite, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
-		{"drop box: create over an existing file is an overwrite", "acme-edi", ActCreate, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
-		{"drop box: no listing", "acme-edi", ActList, "/acme/inbound", "", folder, deny, visible},
-		{"drop box: no reading what others dropped", "acme-edi", ActRead, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
+		{"drop box: no overwrite of an existing file, whose name it does not learn", "acme-edi", ActOverwrite, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
+		{"drop box: create over an existing file is an overwrite", "acme-edi", ActCreate, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
+		{"drop box: upload its own upload again", "acme-edi", ActCreate, "/acme/inbound/order1.edi", "", ownUpload, allow, visible},
+		{"drop box: lists (its own uploads only, see Filter)", "acme-edi", ActList, "/acme/inbound", "", folder, allow, visible},
+		{"drop box: no reading what others dropped", "acme-edi", ActRead, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
+		{"drop box: nor its own upload", "acme-edi", ActRead, "/acme/inbound/order1.edi", "", ownUpload, deny, visible},
 		{"drop box: stat of its own folder", "acme-edi", ActStat, "/acme/inbound", "", folder, allow, visible},
-		{"drop box: no stat of a file", "acme-edi", ActStat, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
-		{"drop box: no stat of a free name either", "acme-edi", ActStat, "/acme/inbound/order9.edi", "", newFile, deny, visible},
-		{"drop box: no delete", "acme-edi", ActDelete, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
+		{"drop box: no stat of another's file: not found", "acme-edi", ActStat, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
+		{"drop box: stat of its own upload", "acme-edi", ActStat, "/acme/inbound/order1.edi", "", ownUpload, allow, visible},
+		{"drop box: no stat of a free name either: not found", "acme-edi", ActStat, "/acme/inbound/order9.edi", "", newFile, deny, hidden},
+		{"drop box: no delete", "acme-edi", ActDelete, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
 		{"drop box: no mkdir", "acme-edi", ActMkdir, "/acme/inbound/2026", "", newFolder, deny, visible},
 		{"drop box: set the time of its own upload", "acme-edi", ActSetTime, "/acme/inbound/order1.edi", "", ownUpload, allow, visible},
-		{"drop box: not the time of another file", "acme-edi", ActSetTime, "/acme/inbound/order1.edi", "", oldFile, deny, visible},
+		{"drop box: not the time of another file", "acme-edi", ActSetTime, "/acme/inbound/order1.edi", "", oldFile, deny, hidden},
 		{"drop box: rename its own upload from a temporary name", "acme-edi", rename, "/acme/inbound/order1.edi.filepart", "/acme/inbound/order1.edi", ownUpload, allow, visible},
 		{"drop box: not onto a taken name", "acme-edi", renameOver, "/acme/inbound/order1.edi.filepart", "/acme/inbound/order1.edi", ownUpload, deny, visible},
-		{"drop box: not another file", "acme-edi", rename, "/acme/inbound/order1.edi", "/acme/inbound/order2.edi", oldFile, deny, visible},
+		{"drop box: not another file", "acme-edi", rename, "/acme/inbound/order1.edi", "/acme/inbound/order2.edi", oldFile, deny, hidden},
 		{"outbound: list", "acme-edi", ActList, "/acme/outbound", "", folder, allow, visible},
 		{"outbound: read an order", "acme-edi", ActRead, "/acme/outbound/po1.edi", "", oldFile, allow, visible},
 		{"outbound: no upload", "acme-edi", ActCreate, "/acme/outbound/x.edi", "", newFile, deny, visible},
@@ -108,6 +111,11 @@ func TestPermissionMatrix(t *testing.T) {
 		{"pattern: an EDI file", "globex-edi", ActCreate, "/globex/inbound/order.edi", "", sized(1 * MiB), allow, visible},
 		{"pattern: case does not matter", "globex-edi", ActCreate, "/globex/inbound/ORDER.EDI", "", newFile, allow, visible},
 		{"pattern: other names get nothing", "globex-edi", ActCreate, "/globex/inbound/notes.txt", "", newFile, deny, hidden},
+		{"temporary name: judged by the name under it", "globex-edi", ActCreate, "/globex/inbound/order.edi.filepart", "", newFile, allow, visible},
+		{"temporary name: .part of a refused name", "globex-edi", ActCreate, "/globex/inbound/notes.txt.part", "", newFile, deny, hidden},
+		{"temporary name: rclone's tagged .partial", "globex-edi", ActCreate, "/globex/inbound/order.edi.3fa9C1e2.partial", "", newFile, allow, visible},
+		{"temporary name: renamed to a refused name", "globex-edi", rename, "/globex/inbound/order.edi.tmp", "/globex/inbound/order.exe", ownUpload, deny, visible},
+		{"temporary name: renamed to its final name", "globex-edi", rename, "/globex/inbound/order.edi.writing", "/globex/inbound/order.edi", ownUpload, allow, visible},
 		{"pattern: nor can they be read", "globex-edi", ActRead, "/globex/inbound/notes.txt", "", oldFile, deny, hidden},
 		{"size: over the limit", "globex-edi", ActCreate, "/globex/inbound/big.edi", "", sized(20 * MiB), deny, visible},
 		{"size: exactly the limit", "globex-edi", ActCreate, "/globex/inbound/exact.edi", "", sized(10 * MiB), allow, visible},
@@ -140,6 +148,9 @@ func TestPermissionMatrix(t *testing.T) {
 		{"expired status: nothing", "xena", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
 		{"expiry passed: nothing", "erin", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
 		{"expiry at this very instant: nothing", "ned", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
+		{"unreadable restriction: nothing", "uma", ActRead, "/acme/outbound/po1.edi", "", oldFile, deny, hidden},
+		{"unreadable restriction: not even the root", "uma", ActList, "/", "", folder, deny, hidden},
+		{"unreadable restrictions: no upload", "ulf", ActCreate, "/acme/inbound/x.edi", "", newFile, deny, hidden},
 		{"expiry ahead: works", "fay", ActRead, "/acme/outbound/po1.edi", "", oldFile, allow, visible},
 		{"unknown action: denied", "anna", ActNone, "/acme", "", folder, deny, hidden},
 	}
@@ -162,7 +173,7 @@ func TestPermissionMatrix(t *testing.T) {
 
 func decideCase(grants []Grant, c matrixCase) Decision {
 	if c.act == rename || c.act == renameOver {
-		return DecideRename(person(c.who), grants, vp(c.path), vp(c.to), testNow(), c.target, c.act == renameOver)
+		return DecideRename(person(c.who), grants, vp(c.path), vp(c.to), testNow(), c.target, Target{Exists: c.act == renameOver})
 	}
 	return Decide(person(c.who), grants, c.act, vp(c.path), testNow(), c.target)
 }

@@ -78,7 +78,7 @@ func person(login string) Facts {
 		return active("hq", nil, "operator", "ops")
 	case "sweeper":
 		return active("hq", nil, "automation")
-	case "sam", "pete", "xena", "erin", "fay", "ned":
+	case "sam", "pete", "xena", "erin", "fay", "ned", "uma", "ulf":
 		f := active("hq-sales", hq, "sales", "staff")
 		switch login {
 		case "sam":
@@ -93,6 +93,10 @@ func person(login string) Facts {
 			f.Expires = testNow().Add(24 * time.Hour)
 		case "ned":
 			f.Expires = testNow()
+		case "uma": // a network restriction damaged in the database
+			f.Unreadable = []string{"network"}
+		case "ulf":
+			f.Unreadable = []string{"network", "protocol"}
 		}
 		return f
 	}

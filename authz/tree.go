@@ -151,7 +151,7 @@ func (t *subtree) entry(e TreeEntry) Decision {
 	case TreeDelete:
 		return Decide(t.f, t.mine, ActDelete, e.Path, t.now, Target{Dir: e.Dir, Exists: true})
 	case TreeMove:
-		return DecideRename(t.f, t.mine, e.Path, e.Path.Rebase(t.from, t.to), t.now, Target{Dir: e.Dir, Exists: true}, false)
+		return DecideRename(t.f, t.mine, e.Path, e.Path.Rebase(t.from, t.to), t.now, Target{Dir: e.Dir, Exists: true}, Target{})
 	case TreeCopy:
 		src := ActRead
 		dst := ActCreate

@@ -15,6 +15,7 @@ import (
 	"pier/authz"
 	"pier/davd"
 	"pier/identity"
+	"pier/internal/testenv"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -71,6 +72,7 @@ func (e *env) content(t *testing.T, p string) string {
 // A PUT whose body breaks publishes nothing and leaves the old version.
 func TestPutPublishesWholeBodiesOnly(t *testing.T) {
 	backendsDAV(t, func(t *testing.T, prod bool) {
+		testenv.NoLeaks(t) // a cut body leaves no goroutine behind
 		e := startWith(t, prod, func(c *davd.Config) { c.BodyWindow, c.BodyMinBytes = 500*time.Millisecond, 1024 }, nil)
 		expect(t, "first version", e.do(t, "anna", "PUT", "/acme/staff/doc.txt", strings.NewReader("v1")), 201)
 		head := "PUT /dav/acme/staff/doc.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic("anna") + "\r\n"
@@ -301,11 +303,15 @@ func grant(t *testing.T, e *env, to, path, perms string) {
 // download running when the account is suspended stops within seconds.
 func TestRevocationOverWebDAV(t *testing.T) {
 	backendsDAV(t, func(t *testing.T, prod bool) {
+		testenv.NoLeaks(t) // nor does a download cut short
 		e := startWith(t, prod, func(c *davd.Config) { c.Revalidate = 500 * time.Millisecond }, nil)
 		ctx := context.Background()
 		expect(t, "logged in", e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "0"), 207)
 		// Another password's hash: the password anna logged in with is no longer hers.
-		if _, err := e.ids.UpdateUser(ctx, "anna", func(u *identity.User) error { u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"; return nil }); err != nil {
+		if _, err := e.ids.UpdateUser(ctx, "anna", func(u *identity.User) error {
+			u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, "the old password right after a change", e.do(t, "anna", "PROPFIND", "/acme/", nil, "Depth", "0"), 401)

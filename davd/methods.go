@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pier/authfs"
+	"pier/internal/untrusted"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -21,7 +22,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ri *reqInfo, err e
 		code = http.StatusInternalServerError
 	}
 	if code >= 500 {
-		s.log.Error("webdav request failed", "method", r.Method, "path", r.URL.Path, "user", ri.sess.Login(), "err", err)
+		s.log.Error("webdav request failed", "method", r.Method, "path", untrusted.Text(r.URL.Path), "user", ri.sess.Login(), "err", err)
 	}
 	text := http.StatusText(code)
 	var he *headerError
@@ -163,7 +164,7 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 	var be *bodyError
 	switch {
 	case errors.As(err, &be):
-		s.log.Info("upload cut: nothing published", "path", r.URL.Path, "user", ri.sess.Login(), "bytes", n, "reason", be.Error())
+		s.log.Info("upload cut: nothing published", "path", untrusted.Text(r.URL.Path), "user", ri.sess.Login(), "bytes", n, "reason", be.Error())
 		code := http.StatusBadRequest
 		if be.timeout {
 			code = http.StatusRequestTimeout
@@ -174,7 +175,7 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 		w.Header().Set("Connection", "close")
 		http.Error(w, be.Error(), code)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		s.log.Info("upload cut: nothing published", "path", r.URL.Path, "user", ri.sess.Login(), "bytes", n, "announced", r.ContentLength)
+		s.log.Info("upload cut: nothing published", "path", untrusted.Text(r.URL.Path), "user", ri.sess.Login(), "bytes", n, "announced", r.ContentLength)
 		w.Header().Set("Connection", "close")
 		http.Error(w, "request body shorter than Content-Length: nothing stored", http.StatusBadRequest)
 	default:

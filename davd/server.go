@@ -27,6 +27,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
+	"pier/internal/untrusted"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -159,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dav := &webdav.Handler{Prefix: strings.TrimSuffix(s.cfg.Prefix, "/"), FileSystem: davFS{}, LockSystem: checkedLocks{},
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
-				s.log.Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
+				s.log.Debug("webdav", "method", r.Method, "path", untrusted.Text(r.URL.Path), "err", err)
 			}
 		}}
 	dav.ServeHTTP(&statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}, r)
@@ -371,7 +372,7 @@ func (w *statusWriter) WriteHeader(code int) {
 		}
 	}
 	if code >= 500 && w.ri.err != nil {
-		w.log.Error("webdav request failed", "method", w.r.Method, "path", w.r.URL.Path, "err", w.ri.err)
+		w.log.Error("webdav request failed", "method", w.r.Method, "path", untrusted.Text(w.r.URL.Path), "err", w.ri.err)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -153,11 +153,46 @@ ALTER TABLE locks ADD COLUMN shared INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN published_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 `},
-	{7, "sha-1 and md5 of files", `
+	{7, "drop box conflict copies", `
+ALTER TABLE entries ADD COLUMN shadows TEXT {{C}} NOT NULL DEFAULT '';
+CREATE INDEX entries_shadows ON entries (parent, shadows) WHERE shadows <> ''
+`},
+	{8, "audit trail", `
+CREATE TABLE audit_queue (
+	id {{ID}},
+	data TEXT NOT NULL
+);
+CREATE TABLE audit_log (
+	seq BIGINT PRIMARY KEY,
+	at BIGINT NOT NULL,
+	actor TEXT {{C}} NOT NULL,
+	actor_org TEXT {{C}} NOT NULL,
+	action TEXT NOT NULL,
+	path TEXT {{C}} NOT NULL,
+	path_org TEXT {{C}} NOT NULL,
+	outcome TEXT NOT NULL,
+	data TEXT,
+	pruned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_actor ON audit_log (actor, at);
+CREATE INDEX audit_log_orgs ON audit_log (actor_org, path_org, at);
+CREATE TABLE audit_hashes (
+	idx BIGINT PRIMARY KEY,
+	hash TEXT NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+	size BIGINT PRIMARY KEY,
+	root TEXT NOT NULL,
+	note TEXT NOT NULL,
+	at BIGINT NOT NULL
+)
+`},
+	{9, "sha-1 and md5 of files", `
 ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
 ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
 `},
-	{8, "ssh compatibility listener", `
+	{10, "ssh compatibility listener", `
 ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
 `},

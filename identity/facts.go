@@ -80,7 +80,7 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	}
 	f := authz.Facts{
 		UserID: u.ID, Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
-		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Networks: u.CIDRs,
+		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Networks: u.CIDRs, Unreadable: u.Unreadable,
 		SSHCompat: u.SSHCompat,
 	}
 	if !f.SSHCompat {

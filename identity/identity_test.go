@@ -17,15 +17,24 @@ import (
 
 // backends runs fn against SQLite and PostgreSQL: the same tests for both.
 func backends(t *testing.T, fn func(t *testing.T, s *identity.Store)) {
+	backendsDB(t, func(t *testing.T, _ *db.DB, s *identity.Store) { fn(t, s) })
+}
+
+// backendsDB is backends for tests that also write to the database
+// directly.
+func backendsDB(t *testing.T, fn func(t *testing.T, d *db.DB, s *identity.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
-		fn(t, identity.New(d))
+		fn(t, d, identity.New(d))
 	})
-	t.Run("postgres", func(t *testing.T) { fn(t, identity.New(testenv.Postgres(t))) })
+	t.Run("postgres", func(t *testing.T) {
+		d := testenv.Postgres(t)
+		fn(t, d, identity.New(d))
+	})
 }
 
 func must[T any](t *testing.T) func(T, error) T {

@@ -23,16 +23,31 @@ type User struct {
 	Role         string // job role within Org
 	Status       authz.Status
 	PasswordHash string
-	Expires      time.Time // zero: never
-	LastLogin    time.Time // zero: never logged in
-	CIDRs        []netip.Prefix
+	Expires      time.Time        // zero: never
+	LastLogin    time.Time        // zero: never logged in
+	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
 	// SSHCompat lets the user log in through the SFTP compatibility
 	// listener (older algorithms, for old integration platforms); so does
 	// a mark on their organisation or one above it.
 	SSHCompat bool
 	Created   time.Time
+	// Unreadable names the stored restrictions that did not parse when the
+	// user was loaded: "network" (CIDRs) and "protocol" (Protocols). The
+	// field is then empty but must not be taken for "any": the account may
+	// do nothing (authz.Facts.Unreadable) until an administrator sets the
+	// restriction anew. UpdateUser writes the stored text back unchanged
+	// unless the change sets the field.
+	Unreadable []string
+
+	storedCIDRs, storedProtocols string // the text found unreadable, kept for UpdateUser
 }
+
+// Restriction names in User.Unreadable and authz.Facts.Unreadable.
+const (
+	RestrictNetwork  = "network"
+	RestrictProtocol = "protocol"
+)
 
 // ParseCIDRs reads a comma-separated list of networks ("10.0.0.0/8,
 // 2001:db8::/32"); a bare address means that one host.
@@ -170,9 +185,40 @@ func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
 	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
-	u.CIDRs, _ = ParseCIDRs(cidrs)
-	u.Protocols, _ = ParseProtocols(protos)
+	// A restriction that does not parse must not turn into "any": the user
+	// is marked, and authz and auth refuse the account while it is.
+	var err error
+	if u.CIDRs, err = ParseCIDRs(cidrs); err != nil {
+		u.CIDRs, u.storedCIDRs = nil, cidrs
+		u.Unreadable = append(u.Unreadable, RestrictNetwork)
+	}
+	if u.Protocols, err = ParseProtocols(protos); err != nil {
+		u.Protocols, u.storedProtocols = nil, protos
+		u.Unreadable = append(u.Unreadable, RestrictProtocol)
+	}
 	return u, nil
+}
+
+// storedRestrictions returns the text to store for the user's networks and
+// protocols: an unreadable stored value stays as it was (a change that
+// does not concern it must not widen it into "any") unless the field was
+// set since. It also drops the restrictions so set from Unreadable.
+func (u *User) storedRestrictions() (cidrs, protocols string) {
+	cidrs, protocols = joinCIDRs(u.CIDRs), joinProtocols(u.Protocols)
+	var keep []string
+	for _, r := range u.Unreadable {
+		switch {
+		case r == RestrictNetwork && len(u.CIDRs) == 0 && u.storedCIDRs != "":
+			cidrs = u.storedCIDRs
+		case r == RestrictProtocol && len(u.Protocols) == 0 && u.storedProtocols != "":
+			protocols = u.storedProtocols
+		default:
+			continue
+		}
+		keep = append(keep, r)
+	}
+	u.Unreadable = keep
+	return cidrs, protocols
 }
 
 // GetUser returns one user by login, in any case.
@@ -233,10 +279,11 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		if err != nil {
 			return err
 		}
+		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
 			expires_at = ?, cidrs = ?, protocols = ?, ssh_compat = ?, updated_at = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), flag(u.SSHCompat), s.now().Unix(), u.ID)
+			cidrs, protocols, flag(u.SSHCompat), s.now().Unix(), u.ID)
 		return err
 	})
 	return u, err

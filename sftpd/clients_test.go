@@ -122,7 +122,12 @@ func TestOpenSSHClients(t *testing.T) {
 			if out, err := run(t, work, sftpBin, append(e.sshOpts(t, "acme-edi"), "-P", e.port(), "-b", batch, "acme-edi@127.0.0.1")...); err != nil {
 				t.Fatalf("partner drop: %v\n%s", err, out)
 			}
-			for _, cmd := range []string{"ls /acme/inbound", "get /acme/inbound/drop.bin x", "ls /globex", "cd ../../globex", "put local.bin /globex/inbound/x.bin", "rm /acme/outbound/order 1.edi", "symlink /acme/outbound /acme/inbound/l.bin"} {
+			// It lists (and stats) its own upload, as sync tools need.
+			os.WriteFile(batch, []byte("ls -l /acme/inbound\n"), 0o600)
+			if out, err := run(t, work, sftpBin, append(e.sshOpts(t, "acme-edi"), "-P", e.port(), "-b", batch, "acme-edi@127.0.0.1")...); err != nil || !strings.Contains(string(out), "drop.bin") {
+				t.Errorf("partner lists its drop: %v\n%s", err, out)
+			}
+			for _, cmd := range []string{"get /acme/inbound/drop.bin x", "ls /globex", "cd ../../globex", "put local.bin /globex/inbound/x.bin", "rm /acme/outbound/order 1.edi", "symlink /acme/outbound /acme/inbound/l.bin"} {
 				os.WriteFile(batch, []byte(cmd+"\n"), 0o600)
 				out, err := run(t, work, sftpBin, append(e.sshOpts(t, "acme-edi"), "-P", e.port(), "-b", batch, "acme-edi@127.0.0.1")...)
 				if err == nil {

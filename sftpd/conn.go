@@ -14,6 +14,7 @@ import (
 
 	"pier/authfs"
 	"pier/authz"
+	"pier/internal/untrusted"
 	"pier/vpath"
 )
 
@@ -106,7 +107,8 @@ func (s *Server) handle(nc net.Conn) {
 		case wc.phase.Load() == awaitBanner && errors.As(err, &ne) && ne.Timeout():
 			s.log.Info("no SSH version line in time; closed", "from", from, "timeout", s.cfg.BannerTimeout)
 		default:
-			s.log.Info("ssh handshake failed", "from", from, "err", err)
+			// x/crypto/ssh errors may quote the client (its algorithm lists).
+			s.log.Info("ssh handshake failed", "from", from, "err", untrusted.Clip(err.Error(), 512))
 		}
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"pier/authfs"
+	"pier/authz"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -217,11 +218,17 @@ func (h *handlers) filecmd(r *sftp.Request, posix bool) error {
 		if err != nil {
 			return err
 		}
-		if r.Method == "Rmdir" && !e.IsDir() {
+		if r.Method == "Rmdir" && !e.IsDir() || r.Method == "Remove" && e.IsDir() {
+			// A refusal first: pkg/sftp's client (so rclone) falls back
+			// from remove to rmdir on "permission denied", and must not
+			// end with "not a directory".
+			if err := h.s.Check(ctx, authz.ActDelete, p); err != nil {
+				return err
+			}
+			if e.IsDir() {
+				return storage.ErrIsDir
+			}
 			return storage.ErrNotDir
-		}
-		if r.Method == "Remove" && e.IsDir() {
-			return storage.ErrIsDir
 		}
 		return h.s.Remove(ctx, p, false)
 	}

@@ -62,6 +62,11 @@ func (f *FS) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error
 	}
 }
 
+// Shadow returns by's newest conflict copy uploaded as p.
+func (f *FS) Shadow(ctx context.Context, p vpath.Path, by string) (Entry, error) {
+	return f.cat.Shadow(ctx, p, by)
+}
+
 // Walk yields every entry strictly below dir (Path and Kind only).
 func (f *FS) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error] {
 	return f.cat.Walk(ctx, dir)
@@ -144,6 +149,9 @@ type CreateOptions struct {
 	ModTime time.Time
 	// By names the user who uploads, for the catalog.
 	By string
+	// Conflict makes an exclusive upload whose name is taken a conflict
+	// copy (PublishOptions.Conflict).
+	Conflict Conflict
 	// Guard, if set, decides inside the publishing transaction.
 	Guard Guard
 }
@@ -165,10 +173,11 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		return nil, pathErr("create", p, ErrNotDir)
 	}
 	if e, err := f.cat.Stat(ctx, p); err == nil {
-		if e.IsDir() {
+		conflict := opts.Conflict != nil && opts.Conflict(e)
+		if e.IsDir() && !conflict {
 			return nil, pathErr("create", p, ErrIsDir)
 		}
-		if opts.Exclusive {
+		if opts.Exclusive && !conflict {
 			return nil, pathErr("create", p, ErrExist)
 		}
 	} else if !errors.Is(err, ErrNotExist) {
@@ -262,7 +271,7 @@ func (u *Upload) Close() (Entry, error) {
 	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
 		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
 		SHA1: hex.EncodeToString(u.sha1.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By,
-	}, PublishOptions{Exclusive: u.opts.Exclusive, Guard: u.opts.Guard})
+	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard})
 	if err != nil {
 		u.discard(err)
 		return Entry{}, err

@@ -23,8 +23,11 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"path"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"pier/vpath"
 )
@@ -99,6 +102,10 @@ type Entry struct {
 	CreatedBy string    // who published this version (or made the folder)
 	Created   time.Time // when the path was first created; overwrites keep it
 	Published time.Time // when this version was published; zero for folders
+	// Shadows is the name a conflict copy was uploaded as: an uploader
+	// who may not see the file that held the name (a drop box) had their
+	// upload kept beside it under another name. Empty for other entries.
+	Shadows string
 }
 
 // IsDir reports whether e is a folder.
@@ -216,6 +223,9 @@ type Catalog interface {
 	// Walk yields every entry strictly below dir, as View.Walk does, but
 	// outside any transaction.
 	Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error]
+	// Shadow returns the newest conflict copy that by uploaded as p
+	// (Entry.Shadows), or an error wrapping ErrNotExist.
+	Shadow(ctx context.Context, p vpath.Path, by string) (Entry, error)
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
 	// SetSums records hashes of a blob's content on every entry that
 	// holds it, where they are not recorded yet (blobs never change, so
@@ -278,6 +288,10 @@ type MoveOptions struct {
 	Shallow bool
 	// By names the user, for the copies' catalog rows.
 	By string
+	// Conflict, if set, is asked about a file at the target of a file's
+	// move: true keeps the moved file beside it as a conflict copy,
+	// whatever Replace says.
+	Conflict Conflict
 	// Guard, if set, decides inside the transaction.
 	Guard Guard
 }
@@ -294,9 +308,44 @@ type RemoveOptions struct {
 type PublishOptions struct {
 	// Exclusive refuses to replace an existing file (ErrExist).
 	Exclusive bool
+	// Conflict, if set, is asked about the entry an upload finds at its
+	// name: true publishes the upload beside it as a conflict copy,
+	// whatever Exclusive says.
+	Conflict Conflict
 	// Guard, if set, decides inside the transaction, on the entry the
 	// upload would replace (a conditional PUT's If-Match, say).
 	Guard Guard
+}
+
+// Conflict decides, inside a change's transaction, whether a file that
+// holds the name a new file is to get makes the new one a conflict copy
+// (named by ConflictName, its Entry.Shadows the name it wanted): the
+// authorising layer answers true when the user cannot see that file, so
+// that a drop box never learns whether a name is taken.
+type Conflict func(existing Entry) bool
+
+// ConflictName is the name of a conflict copy of name uploaded by by at
+// t: "order~acme-edi~20261201T100000Z.edi", the extension kept so that
+// whatever processes *.edi files still sees it; n > 1 tells apart copies
+// made in the same second. The result is at most 255 bytes.
+func ConflictName(name, by string, t time.Time, n int) string {
+	ext := path.Ext(name)
+	if len(ext) > 32 || ext == name {
+		ext = ""
+	}
+	base := strings.TrimSuffix(name, ext)
+	tag := "~" + by + "~" + t.UTC().Format("20060102T150405Z")
+	if n > 1 {
+		tag += "~" + strconv.Itoa(n)
+	}
+	if over := len(base) + len(tag) + len(ext) - 255; over > 0 {
+		cut := len(base) - over
+		for cut > 0 && !utf8.RuneStart(base[cut]) {
+			cut--
+		}
+		base = base[:max(cut, 0)]
+	}
+	return base + tag + ext
 }
 
 // FileInfo presents an entry as an fs.FileInfo, for protocol libraries.

@@ -6,6 +6,12 @@
 // control characters, backslashes, invalid UTF-8 or over-long names. Names are
 // normalised to Unicode NFC, so a name sent in NFD (as macOS clients do) and
 // the same name in NFC denote one entry. Case is significant.
+//
+// Names that would show a person something other than what they are are
+// refused too: bidirectional controls (U+202A–U+202E, U+2066–U+2069,
+// U+200E, U+200F, U+061C) make "invoice\u202Etxt.exe" display as
+// "invoiceexe.txt", and zero-width characters (U+200B–U+200D, U+2060,
+// U+FEFF) make two names that look alike denote different files.
 package vpath
 
 import (
@@ -53,7 +59,9 @@ func Root() Path { return Path{} }
 // Parse turns a client-supplied path into a Path. A relative path is taken
 // relative to the root; repeated and trailing slashes are dropped. "." and
 // ".." elements are refused, not resolved: front ends resolve them against
-// their working directory (see Resolve) before parsing.
+// their working directory (see Resolve) before parsing. NUL, control,
+// bidirectional control and zero-width characters, backslashes and invalid
+// UTF-8 are refused; the error names what was found.
 func Parse(s string) (Path, error) {
 	if len(s) > MaxPathLen*4 {
 		return Path{}, invalid("longer than %d bytes", MaxPathLen)
@@ -71,6 +79,10 @@ func Parse(s string) (Path, error) {
 			return Path{}, invalid("contains a backslash")
 		case r == 0xfffd:
 			return Path{}, invalid("contains the replacement character")
+		case isBidiControl(r):
+			return Path{}, invalid("contains a bidirectional control character (%U)", r)
+		case isZeroWidth(r):
+			return Path{}, invalid("contains a zero-width character (%U)", r)
 		}
 	}
 	s = norm.NFC.String(s)
@@ -94,6 +106,19 @@ func Parse(s string) (Path, error) {
 		return Path{}, invalid("longer than %d bytes", MaxPathLen)
 	}
 	return Path{s: b.String()}, nil
+}
+
+// isBidiControl reports the characters that reorder the display of text:
+// embeddings, overrides and isolates, the directional marks and the
+// Arabic letter mark.
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// isZeroWidth reports the characters that display as nothing: zero-width
+// space, non-joiner and joiner, word joiner and the byte order mark.
+func isZeroWidth(r rune) bool {
+	return r >= 0x200b && r <= 0x200d || r == 0x2060 || r == 0xfeff
 }
 
 // MustParse is Parse for constants in tests and code; it panics on error.

@@ -21,6 +21,7 @@ func TestParse(t *testing.T) {
 		{"/Mu\u0308ller", "/Müller"}, // NFD becomes NFC
 		{"/" + strings.Repeat("x", MaxNameLen), "/" + strings.Repeat("x", MaxNameLen)},
 		{"/日本語/📦", "/日本語/📦"},
+		{"/عربي/עברית.txt", "/عربي/עברית.txt"}, // right-to-left scripts need no controls
 	}
 	for _, c := range good {
 		p, err := Parse(c.in)
@@ -40,6 +41,25 @@ func TestParse(t *testing.T) {
 		{`..\..\windows`, "backslash"},
 		{"/a\xffb", "UTF-8"},
 		{"/a\ufffdb", "replacement"},
+		// Bidirectional controls: shown as "invoiceexe.txt".
+		{"/acme/inbound/invoice\u202Etxt.exe", "bidirectional control character (U+202E)"},
+		{"/a\u202Ab", "bidirectional control character (U+202A)"},
+		{"/a\u202Bb", "bidirectional"},
+		{"/a\u202Cb", "bidirectional"},
+		{"/a\u202Db", "bidirectional"},
+		{"/a\u2066b", "bidirectional control character (U+2066)"},
+		{"/a\u2067b", "bidirectional"},
+		{"/a\u2068b", "bidirectional"},
+		{"/a\u2069b", "bidirectional control character (U+2069)"},
+		{"/a\u200Eb", "bidirectional control character (U+200E)"},
+		{"/a\u200Fb", "bidirectional control character (U+200F)"},
+		{"/a\u061Cb", "bidirectional control character (U+061C)"},
+		// Zero-width characters: "admin" and "ad\u200Bmin" look alike.
+		{"/ad\u200Bmin", "zero-width character (U+200B)"},
+		{"/a\u200Cb", "zero-width character (U+200C)"},
+		{"/a\u200Db", "zero-width character (U+200D)"},
+		{"/a\u2060b", "zero-width character (U+2060)"},
+		{"/\uFEFFreport.pdf", "zero-width character (U+FEFF)"},
 		{"/" + strings.Repeat("x", MaxNameLen+1), "longer than 255"},
 		{strings.Repeat("/"+strings.Repeat("y", 250), 20), "longer than 4096"},
 		{strings.Repeat("/a", MaxPathDeep+1), "deeper"},
@@ -101,9 +121,15 @@ func TestPathMethods(t *testing.T) {
 	}
 }
 
+// hostile are the bidirectional controls and zero-width characters no
+// Path may hold.
+const hostile = "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069\u200E\u200F\u061C" +
+	"\u200B\u200C\u200D\u2060\uFEFF"
+
 // FuzzParse checks the invariants every parsed path keeps.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"/a/b", "..", "/a/../b", "a\x00", `a\b`, "/Mu\u0308ller", "//x//", "/%2e%2e"} {
+	for _, s := range []string{"/a/b", "..", "/a/../b", "a\x00", `a\b`, "/Mu\u0308ller", "//x//", "/%2e%2e",
+		"invoice\u202Etxt.exe", "ad\u200Bmin", "/\uFEFFx"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -120,6 +146,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if out != "/" && strings.HasSuffix(out, "/") || strings.Contains(out, "//") || strings.ContainsAny(out, "\x00\\") {
 			t.Fatalf("unclean output %q", out)
+		}
+		if strings.ContainsAny(out, hostile) {
+			t.Fatalf("output %q keeps a bidirectional control or zero-width character", out)
 		}
 		for _, e := range p.Elems() {
 			if e == "." || e == ".." || e == "" || len(e) > MaxNameLen {

@@ -132,8 +132,8 @@ func testModelFromCLI(t *testing.T, env []string) {
 		want []string // in the reason
 	}{
 		{[]string{"acme-edi", "create", "/acme/inbound/x.edi"}, 0, []string{"allowed by " + m.inbound}},
-		{[]string{"acme-edi", "read", "/acme/inbound/x.edi"}, 3, []string{"no grant gives read", "visible through " + m.inbound}},
-		{[]string{"acme-edi", "list", "/acme/inbound"}, 3, []string{"no grant gives list", "visible through " + m.inbound}},
+		{[]string{"acme-edi", "read", "/acme/inbound/x.edi"}, 3, []string{"no grant gives read", "hidden: a drop box sees no file but the requester's own recent uploads (" + m.inbound}},
+		{[]string{"acme-edi", "list", "/acme/inbound"}, 0, []string{"allowed by " + m.inbound}},
 		{[]string{"acme-edi", "read", "/acme/outbound/order.edi"}, 0, []string{"allowed by " + m.outbound}},
 		{[]string{"acme-edi", "create", "/acme/outbound/order.edi"}, 3, []string{"overwrite", "(it exists)"}},
 		{[]string{"acme-edi", "list", "/globex"}, 3, []string{"hidden: no grant reaches it"}},

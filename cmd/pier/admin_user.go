@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -197,8 +198,11 @@ type userJSON struct {
 	CIDRs     []string `json:"cidrs"`
 	Protocols []string `json:"protocols"`
 	SSHCompat bool     `json:"ssh_compat"`
-	Created   string   `json:"created"`
-	LastLogin string   `json:"last_login,omitempty"`
+	// Unreadable names stored restrictions that do not parse ("network",
+	// "protocol"): the account is refused until they are set anew.
+	Unreadable []string `json:"unreadable,omitempty"`
+	Created    string   `json:"created"`
+	LastLogin  string   `json:"last_login,omitempty"`
 }
 
 // userShowJSON is what show adds: the number of keys and the effective
@@ -215,7 +219,7 @@ type userShowJSON struct {
 func toUserJSON(u identity.User) userJSON {
 	j := userJSON{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role,
 		Status: u.Status.String(), Password: passwordState(u), Created: timeText(u.Created),
-		CIDRs: []string{}, Protocols: []string{}, SSHCompat: u.SSHCompat}
+		CIDRs: []string{}, Protocols: []string{}, SSHCompat: u.SSHCompat, Unreadable: u.Unreadable}
 	if !u.Expires.IsZero() {
 		j.Expires = timeText(u.Expires)
 	}
@@ -229,6 +233,14 @@ func toUserJSON(u identity.User) userJSON {
 		j.Protocols = append(j.Protocols, string(p))
 	}
 	return j
+}
+
+// restriction shows a network or protocol restriction for show.
+func restriction(j userShowJSON, name string, values []string) string {
+	if slices.Contains(j.Unreadable, name) {
+		return "unreadable in the database: every login and action is refused"
+	}
+	return orText(strings.Join(values, ", "), "any")
 }
 
 func timeText(t time.Time) string {
@@ -301,7 +313,7 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"login", j.Login}, {"name", dash(j.Name)}, {"email", dash(j.Email)}, {"org", j.Org}, {"role", dash(j.Role)},
 		{"status", j.Status}, {"password", j.Password}, {"keys", fmt.Sprint(j.Keys)},
 		{"groups", orNone(strings.Join(j.Groups, ", "))}, {"expires", orText(j.Expires, "never")},
-		{"cidrs", orText(strings.Join(j.CIDRs, ", "), "any")}, {"protocols", orText(strings.Join(j.Protocols, ", "), "any")},
+		{"cidrs", restriction(j, identity.RestrictNetwork, j.CIDRs)}, {"protocols", restriction(j, identity.RestrictProtocol, j.Protocols)},
 		{"ssh compat", sshCompatText(j.SSHCompat, j.SSHCompatVia)},
 		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
 	} {

@@ -131,8 +131,14 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 		if to == from {
 			return guard(ctx, tx, opts.Guard)
 		}
-		dst, err := target(ctx, tx, src, to, opts.Replace)
-		if err != nil {
+		at, shadows := to, ""
+		var dst *storage.Entry
+		if held, err := stat(ctx, tx, to); err == nil && !src.IsDir() && opts.Conflict != nil && opts.Conflict(held) {
+			if at, err = conflictPath(ctx, tx, to, opts.By); err != nil {
+				return err
+			}
+			shadows = to.Name()
+		} else if dst, err = target(ctx, tx, src, to, opts.Replace); err != nil {
 			return err
 		}
 		if err := guard(ctx, tx, opts.Guard); err != nil {
@@ -143,8 +149,8 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 				return err
 			}
 		}
-		parent, name := key(to)
-		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ? WHERE id = ?", parent, name, src.ID); err != nil {
+		parent, name := key(at)
+		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ?, shadows = ? WHERE id = ?", parent, name, shadows, src.ID); err != nil {
 			return err
 		}
 		if !src.IsDir() {

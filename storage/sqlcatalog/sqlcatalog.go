@@ -30,7 +30,7 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at"
+const entryCols = "id, parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows"
 
 type scanner interface{ Scan(...any) error }
 
@@ -38,7 +38,8 @@ func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
 	var mtime, created, published int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy, &created, &published); err != nil {
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy,
+		&created, &published, &e.Shadows); err != nil {
 		return e, err
 	}
 	if published != 0 {
@@ -195,8 +196,14 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		if err := needParent(ctx, tx, p.Parent()); err != nil {
 			return err
 		}
+		at, shadows := p, ""
 		old, err := stat(ctx, tx, p)
 		switch {
+		case err == nil && opts.Conflict != nil && opts.Conflict(old):
+			if at, err = conflictPath(ctx, tx, p, f.CreatedBy); err != nil {
+				return err
+			}
+			shadows = p.Name()
 		case err == nil && old.IsDir():
 			return storage.ErrIsDir
 		case err == nil && opts.Exclusive:
@@ -209,17 +216,17 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 				return gerr
 			}
 		}
-		parent, name := key(p)
+		parent, name := key(at)
 		now := time.Now().UnixNano()
-		if err == nil {
+		if err == nil && at == p {
 			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
 				created_by = ?, published_at = ? WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID)
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now)
+			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows)
 		}
 		if err != nil {
 			return err
@@ -227,10 +234,41 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
 			return err
 		}
-		out, err = stat(ctx, tx, p)
+		out, err = stat(ctx, tx, at)
 		return err
 	})
 	return out, wrap("publish", p, err)
+}
+
+// conflictPath finds a free name beside p for a conflict copy by by.
+func conflictPath(ctx context.Context, tx *db.Tx, p vpath.Path, by string) (vpath.Path, error) {
+	now := time.Now()
+	for n := 1; n <= 100; n++ {
+		c, err := p.Parent().Child(storage.ConflictName(p.Name(), by, now, n))
+		if err != nil {
+			return p, err
+		}
+		if _, err := stat(ctx, tx, c); errors.Is(err, storage.ErrNotExist) {
+			return c, nil
+		} else if err != nil {
+			return p, err
+		}
+	}
+	return p, storage.ErrExist
+}
+
+// Shadow returns by's newest conflict copy uploaded as p.
+func (c *Catalog) Shadow(ctx context.Context, p vpath.Path, by string) (storage.Entry, error) {
+	if p.IsRoot() {
+		return storage.Entry{}, wrap("stat", p, storage.ErrNotExist)
+	}
+	parent, name := key(p)
+	e, err := scanEntry(c.db.QueryRow(ctx, "SELECT "+entryCols+` FROM entries
+		WHERE parent = ? AND shadows = ? AND created_by = ? ORDER BY published_at DESC, id DESC LIMIT 1`, parent, name, by))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = storage.ErrNotExist
+	}
+	return e, wrap("stat", p, err)
 }
 
 // SetModTime records a client-supplied modification time.
