@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"pier/storage"
 )
