@@ -384,31 +384,41 @@ func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error)
 	return s.fs.store.Open(ctx, p)
 }
 
-// Sums returns a file the user may read with its hashes. With compute
-// set, SHA-1 and MD5 not recorded yet are computed now, reading the
-// content once (storage.FS.Sums); without it the entry is as recorded.
+// Sums returns a file with its hashes, for sync tools that compare files
+// without downloading them. A hash tells what a file holds: it needs the
+// right to read the file — or the file is the user's own recent upload,
+// whose bytes they sent (rclone checks every delivery by its hash, into a
+// drop box too), seen as Stat sees it. With compute set, SHA-1 and MD5 not
+// recorded yet are computed now, reading the content once
+// (storage.FS.Sums); without it the entry is as recorded.
 func (s *Session) Sums(ctx context.Context, p vpath.Path, compute bool) (storage.Entry, error) {
-	e, ok, err := s.lookup(ctx, p)
+	f, grants, err := s.load(ctx)
 	if err != nil {
-		return e, err
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: err}
 	}
-	if ok && e.IsDir() {
-		// A folder has no content to hash: say so to those who see it.
-		if _, err := s.decide(ctx, "hash", authz.ActStat, p, s.target(e, ok)); err != nil {
-			return storage.Entry{}, err
-		}
-		return e, &storage.PathError{Op: "hash", Path: p.String(), Err: storage.ErrIsDir}
-	}
-	if _, err := s.decide(ctx, "hash", authz.ActRead, p, s.target(e, ok)); err != nil {
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
 		return storage.Entry{}, err
 	}
-	if !ok {
-		return e, &storage.PathError{Op: "hash", Path: p.String(), Err: fs.ErrNotExist}
+	now, t := s.fs.now(), s.target(sn.e, sn.exists)
+	a := authz.ActRead
+	if t.Dir || t.OwnUpload {
+		// A folder has no content to hash: say so to those who see it.
+		a = authz.ActStat
 	}
-	if !compute {
-		return e, nil
+	if err := s.verdict(ctx, "hash", p, authz.Decide(f, grants, a, p, now, t)); err != nil {
+		return storage.Entry{}, err
 	}
-	return s.fs.store.Sums(ctx, p)
+	switch {
+	case !sn.exists:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: fs.ErrNotExist}
+	case t.Dir:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: storage.ErrIsDir}
+	case !compute:
+		return as(sn.e, p), nil
+	}
+	e, err := s.fs.store.Sums(ctx, sn.e.Path)
+	return as(e, p), err
 }
 
 // DeadProps returns the dead properties of entries the caller obtained

@@ -27,8 +27,9 @@ import (
 // a bare "failure". The one exception are the hash commands sync tools
 // run to compare files without downloading them (rclone over SFTP):
 // `md5sum`, `sha1sum` and `sha256sum` with one path, answered from the
-// catalog through the authorising file system, with the user's read
-// right, as coreutils would print them.
+// catalog through the authorising file system — for files the user may
+// read, and their own recent uploads (rclone checks each delivery so) —
+// as coreutils would print them.
 
 const sftpOnly = "pier: this server speaks SFTP only (use sftp, scp, rclone, WinSCP or another SFTP client); " +
 	"of commands it answers only md5sum, sha1sum and sha256sum FILE\n"

@@ -67,10 +67,16 @@ func TestHashCommands(t *testing.T) {
 	if out, _, status := e.runCommand(t, "anna", "md5sum"); status != 0 || out != "d41d8cd98f00b204e9800998ecf8427e  -\n" {
 		t.Errorf("md5sum of nothing: %d %q", status, out)
 	}
-	// Only for files the user may read: a drop box hides its content.
+	// For files the user may read, and their own recent uploads (rclone
+	// checks a delivery by its hash); a drop box hides the rest.
 	put(t, e.client(t, "acme-edi"), "/acme/inbound/drop.edi", data)
+	if out, _, status := e.runCommand(t, "acme-edi", "md5sum /acme/inbound/drop.edi"); status != 0 || out != hexOf(m[:])+"  /acme/inbound/drop.edi\n" {
+		t.Errorf("md5sum of one's own upload: %d %q", status, out)
+	}
+	put(t, c, "/acme/inbound/staff.edi", data)
 	for _, k := range []struct{ user, cmd, want string }{
-		{"acme-edi", "md5sum /acme/inbound/drop.edi", "md5sum: /acme/inbound/drop.edi: Permission denied\n"},
+		{"acme-edi", "md5sum /acme/inbound/staff.edi", "md5sum: /acme/inbound/staff.edi: No such file or directory\n"},
+		{"acme-edi", "md5sum /acme/outbound/nothing.edi", "md5sum: /acme/outbound/nothing.edi: No such file or directory\n"},
 		{"acme-edi", "sha256sum /acme/staff/x.edi", "sha256sum: /acme/staff/x.edi: No such file or directory\n"},
 		{"anna", "sha1sum /acme/staff", "sha1sum: /acme/staff: Is a directory\n"},
 		{"anna", "sha1sum /acme/../../etc/passwd", "sha1sum: /acme/../../etc/passwd: No such file or directory\n"},

@@ -1,6 +1,7 @@
 package clienttest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,9 @@ import (
 type rclone struct {
 	remote func(t *testing.T, w *world, login string) string // ":sftp,…:" or ":webdav,…:"
 	dav    bool
+	// remotes keeps each login's remote: rclone moves server-side only
+	// between remotes that read the same.
+	remotes map[*world]map[string]string
 }
 
 func rcloneSFTP() *client {
@@ -68,7 +72,18 @@ func (rc *rclone) path(t *testing.T, w *world, login, p string) string {
 	if rc.dav {
 		p = strings.TrimPrefix(p, "/")
 	}
-	return rc.remote(t, w, login) + p
+	if rc.remotes == nil {
+		rc.remotes = map[*world]map[string]string{}
+	}
+	if rc.remotes[w] == nil {
+		rc.remotes[w] = map[string]string{}
+	}
+	r, ok := rc.remotes[w][login]
+	if !ok {
+		r = rc.remote(t, w, login)
+		rc.remotes[w][login] = r
+	}
+	return r + p
 }
 
 func (rc *rclone) do(t *testing.T, w *world, args ...string) (string, error) {
@@ -78,7 +93,13 @@ func (rc *rclone) do(t *testing.T, w *world, args ...string) (string, error) {
 	if rc.dav {
 		all = append(all, "--ca-cert", w.caFile) // the certificate pier logged
 	}
-	return testenv.Run(t, 3*time.Minute, t.TempDir(), nil, "", testenv.Program(t, "rclone"), append(all, args...)...)
+	out, err := testenv.Run(t, 3*time.Minute, t.TempDir(), nil, "", testenv.Program(t, "rclone"), append(all, args...)...)
+	if err == nil && strings.Contains(out, " ERROR : ") {
+		// A retry that succeeded hides what went wrong the first time
+		// (a hash it could not read, a "corrupted" upload it deleted).
+		err = errors.New("rclone succeeded after logging errors")
+	}
+	return out, err
 }
 
 // ops does single steps: copyto, moveto and lsf.

@@ -243,7 +243,7 @@ func (w *world) knownHosts(t *testing.T, addr string, types ...string) string {
 			fmt.Fprintf(&b, "[127.0.0.1]:%s %s", port(addr), ssh.MarshalAuthorizedKey(k))
 		}
 	}
-	f := filepath.Join(t.TempDir(), "known_hosts")
+	f := filepath.Join(w.dir, "known_hosts-"+port(addr)+"-"+strings.Join(types, "-"))
 	if err := os.WriteFile(f, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
