@@ -46,6 +46,8 @@ type Record struct {
 	Subject string          `json:"subject,omitempty"`
 	Before  json.RawMessage `json:"before,omitempty"`
 	After   json.RawMessage `json:"after,omitempty"`
+	// Op names an administrative change: "user.add", "grant.remove".
+	Op string `json:"op,omitempty"`
 }
 
 // Actions.

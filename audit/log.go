@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"pier/audit/proof"
 	"pier/db"
 )
 
@@ -34,6 +34,18 @@ type Log struct {
 // every sequenced record as one JSON line.
 func New(d *db.DB, keys Keys, out io.Writer, log *slog.Logger) *Log {
 	return &Log{db: d, keys: keys, out: out, log: log, now: time.Now}
+}
+
+// WithOutput returns the log writing every record it sequences to out as
+// one JSON line.
+func (l *Log) WithOutput(out io.Writer) *Log {
+	return &Log{db: l.db, keys: l.keys, out: out, log: l.log, now: l.now}
+}
+
+// WithKeys returns the log checking (and signing) with other keys: to
+// verify with a public key given by an auditor.
+func (l *Log) WithKeys(k Keys) *Log {
+	return &Log{db: l.db, keys: k, out: l.out, log: l.log, now: l.now}
 }
 
 // PublicKey is the key that checks the log's checkpoints, in note's text
@@ -208,31 +220,6 @@ func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// checkpointText is the signed statement of a tree: its size and root.
-func checkpointText(size int64, root tlog.Hash) string {
-	return fmt.Sprintf("%s\n%d\n%s\n", checkpointHeader, size, root)
-}
-
-const checkpointHeader = "pier audit log"
-
-// ParseCheckpoint reads a checkpoint's text (after its signature was
-// checked): the tree size and root hash it states.
-func ParseCheckpoint(text string) (int64, tlog.Hash, error) {
-	lines := strings.Split(text, "\n")
-	if len(lines) != 4 || lines[0] != checkpointHeader || lines[3] != "" {
-		return 0, tlog.Hash{}, errors.New("audit: not a checkpoint of a pier audit log")
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 0 {
-		return 0, tlog.Hash{}, errors.New("audit: bad tree size in checkpoint")
-	}
-	root, err := tlog.ParseHash(lines[2])
-	if err != nil {
-		return 0, tlog.Hash{}, errors.New("audit: bad root hash in checkpoint")
-	}
-	return size, root, nil
-}
-
 // Checkpoint signs the tree as it is now, if it grew since the last
 // checkpoint, and returns the signed note ("" when nothing changed).
 func (l *Log) Checkpoint(ctx context.Context) (string, error) {
@@ -253,7 +240,7 @@ func (l *Log) Checkpoint(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("audit: tree hash: %w", err)
 	}
-	signed, err := note.Sign(&note.Note{Text: checkpointText(size, root)}, l.keys.Signer)
+	signed, err := note.Sign(&note.Note{Text: proof.CheckpointText(size, root)}, l.keys.Signer)
 	if err != nil {
 		return "", fmt.Errorf("audit: sign: %w", err)
 	}
@@ -293,5 +280,3 @@ func (l *Log) Latest(ctx context.Context) (string, error) {
 	}
 	return n, err
 }
-
-var b64 = base64.StdEncoding

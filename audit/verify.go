@@ -1,16 +1,14 @@
 package audit
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"pier/audit/proof"
 )
 
 // Report is what Verify found.
@@ -154,7 +152,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		if err != nil {
 			return bad(size-1, "the checkpoint of %d records does not carry a valid signature by %s: %v", size, l.keys.Verifier.Name(), err)
 		}
-		csize, root, err := ParseCheckpoint(n.Text)
+		csize, root, err := proof.ParseCheckpoint(n.Text)
 		if err != nil || csize != size {
 			return bad(size-1, "the checkpoint of %d records is malformed", size)
 		}
@@ -185,8 +183,6 @@ type Proof struct {
 	Checkpoint string // the signed note
 }
 
-const proofHeader = "pier audit proof v1"
-
 // Prove returns record seq with its inclusion proof against the newest
 // signed checkpoint that covers it.
 func (l *Log) Prove(ctx context.Context, seq int64) (Proof, error) {
@@ -209,77 +205,21 @@ func (l *Log) Prove(ctx context.Context, seq int64) (Proof, error) {
 	return Proof{Seq: seq, Record: []byte(*data), Hashes: p, Checkpoint: signed}, nil
 }
 
-// Format writes the proof as text:
-//
-//	pier audit proof v1
-//	record SEQ
-//	BASE64 OF THE RECORD
-//	HASH (one line each)
-//	(empty line)
-//	THE SIGNED CHECKPOINT
+// Format writes the proof as text (see package proof), for pierproof.
 func (p Proof) Format() string {
-	var b strings.Builder
-	b.WriteString(proofHeader + "\n")
-	b.WriteString("record " + strconv.FormatInt(p.Seq, 10) + "\n")
-	b.WriteString(b64.EncodeToString(p.Record) + "\n")
-	for _, h := range p.Hashes {
-		b.WriteString(h.String() + "\n")
-	}
-	b.WriteString("\n")
-	b.WriteString(p.Checkpoint)
-	return b.String()
+	return proof.Format(p.Seq, p.Record, p.Hashes, p.Checkpoint)
 }
 
 // CheckProof verifies a proof in Format's text with the public key alone
-// and returns the record it proves. It is all cmd/pierproof does.
+// and returns the record it proves and the size of the signed log.
 func CheckProof(text, publicKey string) (Record, int64, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(publicKey))
+	data, seq, size, err := proof.Check(text, publicKey)
 	if err != nil {
-		return Record{}, 0, fmt.Errorf("public key: %w", err)
-	}
-	head, signed, ok := strings.Cut(text, "\n\n")
-	if !ok {
-		return Record{}, 0, errors.New("not a pier audit proof: no checkpoint")
-	}
-	sc := bufio.NewScanner(strings.NewReader(head))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) < 3 || lines[0] != proofHeader {
-		return Record{}, 0, errors.New("not a pier audit proof")
-	}
-	seq, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "record "), 10, 64)
-	if err != nil || !strings.HasPrefix(lines[1], "record ") || seq < 0 {
-		return Record{}, 0, errors.New("proof: bad record number")
-	}
-	data, err := b64.DecodeString(lines[2])
-	if err != nil {
-		return Record{}, 0, errors.New("proof: bad record encoding")
-	}
-	var hashes tlog.RecordProof
-	for _, s := range lines[3:] {
-		h, err := tlog.ParseHash(s)
-		if err != nil {
-			return Record{}, 0, errors.New("proof: bad hash")
-		}
-		hashes = append(hashes, h)
-	}
-	n, err := note.Open([]byte(signed), note.VerifierList(v))
-	if err != nil {
-		return Record{}, 0, fmt.Errorf("checkpoint: %w", err)
-	}
-	size, root, err := ParseCheckpoint(n.Text)
-	if err != nil {
-		return Record{}, 0, err
-	}
-	if err := tlog.CheckRecord(hashes, size, root, seq, tlog.RecordHash(data)); err != nil {
-		return Record{}, 0, fmt.Errorf("the record is not in the signed log: %w", err)
+		return Record{}, seq, err
 	}
 	r, err := Decode(data)
 	if err != nil {
-		return Record{}, 0, fmt.Errorf("proof: the record is not readable: %w", err)
+		return Record{}, seq, fmt.Errorf("proof: the record is not readable: %w", err)
 	}
 	return r, size, nil
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/credential"
 	"pier/identity"
@@ -26,6 +27,7 @@ type Service struct {
 	ids    *identity.Store
 	hasher *credential.Hasher
 	log    *slog.Logger
+	audit  audit.Recorder // nil: logins are only logged
 	now    func() time.Time
 
 	dummyMu sync.Mutex
@@ -35,6 +37,26 @@ type Service struct {
 // New returns an authentication service.
 func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger) *Service {
 	return &Service{ids: ids, hasher: hasher, log: log, now: time.Now}
+}
+
+// WithAudit returns the service recording every login, refused or not,
+// and every SFTP session's end in the audit trail.
+func (s *Service) WithAudit(rec audit.Recorder) *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now}
+}
+
+func (s *Service) record(ctx context.Context, r audit.Record) {
+	if s.audit != nil {
+		r.Time = s.now()
+		audit.Logged(ctx, s.audit, s.log, r)
+	}
+}
+
+func fromText(a Attempt) string {
+	if a.From.IsValid() {
+		return a.From.Unmap().String()
+	}
+	return ""
 }
 
 // Attempt describes one login attempt.
@@ -160,6 +182,8 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 // transport's limits: the log gets a bounded, escaped rendering of it.
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
 	s.log.WarnContext(ctx, "login refused", "login", untrusted.Text(a.Login), "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
+	s.record(ctx, audit.Record{Actor: untrusted.Text(a.Login), Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a),
+		Outcome: audit.Refused, Reason: method + ": " + why})
 	return Account{}, false, nil
 }
 
@@ -175,6 +199,20 @@ func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 		s.ids.TouchKey(ctx, acct.Key, now)
 	}
 	s.log.InfoContext(ctx, "login", "login", acct.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "key", acct.Key)
+	r := audit.Record{Actor: acct.Login, Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a), Reason: method}
+	if acct.Key != "" {
+		r.Reason += " " + acct.Key
+	}
+	if a.Protocol == authz.SFTP {
+		r.Action = audit.SessionStart
+	}
+	s.record(ctx, r)
+}
+
+// LoggedOut records the end of a session (SFTP) and how long it lasted.
+func (s *Service) LoggedOut(ctx context.Context, acct Account, a Attempt, lasted time.Duration, why string) {
+	s.record(ctx, audit.Record{Actor: acct.Login, Action: audit.SessionEnd, Protocol: string(a.Protocol), From: fromText(a),
+		Millis: lasted.Milliseconds(), Reason: why})
 }
 
 // burn spends the time of one verification so that unknown logins and

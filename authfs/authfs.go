@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/locks"
 	"pier/storage"
@@ -51,7 +52,7 @@ type Locks interface {
 	Create(ctx context.Context, login string, r locks.Request, now time.Time) (locks.Lock, error)
 	Refresh(ctx context.Context, login, token string, d time.Duration, now time.Time) (locks.Lock, error)
 	Settle(ctx context.Context, login string, p vpath.Path) error
-	Unlock(ctx context.Context, login, token string, now time.Time) error
+	Unlock(ctx context.Context, login, token string, now time.Time, note []byte) error
 }
 
 var _ Locks = (*locks.Store)(nil)
@@ -95,7 +96,8 @@ type FS struct {
 	cfg   Config
 	store *storage.FS
 	facts FactsLoader
-	locks Locks // nil: no locks
+	locks Locks          // nil: no locks
+	audit audit.Recorder // nil: downloads and refusals are not recorded
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -103,6 +105,36 @@ type FS struct {
 // New returns the authorising file system over store. locks may be nil.
 func New(cfg Config, store *storage.FS, facts FactsLoader, locks Locks, log *slog.Logger) *FS {
 	return &FS{cfg: cfg, store: store, facts: facts, locks: locks, log: log, now: time.Now}
+}
+
+// WithAudit returns the file system recording to rec what happens outside
+// any change: downloads and refusals. Changes (uploads, deletions,
+// renames, copies, folders, locks) are recorded in their own transactions
+// whatever the recorder.
+func (f *FS) WithAudit(rec audit.Recorder) *FS {
+	g := *f
+	g.audit = rec
+	return &g
+}
+
+// rec completes an audit record with who acts, from where, and when.
+func (s *Session) rec(f authz.Facts, r audit.Record) audit.Record {
+	r.Time, r.Actor, r.ActorOrg, r.Protocol = s.fs.now(), s.p.Login, f.Org, string(s.p.Protocol)
+	if s.p.Bind.From.IsValid() {
+		r.From = s.p.Bind.From.Unmap().String()
+	}
+	return r
+}
+
+// note makes the in-transaction audit record of a change.
+func (s *Session) note(f authz.Facts, r audit.Record, fill func(*audit.Record, storage.Entry)) storage.Note {
+	return func(e storage.Entry) []byte {
+		r := s.rec(f, r)
+		if fill != nil {
+			fill(&r, e)
+		}
+		return audit.Encode(r)
+	}
 }
 
 // Principal is who a session acts for: what its front end authenticated.
@@ -171,6 +203,10 @@ func (s *Session) verdict(ctx context.Context, op string, p vpath.Path, d authz.
 		return nil
 	}
 	s.fs.log.InfoContext(ctx, "denied", "user", s.p.Login, "protocol", s.p.Protocol, "op", op, "path", p.String(), "reason", d.Reason)
+	if s.fs.audit != nil {
+		audit.Logged(ctx, s.fs.audit, s.fs.log, s.rec(authz.Facts{}, audit.Record{Action: audit.Denied, Outcome: audit.Refused,
+			Path: p.String(), Reason: op + ": " + d.Reason}))
+	}
 	err := d.Err()
 	if errors.Is(err, fs.ErrNotExist) {
 		err = errHidden
@@ -373,15 +409,29 @@ func (s *Session) CheckList(ctx context.Context, dir vpath.Path) error {
 }
 
 // Open opens a file for reading.
+// A download is recorded before it starts; one that cannot be recorded
+// does not start.
 func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return nil, &storage.PathError{Op: "open", Path: p.String(), Err: err}
+	}
 	e, ok, err := s.lookup(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.decide(ctx, "open", authz.ActRead, p, s.target(e, ok)); err != nil {
+	if err := s.verdict(ctx, "open", p, authz.Decide(f, grants, authz.ActRead, p, s.fs.now(), s.target(e, ok))); err != nil {
 		return nil, err
 	}
-	return s.fs.store.Open(ctx, p)
+	file, err := s.fs.store.Open(ctx, p)
+	if err != nil || s.fs.audit == nil {
+		return file, err
+	}
+	if err := s.fs.audit.Record(ctx, s.rec(f, audit.Record{Action: audit.Download, Path: p.String(), Size: file.Size, SHA256: file.SHA256})); err != nil {
+		file.Close()
+		return nil, &storage.PathError{Op: "open", Path: p.String(), Err: err}
+	}
+	return file, nil
 }
 
 // Sums returns a file with its hashes, for sync tools that compare files

@@ -58,6 +58,17 @@ type Config struct {
 	GC         storage.GCOptions
 	// ShutdownGrace is how long in-flight transfers get to finish on stop.
 	ShutdownGrace time.Duration
+	// AuditKey is the file of the audit log's signing key (note's private
+	// key text, its public key beside it as .pub); empty means
+	// DATA/audit/audit.key, made on first start. Every node of a cluster
+	// needs the same key.
+	AuditKey string
+	// AuditRetention is how long audit records keep their data; 0 keeps
+	// them for ever. Pruned records keep their hashes.
+	AuditRetention time.Duration
+	// AuditStdout writes every audit record as one JSON line on stdout.
+	AuditStdout bool
+
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
@@ -76,6 +87,8 @@ func Default() Config {
 		GC:                  storage.DefaultGCOptions,
 		ShutdownGrace:       30 * time.Second,
 		ReadyTimeout:        5 * time.Second,
+		AuditRetention:      396 * 24 * time.Hour,
+		AuditStdout:         true,
 	}
 }
 
@@ -103,6 +116,7 @@ func (c *Config) FromEnv(getenv func(string) string) {
 func (c *Config) StoreFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for the embedded database, blobs and host keys (env PIER_DATA)")
 	fs.StringVar(&c.DB, "db", c.DB, "catalog database: postgres://… or sqlite:PATH (env PIER_DB; default DATA/pier.db)")
+	fs.StringVar(&c.AuditKey, "audit-key", c.AuditKey, "audit log signing key file (default DATA/audit/audit.key, made on first start; its public key is the .pub beside it)")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "blob storage: s3://ENDPOINT/BUCKET[/PREFIX]?region=&tls= or file:PATH (env PIER_STORAGE; default DATA/blobs)")
 }
 
@@ -130,6 +144,8 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention, "how long audit records keep their data (0: for ever); their hashes stay")
+	fs.BoolVar(&c.AuditStdout, "audit-stdout", c.AuditStdout, "write every audit record as a JSON line on standard output")
 }
 
 // addPublicNames adds comma-separated host names or addresses.
@@ -218,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, errors.New("--audit-retention must not be negative"))
 	}
 	if c.SFTPUnauthPerSource <= 0 {
 		errs = append(errs, fmt.Errorf("--sftp-unauth-per-source: must be positive, not %d", c.SFTPUnauthPerSource))

@@ -188,11 +188,39 @@ CREATE TABLE audit_checkpoints (
 	at BIGINT NOT NULL
 )
 `},
-	{9, "sha-1 and md5 of files", `
+	{9, "administrators and API tokens", `
+CREATE TABLE admin_roles (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	role TEXT NOT NULL,
+	org TEXT {{C}} NOT NULL DEFAULT ''
+);
+ALTER TABLE user_groups ADD COLUMN owner_org TEXT {{C}} NOT NULL DEFAULT '';
+CREATE TABLE api_tokens (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	secret_hash TEXT NOT NULL,
+	read_only INTEGER NOT NULL DEFAULT 0,
+	org TEXT {{C}} NOT NULL DEFAULT '',
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	last_used BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (user_id, name)
+);
+CREATE TABLE web_sessions (
+	id_hash TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+)
+`},
+	{10, "sha-1 and md5 of files", `
 ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
 ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
 `},
-	{10, "ssh compatibility listener", `
+	{11, "ssh compatibility listener", `
 ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
 `},

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"pier/audit"
 	"pier/db"
 )
 
@@ -110,11 +111,25 @@ func New(d *db.DB) *Store {
 	return &Store{db: d, now: time.Now, cache: map[string]cached{}, cacheTTL: time.Second}
 }
 
-// write runs fn in a transaction and bumps the generation, so every node's
-// cached facts are reloaded within a second.
-func (s *Store) write(ctx context.Context, fn func(*db.Tx) error) error {
+// change describes an administrative change for the audit trail: what
+// was done to whom, and the object before and after (never a secret).
+type change struct {
+	op            string // "user.add"
+	subject       string // "user acme-edi"
+	before, after any
+}
+
+// write runs fn in a transaction, records the change in the audit trail in
+// the same transaction (its actor from audit.WithActor), and bumps the
+// generation, so every node's cached facts are reloaded within a second.
+// fn may fill in c's before and after.
+func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) error {
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: audit.ActorFrom(ctx), Action: audit.Admin,
+			Op: c.op, Subject: c.subject, Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)})); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")

@@ -30,7 +30,7 @@ func (s *Store) AddKey(ctx context.Context, login string, k Key) (Key, error) {
 	}
 	k.Login = CanonicalLogin(login)
 	k.Created = s.now().UTC().Truncate(time.Second)
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "key.add", subject: "user " + k.Login, after: k}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -81,7 +81,7 @@ func (s *Store) ListKeys(ctx context.Context, login string) ([]Key, error) {
 
 // RemoveKey detaches a key, named by fingerprint, from a user.
 func (s *Store) RemoveKey(ctx context.Context, login, fingerprint string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "key.remove", subject: "user " + CanonicalLogin(login), before: fingerprint}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err

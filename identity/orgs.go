@@ -56,7 +56,7 @@ func (s *Store) AddOrg(ctx context.Context, o Org) (Org, error) {
 		o.Name = o.Slug
 	}
 	o.Status = "active"
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "org.add", subject: "org " + o.Slug, after: o}, func(tx *db.Tx) error {
 		var parent any
 		if o.Parent != "" {
 			id, err := orgID(ctx, tx, o.Parent)
@@ -90,7 +90,7 @@ func orgID(ctx context.Context, q queryRower, slug string) (int64, error) {
 // SetOrgParent moves an organisation under another one ("" for the top
 // level), refusing cycles.
 func (s *Store) SetOrgParent(ctx context.Context, slug, parent string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.move", subject: "org " + slug, after: map[string]string{"parent": parent}}, func(tx *db.Tx) error {
 		id, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err
@@ -186,7 +186,8 @@ func (s *Store) listOrgs(ctx context.Context, where string, args ...any) ([]Org,
 // SetOrgSSHCompat marks an organisation (and so the organisations below
 // it) for the SFTP compatibility listener, or clears the mark.
 func (s *Store) SetOrgSSHCompat(ctx context.Context, slug string, on bool) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "org.ssh-compat", subject: "org " + slug, after: map[string]bool{"ssh_compat": on}}
+	return s.write(ctx, c, func(tx *db.Tx) error {
 		id, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err
@@ -199,7 +200,7 @@ func (s *Store) SetOrgSSHCompat(ctx context.Context, slug string, on bool) error
 // DeleteOrg removes an organisation that has no users and no
 // sub-organisations; its groups memberships and grants go with it.
 func (s *Store) DeleteOrg(ctx context.Context, slug string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.delete", subject: "org " + slug}, func(tx *db.Tx) error {
 		id, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err

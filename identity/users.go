@@ -49,6 +49,38 @@ const (
 	RestrictProtocol = "protocol"
 )
 
+// auditedUser is a user as the audit trail shows them: never a password
+// hash, only whether one is set and whether a change replaced it.
+type auditedUser struct {
+	Login           string   `json:"login"`
+	Name            string   `json:"name,omitempty"`
+	Email           string   `json:"email,omitempty"`
+	Org             string   `json:"org"`
+	Role            string   `json:"role,omitempty"`
+	Status          string   `json:"status"`
+	Password        bool     `json:"password"`
+	PasswordChanged bool     `json:"password_changed,omitempty"`
+	Expires         string   `json:"expires,omitempty"`
+	CIDRs           []string `json:"cidrs,omitempty"`
+	Protocols       []string `json:"protocols,omitempty"`
+	SSHCompat       bool     `json:"ssh_compat,omitempty"`
+}
+
+func (u User) audited() auditedUser {
+	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat}
+	if !u.Expires.IsZero() {
+		a.Expires = u.Expires.UTC().Format(time.RFC3339)
+	}
+	for _, p := range u.CIDRs {
+		a.CIDRs = append(a.CIDRs, p.String())
+	}
+	for _, p := range u.Protocols {
+		a.Protocols = append(a.Protocols, string(p))
+	}
+	return a
+}
+
 // ParseCIDRs reads a comma-separated list of networks ("10.0.0.0/8,
 // 2001:db8::/32"); a bare address means that one host.
 func ParseCIDRs(s string) ([]netip.Prefix, error) {
@@ -146,7 +178,7 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 	}
 	now := s.now()
 	u.Created = now.UTC().Truncate(time.Second)
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "user.add", subject: "user " + u.Login, after: u.audited()}, func(tx *db.Tx) error {
 		oid, err := orgID(ctx, tx, u.Org)
 		if err != nil {
 			return err
@@ -255,11 +287,12 @@ func (s *Store) ListUsers(ctx context.Context, org string) ([]User, error) {
 	return out, rows.Err()
 }
 
-// UpdateUser loads a user, applies change and stores the result after
+// UpdateUser loads a user, applies apply and stores the result after
 // validating it, in one transaction. The login cannot change.
-func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User) error) (User, error) {
+func (s *Store) UpdateUser(ctx context.Context, login string, apply func(*User) error) (User, error) {
 	var u User
-	err := s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "user.update", subject: "user " + CanonicalLogin(login)}
+	err := s.write(ctx, c, func(tx *db.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -267,11 +300,15 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		} else if err != nil {
 			return err
 		}
-		id, canon := u.ID, u.Login
-		if err := change(&u); err != nil {
+		id, canon, oldHash := u.ID, u.Login, u.PasswordHash
+		c.before = u.audited()
+		if err := apply(&u); err != nil {
 			return err
 		}
 		u.ID, u.Login = id, canon
+		after := u.audited()
+		after.PasswordChanged = u.PasswordHash != oldHash
+		c.after = after
 		if err := u.validate(); err != nil {
 			return err
 		}
@@ -304,7 +341,7 @@ func (s *Store) SetStatus(ctx context.Context, login string, st authz.Status) (U
 
 // DeleteUser removes a user with their keys, memberships and grants.
 func (s *Store) DeleteUser(ctx context.Context, login string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "user.delete", subject: "user " + CanonicalLogin(login)}, func(tx *db.Tx) error {
 		id, err := userID(ctx, tx, login)
 		if err != nil {
 			return err

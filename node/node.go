@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"pier/admin"
+	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
 	"pier/config"
@@ -44,6 +46,8 @@ type Node struct {
 	Auth   *auth.Service
 	Access *authfs.FS
 	Locks  *locks.Store
+	Audit  *audit.Log
+	Admin  *admin.Service
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
@@ -73,9 +77,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
-	n.Auth = auth.New(n.IDs, hasher, log)
+	keys, err := audit.LoadKeys(filepath.Join(cfg.DataDir, "audit"), cfg.AuditKey)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	n.Audit = audit.New(d, keys, nil, log)
+	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
 	n.Locks = locks.New(d)
-	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log)
+	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
 	return n, nil
 }
 
@@ -153,6 +164,21 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+	// The audit sequencer stops after the front ends, so that what they
+	// record while shutting down still reaches the log.
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		l := n.Audit
+		if n.Config.AuditStdout {
+			l = l.WithOutput(os.Stdout)
+		}
+		run := audit.DefaultRun
+		run.Retention = n.Config.AuditRetention
+		l.Run(auditCtx, run)
+	}()
+	n.Log.Info("audit log", "public_key", n.Audit.PublicKey())
 
 	<-ctx.Done()
 	n.Log.Info("shutting down", "grace", n.Config.ShutdownGrace)
@@ -174,6 +200,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}
 	<-gcDone
+	stopAudit()
+	<-auditDone
 	return errors.Join(errs...)
 }
 

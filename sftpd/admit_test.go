@@ -205,7 +205,13 @@ func TestHandshakeBurst(t *testing.T) { bothBackends(t, testHandshakeBurst) }
 
 func testHandshakeBurst(t *testing.T, prod bool) {
 	testenv.NoLeaks(t)
-	e := start(t, prod)
+	e := startWith(t, prod, func(c *sftpd.Config) {
+		if raceEnabled {
+			// Under the race detector a handshake (and argon2id) costs
+			// several times as much: the queue may wait longer.
+			c.HandshakeWait, c.HandshakeTimeout = time.Minute, 2*time.Minute
+		}
+	})
 	key := ssh.PublicKeys(e.signerOf(t, "anna"))
 	const n = 200
 	var peak struct {

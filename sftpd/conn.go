@@ -126,11 +126,17 @@ func (s *Server) handle(nc net.Conn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.auth.LoggedIn(ctx, acct, who)
+	started := time.Now()
+	var why atomic.Value // why the session ended, if not the client's doing
+	defer func() {
+		reason, _ := why.Load().(string)
+		s.auth.LoggedOut(context.WithoutCancel(ctx), acct, who, time.Since(started), reason)
+	}()
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
 		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key, Compat: who.Compat}})
-	go s.watch(ctx, sess, sconn)
+	go s.watch(ctx, sess, sconn, &why)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that
 	// Shutdown waits for them too.
@@ -161,7 +167,7 @@ func (s *Server) handle(nc net.Conn) {
 // watch closes the connection once its account may no longer work: a
 // suspension, a deletion, an expiry, a removed key or a network
 // restriction ends the session's transfers too, within Revalidate.
-func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.ServerConn) {
+func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.ServerConn, why *atomic.Value) {
 	if s.cfg.Revalidate <= 0 {
 		return
 	}
@@ -178,6 +184,7 @@ func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.Serv
 		case err == nil:
 		case errors.Is(err, authfs.ErrRevoked):
 			s.log.Warn("session ended: access revoked", "user", sess.Login(), "from", conn.RemoteAddr().String(), "reason", err)
+			why.Store(err.Error())
 			conn.Close()
 			return
 		case ctx.Err() == nil:

@@ -485,7 +485,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	if err := c.RemoveAll("/acme/staff"); err == nil {
 		t.Error("remove of a folder holding a locked file succeeded")
 	}
-	if err := e.locks.Unlock(ctx, "someone-else", tok, time.Now()); err != nil {
+	if err := e.locks.Unlock(ctx, "someone-else", tok, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
@@ -499,7 +499,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	if err := f.Close(); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("upload published over a lock taken meanwhile: %v", err)
 	}
-	e.locks.Unlock(ctx, "someone-else", tok, time.Now())
+	e.locks.Unlock(ctx, "someone-else", tok, time.Now(), nil)
 }
 
 // TestIdleTimeout: a client that logs in and then says nothing is

@@ -73,8 +73,11 @@ func (f *FS) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error] {
 }
 
 // Mkdir creates a folder inside an existing folder.
-func (f *FS) Mkdir(ctx context.Context, p vpath.Path, by string) error {
-	return f.cat.Mkdir(ctx, p, by, time.Now())
+func (f *FS) Mkdir(ctx context.Context, p vpath.Path, opts MkdirOptions) error {
+	if opts.ModTime.IsZero() {
+		opts.ModTime = time.Now()
+	}
+	return f.cat.Mkdir(ctx, p, opts)
 }
 
 // MkdirAll creates p and any missing parents; existing folders are fine.
@@ -92,7 +95,7 @@ func (f *FS) MkdirAll(ctx context.Context, p vpath.Path, by string) error {
 	if err := f.MkdirAll(ctx, p.Parent(), by); err != nil {
 		return err
 	}
-	if err := f.cat.Mkdir(ctx, p, by, time.Now()); err != nil && !errors.Is(err, ErrExist) {
+	if err := f.cat.Mkdir(ctx, p, MkdirOptions{By: by, ModTime: time.Now()}); err != nil && !errors.Is(err, ErrExist) {
 		return err
 	}
 	return nil
@@ -154,6 +157,8 @@ type CreateOptions struct {
 	Conflict Conflict
 	// Guard, if set, decides inside the publishing transaction.
 	Guard Guard
+	// Note, if set, records the publication in its transaction.
+	Note Note
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
@@ -271,7 +276,7 @@ func (u *Upload) Close() (Entry, error) {
 	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
 		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
 		SHA1: hex.EncodeToString(u.sha1.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By,
-	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard})
+	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
 	if err != nil {
 		u.discard(err)
 		return Entry{}, err

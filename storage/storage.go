@@ -202,7 +202,7 @@ type Catalog interface {
 	// List returns up to limit children of dir with names greater than
 	// after, in byte order of their names.
 	List(ctx context.Context, dir vpath.Path, after string, limit int) ([]Entry, error)
-	Mkdir(ctx context.Context, p vpath.Path, by string, mtime time.Time) error
+	Mkdir(ctx context.Context, p vpath.Path, opts MkdirOptions) error
 	// BeginUpload records a blob being written so GC can find it if the
 	// upload is never published.
 	BeginUpload(ctx context.Context, blobID string, p vpath.Path) error
@@ -266,6 +266,20 @@ type View interface {
 // and is returned as it is.
 type Guard func(ctx context.Context, v View) error
 
+// Note is the audit record of a change, written in the change's own
+// transaction so that the change and its record commit together or not at
+// all: given the entry the change produced (published, made, moved or
+// copied; for a removal, the removed one), it returns the record's bytes,
+// or nil for none. It may run more than once (a retried transaction).
+type Note func(result Entry) []byte
+
+// MkdirOptions shape the making of a folder.
+type MkdirOptions struct {
+	By      string    // who makes it
+	ModTime time.Time // zero: now
+	Note    Note
+}
+
 // Replace says what a move or copy may replace at its target.
 type Replace uint8
 
@@ -294,6 +308,9 @@ type MoveOptions struct {
 	Conflict Conflict
 	// Guard, if set, decides inside the transaction.
 	Guard Guard
+	// Note, if set, records the move or copy (its result: the entry at
+	// its new place) in its transaction.
+	Note Note
 }
 
 // RemoveOptions shape a removal.
@@ -302,6 +319,8 @@ type RemoveOptions struct {
 	Recursive bool
 	// Guard, if set, decides inside the transaction.
 	Guard Guard
+	// Note, if set, records the removal in its transaction.
+	Note Note
 }
 
 // PublishOptions shape the publication of an upload.
@@ -315,6 +334,8 @@ type PublishOptions struct {
 	// Guard, if set, decides inside the transaction, on the entry the
 	// upload would replace (a conditional PUT's If-Match, say).
 	Guard Guard
+	// Note, if set, records the publication in its transaction.
+	Note Note
 }
 
 // Conflict decides, inside a change's transaction, whether a file that

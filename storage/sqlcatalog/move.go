@@ -153,14 +153,17 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ?, shadows = ? WHERE id = ?", parent, name, shadows, src.ID); err != nil {
 			return err
 		}
-		if !src.IsDir() {
-			return nil
+		moved := src
+		moved.Path, moved.Shadows = at, shadows
+		if src.IsDir() {
+			lo, hi := below(from)
+			// substr counts characters in both dialects.
+			if _, err := tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
+				to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi); err != nil {
+				return err
+			}
 		}
-		lo, hi := below(from)
-		// substr counts characters in both dialects.
-		_, err = tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
-			to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi)
-		return err
+		return journal(ctx, tx, opts.Note, moved)
 	})
 	return wrap("rename", from, err)
 }
@@ -194,7 +197,12 @@ func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.Mo
 				return err
 			}
 		}
-		return copyRows(ctx, tx, src, to, opts)
+		if err := copyRows(ctx, tx, src, to, opts); err != nil {
+			return err
+		}
+		copied := src
+		copied.Path = to
+		return journal(ctx, tx, opts.Note, copied)
 	})
 	return wrap("copy", from, err)
 }
@@ -249,7 +257,10 @@ func (c *Catalog) Remove(ctx context.Context, p vpath.Path, opts storage.RemoveO
 		if err := guard(ctx, tx, opts.Guard); err != nil {
 			return err
 		}
-		return removeEntry(ctx, tx, e, opts.Recursive)
+		if err := removeEntry(ctx, tx, e, opts.Recursive); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, e)
 	})
 	return wrap("remove", p, err)
 }

@@ -135,7 +135,7 @@ func needParent(ctx context.Context, tx *db.Tx, p vpath.Path) error {
 }
 
 // Mkdir creates the folder p inside an existing folder.
-func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time.Time) error {
+func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, opts storage.MkdirOptions) error {
 	if p.IsRoot() {
 		return wrap("mkdir", p, storage.ErrExist)
 	}
@@ -150,11 +150,21 @@ func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time
 		}
 		parent, name := key(p)
 		now := time.Now().UnixNano()
-		_, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
-			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, mtime.UnixNano(), by, now)
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
+			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, opts.ModTime.UnixNano(), opts.By, now); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, storage.Entry{Path: p, Kind: storage.KindDir, ModTime: opts.ModTime, CreatedBy: opts.By})
 	})
 	return wrap("mkdir", p, err)
+}
+
+// journal writes a change's audit record in its transaction.
+func journal(ctx context.Context, tx *db.Tx, note storage.Note, result storage.Entry) error {
+	if note == nil {
+		return nil
+	}
+	return tx.Journal(ctx, note(result))
 }
 
 // BeginUpload records a blob that an upload is writing.
@@ -234,8 +244,10 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
 			return err
 		}
-		out, err = stat(ctx, tx, at)
-		return err
+		if out, err = stat(ctx, tx, at); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, out)
 	})
 	return out, wrap("publish", p, err)
 }
