@@ -64,7 +64,7 @@ type Config struct {
 	CompatMACs bool
 	// Compat makes this server the compatibility listener for older
 	// integration platforms (Debian's JSch 0.1.54, libssh2 1.10): it also
-	// offers CompatMACs and CompatPublicKeyAlgos, and only accounts marked
+	// offers compatMACs and compatKeyAlgos, and only accounts marked
 	// for it (identity's SSHCompat, on the user or an organisation above
 	// them) may log in — decided by auth and authz on every login and
 	// request, not by the listener. Keep the main listener modern.
@@ -124,12 +124,12 @@ var (
 		ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 
 	// What the compatibility listener adds, measured against the clients
-	// that need it: MACs in encrypt-and-MAC mode (JSch 0.1.54 and libssh2
-	// 1.10 know no ETM MAC) and RSA signatures with SHA-1 for user keys
-	// (JSch 0.1.54 signs only so). Both find a key exchange (ECDH P-256,
+	// that need it: hmac-sha2-256 in encrypt-and-MAC mode (JSch 0.1.54 and
+	// libssh2 1.10 know no ETM MAC; both know this one) and RSA signatures
+	// with SHA-1 for user keys (JSch 0.1.54 signs only so). Both find a key exchange (ECDH P-256,
 	// curve25519) and a cipher (aes-ctr) among the main listener's.
-	CompatMACs           = []string{ssh.HMACSHA256, ssh.HMACSHA512}
-	CompatPublicKeyAlgos = []string{ssh.KeyAlgoRSA}
+	compatMACs     = []string{ssh.HMACSHA256}
+	compatKeyAlgos = []string{ssh.KeyAlgoRSA}
 )
 
 // Server is the SFTP server.
@@ -179,11 +179,12 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 		ciphers = append(append([]string{}, Ciphers...), ssh.CipherChaCha20Poly1305)
 	}
 	macs, keyAlgos := MACs, PublicKeyAlgos
-	if cfg.CompatMACs || cfg.Compat {
-		macs = append(append([]string{}, MACs...), CompatMACs...)
-	}
-	if cfg.Compat {
-		keyAlgos = append(append([]string{}, PublicKeyAlgos...), CompatPublicKeyAlgos...)
+	switch {
+	case cfg.Compat:
+		macs = append(append([]string{}, MACs...), compatMACs...)
+		keyAlgos = append(append([]string{}, PublicKeyAlgos...), compatKeyAlgos...)
+	case cfg.CompatMACs:
+		macs = append(append([]string{}, MACs...), ssh.HMACSHA256, ssh.HMACSHA512)
 	}
 	s.ssh = &ssh.ServerConfig{
 		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: ciphers, MACs: macs},
