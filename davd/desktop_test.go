@@ -2,10 +2,15 @@ package davd_test
 
 // Desktop clients, replayed from public captures of their request
 // sequences: Windows Explorer's mini-redirector (Microsoft-WebDAV-MiniRedir,
-// which sends OPTIONS to the server root before any credentials and gives
-// up on a 401) and macOS Finder (WebDAVFS, which needs DAV class 2, probes
-// .ql_disablethumbnails, .metadata_never_index and "._" files, and writes
-// AppleDouble "._NAME" and .DS_Store files wherever it copies).
+// and DavClnt before it, send OPTIONS to the server root before any
+// credentials and give up on a 401 or a redirect to a login page — the
+// logs in Nextcloud's issue 2979 and pull request 2986, ownCloud's
+// documentation pull request 2668; then PROPFIND Depth 0 with "translate: f",
+// and an empty PUT, LOCK, PUT, PROPPATCH of the Win32 times, UNLOCK to save)
+// and macOS Finder (WebDAVFS: OPTIONS, PROPFIND of the root, probes of
+// .ql_disablethumbnails, .metadata_never_index, ._. and .DS_Store, as the
+// nginx-dav-ext-module issues 1 and 40 log them; it needs DAV class 2 and
+// writes AppleDouble "._NAME" and .DS_Store files wherever it copies).
 
 import (
 	"crypto/sha1"
