@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,12 +62,23 @@ func Run(t testing.TB, timeout time.Duration, dir string, env []string, stdin st
 // virtualenv) does not see Debian's modules.
 func Python(t testing.TB) string {
 	t.Helper()
-	const py = "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import paramiko").CombinedOutput(); err != nil {
-		missing(t, "python3-paramiko ("+strings.TrimSpace(string(out))+")")
+	if why := paramikoMissing(); why != "" {
+		missing(t, "python3-paramiko ("+why+")")
 	}
-	return py
+	return python
 }
+
+const python = "/usr/bin/python3"
+
+// paramikoMissing says why Debian's python3 cannot import paramiko; it
+// asks once per test binary.
+var paramikoMissing = sync.OnceValue(func() string {
+	out, err := exec.Command(python, "-c", "import paramiko").CombinedOutput()
+	if err != nil {
+		return strings.TrimSpace(string(out)) + " " + err.Error()
+	}
+	return ""
+})
 
 // JSch returns the jar of Debian's JSch (libjsch-java, 0.1.54 in Debian
 // 12) and the JDK's javac and java (default-jdk-headless).
