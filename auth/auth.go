@@ -64,6 +64,9 @@ type Attempt struct {
 	Login    string
 	From     netip.Addr
 	Protocol authz.Protocol
+	// Compat says the attempt came through the SFTP compatibility
+	// listener: only accounts marked for it may log in there.
+	Compat bool
 }
 
 // AdminAPI is the protocol name of logins to the administration API and
@@ -176,7 +179,7 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	if a.Protocol == AdminAPI {
 		f.Protocols = nil // restrictions name file protocols; the admin API is not one
 	}
-	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
+	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key, Compat: a.Compat}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}

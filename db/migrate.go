@@ -216,6 +216,14 @@ CREATE TABLE web_sessions (
 	created_at BIGINT NOT NULL
 )
 `},
+	{10, "sha-1 and md5 of files", `
+ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
+`},
+	{11, "ssh compatibility listener", `
+ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -27,7 +27,11 @@ type User struct {
 	LastLogin    time.Time        // zero: never logged in
 	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
-	Created      time.Time
+	// SSHCompat lets the user log in through the SFTP compatibility
+	// listener (older algorithms, for old integration platforms); so does
+	// a mark on their organisation or one above it.
+	SSHCompat bool
+	Created   time.Time
 	// Unreadable names the stored restrictions that did not parse when the
 	// user was loaded: "network" (CIDRs) and "protocol" (Protocols). The
 	// field is then empty but must not be taken for "any": the account may
@@ -59,11 +63,12 @@ type auditedUser struct {
 	Expires         string   `json:"expires,omitempty"`
 	CIDRs           []string `json:"cidrs,omitempty"`
 	Protocols       []string `json:"protocols,omitempty"`
+	SSHCompat       bool     `json:"ssh_compat,omitempty"`
 }
 
 func (u User) audited() auditedUser {
 	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
-		Password: u.PasswordHash != ""}
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat}
 	if !u.Expires.IsZero() {
 		a.Expires = u.Expires.UTC().Format(time.RFC3339)
 	}
@@ -182,9 +187,9 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 			return exists("user", u.Login)
 		}
 		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
-			expires_at, cidrs, protocols, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			expires_at, cidrs, protocols, ssh_compat, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix()).Scan(&u.ID)
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), flag(u.SSHCompat), now.Unix(), now.Unix()).Scan(&u.ID)
 	})
 	return u, err
 }
@@ -202,16 +207,17 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var status, cidrs, protos string
-	var expires, last, created int64
+	var expires, last, compat, created int64
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &created); err != nil {
+		&expires, &last, &cidrs, &protos, &compat, &created); err != nil {
 		return u, err
 	}
+	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
 	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
 	// A restriction that does not parse must not turn into "any": the user
@@ -318,12 +324,20 @@ func (s *Store) UpdateUser(ctx context.Context, login string, apply func(*User) 
 		}
 		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
-			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ? WHERE id = ?`,
+			expires_at = ?, cidrs = ?, protocols = ?, ssh_compat = ?, updated_at = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			cidrs, protocols, s.now().Unix(), u.ID)
+			cidrs, protocols, flag(u.SSHCompat), s.now().Unix(), u.ID)
 		return err
 	})
 	return u, err
+}
+
+// flag stores a bool in an INTEGER column.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // SetStatus changes a user's status (approve, suspend, activate).

@@ -146,13 +146,22 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 		servers = append(servers, httpServer{"admin", srv})
 	}
-	var sftpSrv *sftpd.Server
-	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
-		srv, err := n.listenSFTP(addr)
+	var sftpSrvs []*sftpd.Server
+	for _, l := range []struct {
+		flag, addr string
+		compat     bool
+	}{{"--sftp-addr", n.Config.SFTPAddr, false}, {"--sftp-compat-addr", n.Config.SFTPCompatAddr, true}} {
+		if l.addr == "" || l.addr == "off" {
+			continue
+		}
+		srv, err := n.listenSFTP(l.flag, l.addr, l.compat)
 		if err != nil {
+			for _, s := range sftpSrvs {
+				s.Shutdown(ctx)
+			}
 			return err
 		}
-		sftpSrv = srv
+		sftpSrvs = append(sftpSrvs, srv)
 	}
 	if addr := n.Config.DAVAddr; addr != "" && addr != "off" {
 		srv, err := n.listenDAV(addr)
@@ -184,8 +193,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownGrace)
 	defer cancel()
 	var errs []error
-	if sftpSrv != nil {
-		errs = append(errs, sftpSrv.Shutdown(sctx))
+	for _, s := range sftpSrvs {
+		errs = append(errs, s.Shutdown(sctx))
 	}
 	for _, s := range servers {
 		if err := s.srv.Shutdown(sctx); err != nil {
@@ -204,24 +213,33 @@ func (n *Node) Serve(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
+// listenSFTP starts an SFTP listener: the main one, or with compat the
+// compatibility listener (older algorithms, for accounts marked for it).
+// Both share the host keys.
+func (n *Node) listenSFTP(flag, addr string, compat bool) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
-	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
+	cfg.Compat = compat
+	name := "sftp"
+	if compat {
+		name = "sftp-compat"
+	}
+	log := n.Log.With("listener", name)
+	srv, err := sftpd.New(cfg, n.Auth, n.Access, log)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--sftp-addr: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil {
-			n.Log.Error("sftp server stopped", "err", err)
+			log.Error("sftp server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("sftp listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
+	log.Info(name+" listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
 	return srv, nil
 }
 
@@ -238,14 +256,25 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 		scheme = "http"
 		n.Log.Warn("WebDAV over plain HTTP: passwords travel in clear; use only for development", "addr", ln.Addr().String())
 	} else {
-		tc, fp, err := davd.TLSConfig(n.Config.TLSCert, n.Config.TLSKey, filepath.Join(n.Config.DataDir, "tls"))
+		certFile, keyFile, made := n.Config.TLSCert, n.Config.TLSKey, false
+		if certFile == "" {
+			// Self-signed, naming every address listened on and the
+			// public names, so that clients checking names accept it.
+			certFile, keyFile, made, err = davd.SelfSigned(filepath.Join(n.Config.DataDir, "tls"),
+				davd.ListenNames(ln.Addr().String(), n.Config.PublicNames))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		tc, fp, err := davd.TLSConfig(certFile, keyFile, "")
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
-		n.Log.Info("webdav TLS certificate", "sha256", fp)
+		n.Log.Info("webdav TLS certificate", "sha256", fp, "file", certFile, "new", made)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
