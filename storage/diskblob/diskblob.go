@@ -191,8 +191,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer s.pinging.Store(false)
-		done <- s.probe()
+		err := s.probe()
+		s.pinging.Store(false) // before the answer: the next Ping may follow at once
+		done <- err
 	}()
 	select {
 	case err := <-done:
