@@ -25,7 +25,7 @@ func (s *Server) register() {
 	s.handle("GET", "/session", nil, ActorView{}, s.whoami)
 	s.handle("GET", "/orgs", nil, page[admin.OrgView]{}, s.listOrgs)
 	s.handle("POST", "/orgs", OrgCreate{}, admin.OrgView{}, s.addOrg)
-	s.handle("PATCH", "/orgs/{slug}", OrgMove{}, nil, s.moveOrg)
+	s.handle("PATCH", "/orgs/{slug}", OrgUpdate{}, nil, s.updateOrg)
 	s.handle("GET", "/users", nil, page[admin.UserView]{}, s.listUsers)
 	s.handle("POST", "/users", UserCreate{}, UserCreated{}, s.addUser)
 	s.handle("GET", "/users/{login}", nil, admin.UserView{}, s.getUser)
@@ -87,6 +87,9 @@ type OrgCreate struct {
 	Parent string `json:"parent,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Kind   string `json:"kind,omitempty"`
+	// SSHCompat lets its users use the SFTP compatibility listener
+	// (super administrators only).
+	SSHCompat bool `json:"ssh_compat,omitempty"`
 }
 
 func (s *Server) addOrg(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
@@ -94,25 +97,34 @@ func (s *Server) addOrg(w http.ResponseWriter, r *http.Request, a admin.Actor) (
 	if err := s.decode(w, r, &in); err != nil {
 		return 0, nil, err
 	}
-	o, err := s.ops.AddOrg(r.Context(), a, admin.OrgInput{Slug: in.Slug, Parent: in.Parent, Name: in.Name, Kind: in.Kind})
+	o, err := s.ops.AddOrg(r.Context(), a, admin.OrgInput{Slug: in.Slug, Parent: in.Parent, Name: in.Name, Kind: in.Kind, SSHCompat: in.SSHCompat})
 	return http.StatusCreated, o, err
 }
 
-// OrgMove is the body of PATCH /orgs/{slug}.
-type OrgMove struct {
-	Parent *string `json:"parent"`
+// OrgUpdate is the body of PATCH /orgs/{slug}: the fields to change.
+type OrgUpdate struct {
+	Parent    *string `json:"parent,omitempty"` // "" for the top level
+	SSHCompat *bool   `json:"ssh_compat,omitempty"`
 }
 
-func (s *Server) moveOrg(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
-	var in OrgMove
+func (s *Server) updateOrg(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	var in OrgUpdate
 	if err := s.decode(w, r, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.Parent == nil {
-		return 0, nil, bad("parent", "parent is required (\"\" for the top level)")
+	if in.Parent == nil && in.SSHCompat == nil {
+		return 0, nil, bad("parent", "nothing to change: give parent (\"\" for the top level) or ssh_compat")
 	}
-	if err := s.ops.MoveOrg(r.Context(), a, r.PathValue("slug"), *in.Parent); err != nil {
-		return 0, nil, err
+	slug := r.PathValue("slug")
+	if in.Parent != nil {
+		if err := s.ops.MoveOrg(r.Context(), a, slug, *in.Parent); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.SSHCompat != nil {
+		if err := s.ops.SetOrgSSHCompat(r.Context(), a, slug, *in.SSHCompat); err != nil {
+			return 0, nil, err
+		}
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -140,6 +152,7 @@ type UserCreate struct {
 	CIDRs            string `json:"cidrs,omitempty"`
 	Protocols        string `json:"protocols,omitempty"`
 	Pending          bool   `json:"pending,omitempty"`
+	SSHCompat        bool   `json:"ssh_compat,omitempty"`
 }
 
 // UserCreated is what POST /users answers: the user, and the generated
@@ -156,7 +169,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, a admin.Actor) 
 	}
 	u, pw, err := s.ops.AddUser(r.Context(), a, admin.UserInput{Login: in.Login, Org: in.Org, Role: in.Role, Name: in.Name,
 		Email: in.Email, Password: in.Password, GeneratePassword: in.GeneratePassword, Keys: in.Keys, Expires: in.Expires,
-		CIDRs: in.CIDRs, Protocols: in.Protocols, Pending: in.Pending})
+		CIDRs: in.CIDRs, Protocols: in.Protocols, Pending: in.Pending, SSHCompat: in.SSHCompat})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -182,6 +195,7 @@ type UserUpdate struct {
 	Expires   *string `json:"expires,omitempty"`
 	CIDRs     *string `json:"cidrs,omitempty"`
 	Protocols *string `json:"protocols,omitempty"`
+	SSHCompat *bool   `json:"ssh_compat,omitempty"`
 }
 
 // updateUser needs If-Match: two administrators never overwrite each
@@ -197,7 +211,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, a admin.Acto
 		return 0, nil, err
 	}
 	u, err := s.ops.UpdateUser(r.Context(), a, r.PathValue("login"), admin.UserPatch{Name: in.Name, Email: in.Email,
-		Role: in.Role, Org: in.Org, Expires: in.Expires, CIDRs: in.CIDRs, Protocols: in.Protocols}, match)
+		Role: in.Role, Org: in.Org, Expires: in.Expires, CIDRs: in.CIDRs, Protocols: in.Protocols, SSHCompat: in.SSHCompat}, match)
 	if err != nil {
 		return 0, nil, err
 	}

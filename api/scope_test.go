@@ -22,6 +22,15 @@ func TestOrgAdministrator(t *testing.T) {
 		f.refused(req{method: "POST", path: "/orgs", body: `{"slug":"acme-top"}`}, "acmeadm", http.StatusBadRequest, "invalid")
 		f.refused(req{method: "PATCH", path: "/orgs/acme", body: `{"parent":"hq"}`}, "acmeadm", http.StatusForbidden, "forbidden")
 		f.ok(req{method: "PATCH", path: "/orgs/acme-us", body: `{"parent":"acme-eu"}`}, "acmeadm")
+		// Older algorithms are the super administrator's call.
+		f.refused(req{method: "PATCH", path: "/orgs/acme-us", body: `{"ssh_compat":true}`}, "acmeadm", http.StatusForbidden, "forbidden")
+		f.ok(req{method: "PATCH", path: "/orgs/acme-us", body: `{"ssh_compat":true}`}, "root")
+		var us struct{ Items []admin.OrgView }
+		f.ok(req{method: "GET", path: "/orgs"}, "acmeadm").decode(t, &us)
+		if i := slices.IndexFunc(us.Items, func(o admin.OrgView) bool { return o.Slug == "acme-us" }); i < 0 || !us.Items[i].SSHCompat || us.Items[i].Parent != "acme-eu" {
+			t.Fatalf("acme-us: %+v", us.Items)
+		}
+		f.refused(req{method: "PATCH", path: "/orgs/acme-us", body: `{}`}, "root", http.StatusBadRequest, "invalid")
 		f.ok(req{method: "POST", path: "/folders", body: `{"path":"/acme-eu/out"}`}, "acmeadm")
 		f.refused(req{method: "POST", path: "/folders", body: `{"path":"/hq/x"}`}, "acmeadm", http.StatusNotFound, "not-found")
 
