@@ -54,7 +54,7 @@ type Node struct {
 	API    *api.Server
 	// Sessions are this node's live sessions, for the admin API.
 	Sessions *sessions.Registry
-	Log    *slog.Logger
+	Log      *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 }
