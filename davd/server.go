@@ -28,8 +28,8 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
-	"pier/sessions"
 	"pier/internal/untrusted"
+	"pier/sessions"
 	"pier/storage"
 	"pier/vpath"
 )

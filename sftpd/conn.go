@@ -14,8 +14,8 @@ import (
 
 	"pier/authfs"
 	"pier/authz"
-	"pier/sessions"
 	"pier/internal/untrusted"
+	"pier/sessions"
 	"pier/vpath"
 )
 
