@@ -124,7 +124,15 @@ type Attempt struct {
 	Login    string
 	From     netip.Addr
 	Protocol authz.Protocol
+	// Compat says the attempt came through the SFTP compatibility
+	// listener: only accounts marked for it may log in there.
+	Compat bool
 }
+
+// AdminAPI is the protocol name of logins to the administration API and
+// web console, in logs and the audit trail. An account's protocol
+// restrictions name file protocols and do not apply to it.
+const AdminAPI authz.Protocol = "api"
 
 // Account is who a login authenticated: the account, not just its login
 // text, so that a session ends with the account it logged in to.
@@ -142,9 +150,10 @@ type Account struct {
 	stamp [32]byte
 }
 
-// Binding is what a session of this account from an address is bound to.
-func (a Account) Binding(from netip.Addr) authz.Session {
-	return authz.Session{UserID: a.UserID, From: from, Key: a.Key, Cert: a.Cert, AppPassword: a.AppPassword}
+// Binding is what a session of this account, logged in by attempt at, is
+// bound to.
+func (a Account) Binding(at Attempt) authz.Session {
+	return authz.Session{UserID: a.UserID, From: at.From, Key: a.Key, Cert: a.Cert, AppPassword: a.AppPassword, Compat: at.Compat}
 }
 
 // method names how an account logged in, for the log.
@@ -324,7 +333,10 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	}
 	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
-	f.Session = acct.Binding(a.From)
+	if a.Protocol == AdminAPI {
+		f.Protocols = nil // restrictions name file protocols; the admin API is not one
+	}
+	f.Session = acct.Binding(a)
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}

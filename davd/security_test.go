@@ -16,6 +16,7 @@ import (
 	"pier/db"
 	"pier/defender"
 	"pier/identity"
+	"pier/internal/testenv"
 	"pier/mfa"
 	"pier/secevent"
 )
@@ -46,7 +47,7 @@ func startSecure(t *testing.T, prod bool, threshold int) (*env, *defender.Defend
 // the status.
 func (e *env) curlFrom(t *testing.T, from, user, pw string) int {
 	t.Helper()
-	out, err := exec.Command(need(t, "curl"), "-s", "-o", "/dev/null", "-w", "%{http_code}", "--interface", from,
+	out, err := exec.Command(testenv.Program(t, "curl"), "-s", "-o", "/dev/null", "-w", "%{http_code}", "--interface", from,
 		"-u", user+":"+pw, "-X", "PROPFIND", "-H", "Depth: 0", e.url+"/").Output()
 	if err != nil {
 		t.Fatalf("curl: %v", err)

@@ -216,7 +216,15 @@ CREATE TABLE web_sessions (
 	created_at BIGINT NOT NULL
 )
 `},
-	{10, "security: defender, lifecycle, MFA, certificates", `
+	{10, "sha-1 and md5 of files", `
+ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
+`},
+	{11, "ssh compatibility listener", `
+ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
+`},
+	{12, "security: defender, lifecycle, MFA, certificates", `
 CREATE TABLE defender_events (
 	id {{ID}},
 	at BIGINT NOT NULL,

@@ -27,7 +27,11 @@ type User struct {
 	LastLogin    time.Time        // zero: never logged in
 	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
-	Created      time.Time
+	// SSHCompat lets the user log in through the SFTP compatibility
+	// listener (older algorithms, for old integration platforms); so does
+	// a mark on their organisation or one above it.
+	SSHCompat bool
+	Created   time.Time
 	// StatusSince is when Status last changed (zero: before pier kept
 	// it); StatusReason says why, when a job changed it ("inactive").
 	StatusSince  time.Time
@@ -66,11 +70,12 @@ type auditedUser struct {
 	Expires         string   `json:"expires,omitempty"`
 	CIDRs           []string `json:"cidrs,omitempty"`
 	Protocols       []string `json:"protocols,omitempty"`
+	SSHCompat       bool     `json:"ssh_compat,omitempty"`
 }
 
 func (u User) audited() auditedUser {
 	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
-		Password: u.PasswordHash != ""}
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat}
 	if !u.Expires.IsZero() {
 		a.Expires = u.Expires.UTC().Format(time.RFC3339)
 	}
@@ -195,16 +200,19 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 		}
 		u.StatusSince = u.Created
 		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
-			expires_at, cidrs, protocols, created_at, updated_at, status_since, status_reason, principals)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			expires_at, cidrs, protocols, ssh_compat, created_at, updated_at, status_since, status_reason, principals)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix(), now.Unix(), u.StatusReason,
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), flag(u.SSHCompat), now.Unix(), now.Unix(), now.Unix(), u.StatusReason,
 			strings.Join(u.Principals, ",")).Scan(&u.ID)
 	})
 	return u, err
 }
 
 func userID(ctx context.Context, q queryRower, login string) (int64, error) {
+	if !storable(login) {
+		return 0, notFound("user", login)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM users WHERE login = ?", CanonicalLogin(login)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -214,17 +222,18 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at, u.status_since, u.status_reason, u.principals`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at, u.status_since, u.status_reason, u.principals`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var status, cidrs, protos string
-	var expires, last, created, since int64
+	var expires, last, compat, created, since int64
 	var principals string
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &created, &since, &u.StatusReason, &principals); err != nil {
+		&expires, &last, &cidrs, &protos, &compat, &created, &since, &u.StatusReason, &principals); err != nil {
 		return u, err
 	}
+	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
 	u.Expires, u.LastLogin, u.Created, u.StatusSince = fromUnix(expires), fromUnix(last), fromUnix(created), fromUnix(since)
 	u.Principals = splitList(principals, ",")
@@ -266,6 +275,9 @@ func (u *User) storedRestrictions() (cidrs, protocols string) {
 
 // GetUser returns one user by login, in any case.
 func (s *Store) GetUser(ctx context.Context, login string) (User, error) {
+	if !storable(login) {
+		return User{}, notFound("user", login)
+	}
 	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", login)
@@ -335,12 +347,20 @@ func (s *Store) UpdateUser(ctx context.Context, login string, apply func(*User) 
 		}
 		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
-			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ?, status_since = ?, status_reason = ?, principals = ? WHERE id = ?`,
+			expires_at = ?, cidrs = ?, protocols = ?, ssh_compat = ?, updated_at = ?, status_since = ?, status_reason = ?, principals = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			cidrs, protocols, s.now().Unix(), unix(u.StatusSince), u.StatusReason, strings.Join(u.Principals, ","), u.ID)
+			cidrs, protocols, flag(u.SSHCompat), s.now().Unix(), unix(u.StatusSince), u.StatusReason, strings.Join(u.Principals, ","), u.ID)
 		return err
 	})
 	return u, err
+}
+
+// flag stores a bool in an INTEGER column.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // SetStatus changes a user's status (approve, suspend, activate).

@@ -29,8 +29,8 @@ const (
 	certExpiresExt            = "pier-cert-expires"
 )
 
-func attempt(c ssh.ConnMetadata) auth.Attempt {
-	a := auth.Attempt{Login: c.User(), Protocol: authz.SFTP}
+func (s *Server) attempt(c ssh.ConnMetadata) auth.Attempt {
+	a := auth.Attempt{Login: c.User(), Protocol: authz.SFTP, Compat: s.cfg.Compat}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		a.From = ap.Addr()
 	}
@@ -45,7 +45,7 @@ func (s *Server) authContext() (context.Context, context.CancelFunc) {
 func (s *Server) password(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	ctx, cancel := s.authContext()
 	defer cancel()
-	a := attempt(c)
+	a := s.attempt(c)
 	acct, step, err := s.auth.PasswordStep(ctx, a, string(pw))
 	return s.next(acct, a, step, err)
 }
@@ -60,7 +60,7 @@ func (s *Server) keyboardInteractive(c ssh.ConnMetadata, ask ssh.KeyboardInterac
 	}
 	ctx, cancel := s.authContext()
 	defer cancel()
-	a := attempt(c)
+	a := s.attempt(c)
 	acct, step, err := s.auth.PasswordStep(ctx, a, ans[0])
 	if err == nil && step == auth.NeedCode {
 		return s.code(acct, a)(c, ask)
@@ -119,9 +119,9 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 	var err error
 	cert, isCert := key.(*ssh.Certificate)
 	if isCert {
-		acct, ok, err = s.auth.Certificate(ctx, attempt(c), cert)
+		acct, ok, err = s.auth.Certificate(ctx, s.attempt(c), cert)
 	} else {
-		acct, ok, err = s.auth.PublicKey(ctx, attempt(c), ssh.FingerprintSHA256(key))
+		acct, ok, err = s.auth.PublicKey(ctx, s.attempt(c), ssh.FingerprintSHA256(key))
 	}
 	if err != nil {
 		s.log.Error("authentication failed", "err", err)
@@ -145,7 +145,7 @@ func (s *Server) verifiedKey(c ssh.ConnMetadata, _ ssh.PublicKey, p *ssh.Permiss
 	if p == nil {
 		return nil, errDenied
 	}
-	acct, a := account(p), attempt(c)
+	acct, a := account(p), s.attempt(c)
 	if !auth.SameLogin(acct.Login, a.Login) {
 		return nil, errDenied
 	}

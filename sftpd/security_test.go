@@ -19,6 +19,7 @@ import (
 	"pier/authz"
 	"pier/defender"
 	"pier/identity"
+	"pier/internal/testenv"
 	"pier/mfa"
 	"pier/secevent"
 	"pier/sftpd"
@@ -76,7 +77,7 @@ func fastDefender() defender.Config {
 // logged in.
 func (e *env) opensshLogin(t *testing.T, from, login, password, keyFile string) (bool, string) {
 	t.Helper()
-	sftpBin := need(t, "sftp")
+	sftpBin := testenv.Program(t, "sftp")
 	args := []string{"-P", e.port(), "-o", "UserKnownHostsFile=" + e.knownHosts(t), "-o", "StrictHostKeyChecking=yes",
 		"-o", "BindAddress=" + from, "-o", "ConnectTimeout=10", "-o", "IdentityAgent=none", "-o", "NumberOfPasswordPrompts=1"}
 	var cmd *exec.Cmd
@@ -85,7 +86,7 @@ func (e *env) opensshLogin(t *testing.T, from, login, password, keyFile string) 
 		cmd = exec.Command(sftpBin, args...)
 	} else {
 		args = append(args, "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=keyboard-interactive,password", login+"@127.0.0.1")
-		cmd = exec.Command(need(t, "sshpass"), append([]string{"-p", password, sftpBin}, args...)...)
+		cmd = exec.Command(testenv.Program(t, "sshpass"), append([]string{"-p", password, sftpBin}, args...)...)
 	}
 	cmd.Stdin = strings.NewReader("ls /acme\n")
 	out, err := cmd.CombinedOutput()
@@ -244,7 +245,7 @@ func TestTOTPOverSSH(t *testing.T) {
 // keygen runs ssh-keygen.
 func keygen(t *testing.T, dir string, args ...string) {
 	t.Helper()
-	if out, err := run(t, dir, need(t, "ssh-keygen"), args...); err != nil {
+	if out, err := run(t, dir, testenv.Program(t, "ssh-keygen"), args...); err != nil {
 		t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
 	}
 }
