@@ -74,7 +74,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auth.LoggedIn(ctx, acct, auth.Attempt{Login: acct.Login, From: from, Protocol: auth.AdminAPI})
 	// A cookie set over HTTPS is sent back over HTTPS only.
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: Prefix + "/", Expires: ws.Expires,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: Prefix + "/", Expires: ws.Expires, // #nosec G124 -- Secure whenever the admin listener serves HTTPS; plain only on its loopback default
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusCreated, SessionStarted{Actor: actorView(a), CSRF: ws.CSRF, Expires: ws.Expires.UTC()})
 }
@@ -103,7 +103,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix + "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix + "/", MaxAge: -1, // #nosec G124 -- as at login
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }

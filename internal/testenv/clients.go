@@ -45,7 +45,7 @@ func Run(t testing.TB, timeout time.Duration, dir string, env []string, stdin st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd := exec.CommandContext(ctx, prog, args...) // #nosec G204 -- tests run the client programs they name
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -98,7 +98,7 @@ func NodeModules(t testing.TB, lockDir string) string {
 	t.Helper()
 	dir := os.Getenv("PIER_NPM_DIR")
 	if dir == "" {
-		lock, err := os.ReadFile(filepath.Join(lockDir, "package-lock.json"))
+		lock, err := os.ReadFile(filepath.Join(lockDir, "package-lock.json")) // #nosec G304 -- the repository's lock file, tests only
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func NodeModules(t testing.TB, lockDir string) string {
 		dir = filepath.Join(home, ".cache", "pier", "npm", hex.EncodeToString(sum[:6]))
 	}
 	mods := filepath.Join(dir, "node_modules")
-	if _, err := os.Stat(filepath.Join(mods, ".package-lock.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(mods, ".package-lock.json")); err != nil { // #nosec G703 -- the test environment's npm folder
 		missing(t, "the npm clients of "+lockDir+" (in "+dir+")")
 	}
 	return mods
