@@ -1,0 +1,127 @@
+package membudget
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestAdmitWaitsThenRefuses(t *testing.T) {
+	b := New(Config{Limit: 100, AdmitWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	if err := b.Admit(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	// Admission shares stay within half the budget.
+	start := time.Now()
+	if err := b.Admit(ctx, 1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("admission beyond half the budget: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Fatalf("refused after %v, without waiting", d)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Admit(ctx, 10) }()
+	time.Sleep(10 * time.Millisecond)
+	b.Release(50, true)
+	if err := <-done; err != nil {
+		t.Fatalf("admission after a release: %v", err)
+	}
+	if st := b.Stats(); st.Used != 10 || st.Admitted != 10 || st.Refused != 1 || st.Waits != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// Growth waits as long as it must, in order, and passes waiting
+// admissions: it lets admitted transfers finish.
+func TestGrowWaitsInOrder(t *testing.T) {
+	b := New(Config{Limit: 100, AdmitWait: time.Second})
+	ctx := context.Background()
+	b.Admit(ctx, 50)
+	if !b.TryGrow(50) {
+		t.Fatal("TryGrow with room refused")
+	}
+	if b.TryGrow(1) {
+		t.Fatal("TryGrow beyond the limit granted")
+	}
+	order := make(chan int, 3)
+	go func() { b.Grow(ctx, 30); order <- 1 }()
+	time.Sleep(10 * time.Millisecond)
+	go func() { b.Admit(ctx, 10); order <- 3 }() // must not pass the growth before it
+	time.Sleep(10 * time.Millisecond)
+	go func() { b.Grow(ctx, 20); order <- 2 }()
+	time.Sleep(10 * time.Millisecond)
+	b.Release(50, false) // room for both growths, then the admission
+	for want := 1; want <= 2; want++ {
+		if got := <-order; got != want {
+			t.Fatalf("granted %d, want %d", got, want)
+		}
+	}
+	b.Release(50, true)
+	if got := <-order; got != 3 {
+		t.Fatalf("granted %d, want 3", got)
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Grow(ctx2, 1000); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Grow with a canceled context: %v", err)
+	}
+}
+
+// A request larger than the whole budget is served alone, never refused
+// for ever.
+func TestOversizedRequest(t *testing.T) {
+	b := New(Config{Limit: 10})
+	if err := b.Grow(context.Background(), 100); err != nil {
+		t.Fatal(err)
+	}
+	b.Release(100, false)
+	if st := b.Stats(); st.Used != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// Buffers are pooled while transfers come and go, count against the
+// limit, and are dropped after the idle period.
+func TestPool(t *testing.T) {
+	b := New(Config{Limit: 100, Idle: 20 * time.Millisecond})
+	ctx := context.Background()
+	b.Grow(ctx, 40)
+	buf := b.Buffer(40)
+	buf[0] = 7
+	b.Recycle(buf, false)
+	if st := b.Stats(); st.Used != 0 || st.Pooled != 40 {
+		t.Fatalf("after recycling: %+v", st)
+	}
+	b.Grow(ctx, 40)
+	if again := b.Buffer(40); again[0] != 7 {
+		t.Fatal("Buffer did not reuse the pooled buffer")
+	} else {
+		b.Recycle(again, false)
+	}
+	// Pooled buffers make way for bookings.
+	b.Grow(ctx, 90)
+	if st := b.Stats(); st.Used != 90 || st.Pooled != 0 {
+		t.Fatalf("pooled memory kept beyond the limit: %+v", st)
+	}
+	b.Release(90, false)
+	b.Grow(ctx, 40)
+	b.Recycle(b.Buffer(40), false)
+	time.Sleep(100 * time.Millisecond)
+	if st := b.Stats(); st.Pooled != 0 {
+		t.Fatalf("pool not dropped after the idle period: %+v", st)
+	}
+}
+
+func TestNilBudget(t *testing.T) {
+	var b *Budget
+	if err := b.Admit(context.Background(), 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	if !b.TryGrow(1 << 40) {
+		t.Fatal("nil budget refused")
+	}
+	b.Release(1, true)
+	b.Recycle(b.Buffer(10), false)
+}
