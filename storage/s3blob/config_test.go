@@ -155,8 +155,8 @@ func TestSignPayload(t *testing.T) {
 		mode string
 		want bool
 	}{
-		{false, "", true}, {true, "", false}, {false, "auto", true}, {true, "auto", false},
-		{true, "on", true}, {false, "off", false},
+		{false, "", false}, {true, "", false}, {false, "auto", false}, {true, "auto", false},
+		{true, "on", true}, {false, "on", true}, {false, "off", false},
 	} {
 		if got := signPayload(Config{TLS: tc.tls, ContentSHA256: tc.mode}); got != tc.want {
 			t.Errorf("signPayload(tls=%v, %q) = %v, want %v", tc.tls, tc.mode, got, tc.want)

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/minio/minio-go/v7"
+
+	"pier/membudget"
 )
 
 const (
@@ -44,6 +46,7 @@ type reader struct {
 	etag   string        // of the first GET; later GETs insist on it
 	win    []byte        // bytes [start, start+len(win)) of the blob
 	start  int64
+	budget *membudget.Budget // the window's memory comes from it
 }
 
 func (r *reader) end() int64 { return r.start + int64(len(r.win)) }
@@ -93,6 +96,11 @@ func (r *reader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dropBody()
+	if cap(r.win) == windowSize {
+		r.budget.Recycle(r.win, false)
+	} else if cap(r.win) > 0 {
+		r.budget.Release(int64(cap(r.win)), false)
+	}
 	r.closed, r.win = true, nil
 	return nil
 }
@@ -146,7 +154,17 @@ func (r *reader) fill() error {
 		}
 	}
 	if r.win == nil {
-		r.win = make([]byte, 0, min(windowSize, r.size))
+		// Windows of the full size come from the pool; a small blob's
+		// is as small as the blob.
+		size := int(min(windowSize, r.size))
+		if err := r.budget.Grow(r.ctx, int64(size)); err != nil {
+			return fmt.Errorf("s3blob: read %s: %w", r.id, err)
+		}
+		if size == windowSize {
+			r.win = r.budget.Buffer(windowSize)[:0]
+		} else {
+			r.win = make([]byte, 0, size)
+		}
 	}
 	if len(r.win) == cap(r.win) {
 		keep := cap(r.win) / 2
