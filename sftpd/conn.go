@@ -214,7 +214,7 @@ func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Chann
 
 func (s *Server) serveSFTP(ctx context.Context, sess *authfs.Session, ch ssh.Channel) {
 	login := sess.Login()
-	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
+	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, strict: s.cfg.StrictSetstat,
 		maxOpen: s.cfg.MaxHandles, handles: &s.handles, uploads: map[vpath.Path]*fileWriter{}}
 	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
 	err := rs.Serve()

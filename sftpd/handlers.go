@@ -24,9 +24,8 @@ import (
 type handlers struct {
 	s      *authfs.Session
 	log    *slog.Logger
-	window int     // reorder window of uploads, bytes
-	budget *budget // early-chunk bytes all uploads of the server may hold
-	strict bool    // refuse setstat of permissions and owners
+	window int  // reorder window of uploads, bytes
+	strict bool // refuse setstat of permissions and owners
 	// maxOpen bounds the files and folders open at once: each holds a blob
 	// reader or writer, a catalog cursor or reorder buffers.
 	maxOpen int
@@ -123,7 +122,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		release()
 		return nil, toStatus(h.log, "create", err)
 	}
-	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window, h.budget), release: release}
+	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window), release: release}
 	h.mu.Lock()
 	h.uploads[p] = w
 	h.mu.Unlock()

@@ -48,10 +48,9 @@ type Config struct {
 
 	IdleTimeout   time.Duration // no packet from the client for this long
 	MaxAuthTries  int
-	MaxSessions   int   // channels per connection
-	MaxHandles    int   // files and folders open at once in one SFTP session
-	ReorderWindow int   // bytes an upload may hold out of order
-	ReorderBudget int64 // bytes all uploads together may hold out of order
+	MaxSessions   int // channels per connection
+	MaxHandles    int // files and folders open at once in one SFTP session
+	ReorderWindow int // how far ahead of the next byte a write may come
 	// StrictSetstat refuses setstat of permissions and owners (pier keeps
 	// neither) instead of answering success, for clients that must know.
 	StrictSetstat bool
@@ -74,7 +73,7 @@ func DefaultConfig(hostKeyDir string) Config {
 		BannerTimeout: 10 * time.Second, HandshakeTimeout: 30 * time.Second, HandshakeWait: 10 * time.Second,
 		MaxHandshakes: 64, MaxHandshakesPerSource: 8, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 32,
 		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4, MaxHandles: 64,
-		ReorderWindow: 4 << 20, ReorderBudget: 256 << 20, Revalidate: 2 * time.Second}
+		ReorderWindow: 4 << 20, Revalidate: 2 * time.Second}
 }
 
 // Validate reports settings that cannot work, naming the fields.
@@ -98,8 +97,8 @@ func (c *Config) Validate() error {
 	if c.BannerTimeout > c.HandshakeTimeout {
 		errs = append(errs, fmt.Errorf("sftpd: BannerTimeout %v exceeds HandshakeTimeout %v", c.BannerTimeout, c.HandshakeTimeout))
 	}
-	if c.HandshakeWait < 0 || c.IdleTimeout < 0 || c.ReorderBudget < 0 || c.Revalidate < 0 {
-		errs = append(errs, errors.New("sftpd: HandshakeWait, IdleTimeout, ReorderBudget and Revalidate must not be negative"))
+	if c.HandshakeWait < 0 || c.IdleTimeout < 0 || c.Revalidate < 0 {
+		errs = append(errs, errors.New("sftpd: HandshakeWait, IdleTimeout and Revalidate must not be negative"))
 	}
 	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
 		errs = append(errs, fmt.Errorf("sftpd: MaxUnauthenticatedPerSource %d exceeds MaxUnauthenticated %d", c.MaxUnauthenticatedPerSource, c.MaxUnauthenticated))
@@ -127,7 +126,6 @@ type Server struct {
 	keys []ssh.Signer
 
 	admit   *admission
-	budget  *budget
 	handles atomic.Int64 // open SFTP handles of all sessions
 
 	mu     sync.Mutex
@@ -156,9 +154,6 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 	s := &Server{cfg: cfg, auth: a, fs: afs, log: log, keys: keys,
 		conns: map[net.Conn]struct{}{}, quit: make(chan struct{})}
 	s.admit = newAdmission(cfg, s.quit, log)
-	if cfg.ReorderBudget > 0 {
-		s.budget = &budget{size: cfg.ReorderBudget, left: cfg.ReorderBudget}
-	}
 	ciphers := Ciphers
 	if cfg.ChaCha20 {
 		ciphers = append(append([]string{}, Ciphers...), ssh.CipherChaCha20Poly1305)
@@ -312,12 +307,11 @@ type Stats struct {
 	Handshakes      int   // of those, in a handshake slot
 	Connections     int   // connections in the handshake or serving
 	Handles         int64 // open SFTP files and folders, all sessions
-	ReorderHeld     int64 // bytes early upload chunks hold of ReorderBudget
 }
 
 // Stats reports what the server holds now.
 func (s *Server) Stats() Stats {
-	st := Stats{Handles: s.handles.Load(), ReorderHeld: s.budget.held()}
+	st := Stats{Handles: s.handles.Load()}
 	st.Unauthenticated, st.Handshakes = s.admit.counts()
 	s.mu.Lock()
 	st.Connections = len(s.conns)
