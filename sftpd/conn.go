@@ -39,15 +39,20 @@ type watchedConn struct {
 	idle         time.Duration
 
 	phase atomic.Int32
-	line  []byte // the start of the line being received, before the banner
-	slot  bool   // a handshake slot is held; read after the handshake
+	line  []byte    // the start of the line being received, before the banner
+	slot  bool      // a handshake slot is held; read after the handshake
+	until time.Time // the idle deadline last set, once serving; the reader's alone
 }
 
 func (c *watchedConn) Read(b []byte) (int, error) {
 	switch c.phase.Load() {
 	case serving:
-		if c.idle > 0 {
-			c.SetReadDeadline(time.Now().Add(c.idle))
+		// Push the idle deadline back, but not on every read: a deadline
+		// still most of the idle timeout away is good enough, and setting
+		// one costs a timer update per packet.
+		if now := time.Now(); c.idle > 0 && c.until.Sub(now) < c.idle-c.idle/8 {
+			c.until = now.Add(c.idle)
+			c.SetReadDeadline(c.until)
 		}
 		return c.Conn.Read(b)
 	case inHandshake:
@@ -91,7 +96,8 @@ func (s *Server) handle(nc net.Conn) {
 	s.track(nc, true)
 	defer s.track(nc, false)
 	now := time.Now()
-	wc := &watchedConn{Conn: nc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
+	bc := newBatchConn(nc)
+	wc := &watchedConn{Conn: bc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
 	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
 	nc.SetWriteDeadline(wc.handshakeEnd)
 	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
@@ -122,6 +128,7 @@ func (s *Server) handle(nc net.Conn) {
 		nc.SetReadDeadline(time.Time{})
 	}
 	wc.phase.Store(serving)
+	bc.start()
 	acct, who := account(sconn.Permissions), attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
