@@ -55,6 +55,9 @@ type Config struct {
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
+	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener, for measuring where CPU and memory go.
+	AdminPprof bool
 }
 
 // Default returns the zero-configuration settings: everything embedded
@@ -108,6 +111,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go's profiler under /debug/pprof/ on the admin listener")
 }
 
 // GCFlags registers the age thresholds of garbage collection.
