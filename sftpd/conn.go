@@ -100,7 +100,14 @@ func (s *Server) handle(nc net.Conn) {
 	wc := &watchedConn{Conn: bc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
 	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
 	nc.SetWriteDeadline(wc.handshakeEnd)
-	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
+	// The client's offer first: a client that can do AES-GCM gets it alone.
+	read, offer, perr := prelude(wc, s.ssh.ServerVersion, s.ssh.Ciphers, wc.handshakeEnd)
+	conf := s.ssh
+	if len(offer) < len(s.ssh.Ciphers) {
+		conf = s.sshGCM
+	}
+	rc := &replayConn{watchedConn: wc, read: read, err: perr, version: []byte(s.ssh.ServerVersion + "\r\n")}
+	sconn, chans, reqs, err := ssh.NewServerConn(rc, conf)
 	if wc.slot {
 		s.admit.release(source)
 	}

@@ -123,7 +123,10 @@ type Server struct {
 	fs   *authfs.FS
 	log  *slog.Logger
 	ssh  *ssh.ServerConfig
-	keys []ssh.Signer
+	// sshGCM is ssh without aes-ctr, for clients that can do AES-GCM
+	// (prelude.go).
+	sshGCM *ssh.ServerConfig
+	keys   []ssh.Signer
 
 	admit   *admission
 	handles atomic.Int64 // open SFTP handles of all sessions
@@ -173,6 +176,9 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 	for _, k := range keys {
 		s.ssh.AddHostKey(k)
 	}
+	gcm := *s.ssh
+	gcm.Ciphers = aeadOnly(ciphers)
+	s.sshGCM = &gcm
 	return s, nil
 }
 
