@@ -3,25 +3,36 @@
 // with one Budget, and keeps those buffers in a pool so that a burst of
 // transfers reuses them instead of leaving garbage behind.
 //
-// A transfer first takes its admission share (Admit): at most half the
-// budget goes to admission shares, and a transfer that finds no room
-// waits up to a few seconds, then is refused with ErrBusy, which front
-// ends turn into "server busy, retry". An admitted transfer that needs
-// more as it goes (an upload that outgrows its first buffer needs a part
-// buffer) takes it with Grow, which waits as long as it must: every
-// holder of growth memory finishes without needing more, and admission
-// shares never take more than half, so some growth is always possible
-// and no set of transfers can wait on each other for ever.
+// Memory is booked in three classes, so that transfers waiting for
+// memory never wait on each other for ever:
 //
-// Free buffers stay in the pool while transfers come and go; after a
-// quiet period (Config.Idle) the pool drops them and the memory goes
-// back to the operating system.
+//   - Admission: every transfer first books its share (Admit). Shares take
+//     at most half the budget; a transfer that finds no room waits up to
+//     Config.AdmitWait, then is refused with ErrBusy, which front ends
+//     answer as "server busy, retry".
+//   - Small: an upload's first buffer (a blob that may still fit in one
+//     PUT). Small buffers take at most a quarter of the budget; an upload
+//     waits for one holding nothing but its share.
+//   - Large: part buffers and read windows, from the rest. An upload that
+//     outgrows its small buffer waits for a part buffer holding the small
+//     one; holders of large buffers finish without waiting for more, and
+//     the other classes can never take all of the budget, so large
+//     buffers always come free again.
+//
+// Growth waits as long as it must (until its context ends). Free buffers
+// stay in the pool while transfers come and go; after a quiet period
+// (Config.Idle) the pool drops them and the memory goes back to the
+// operating system.
 package membudget
 
 import (
 	"context"
 	"errors"
+	"math"
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +41,15 @@ import (
 // ends answer it as "server busy, retry later" (SFTP failure text, HTTP
 // 503 with Retry-After).
 var ErrBusy = errors.New("server busy: too many transfers at once, retry later")
+
+// Class is the kind of memory a booking is for.
+type Class uint8
+
+const (
+	Admission Class = iota // a transfer's share, booked on admission
+	Small                  // an upload's first buffer
+	Large                  // part buffers, read windows
+)
 
 // Config is a budget's size and timing.
 type Config struct {
@@ -47,9 +67,10 @@ type Stats struct {
 	Limit    int64
 	Used     int64 // bytes held by transfers
 	Admitted int64 // of Used, admission shares
+	Small    int64 // of Used, small buffers
 	Pooled   int64 // bytes of free buffers kept for reuse
 	Waiting  int   // transfers waiting for memory now
-	Waits    int64 // transfers that had to wait, since start
+	Waits    int64 // bookings that had to wait, since start
 	Refused  int64 // transfers refused with ErrBusy, since start
 }
 
@@ -58,20 +79,20 @@ type Stats struct {
 type Budget struct {
 	cfg Config
 
-	mu       sync.Mutex
-	used     int64
-	admitted int64
-	pooled   int64
-	free     map[int][][]byte // free buffers by length
-	queue    []*waiter        // in arrival order
-	waits    int64
-	refused  int64
-	trim     *time.Timer
+	mu      sync.Mutex
+	used    int64
+	class   [3]int64 // used by class
+	pooled  int64
+	free    map[int][][]byte // free buffers by length
+	queue   []*waiter        // in arrival order
+	waits   int64
+	refused int64
+	trim    *time.Timer
 }
 
 type waiter struct {
 	n     int64
-	admit bool
+	class Class
 	ready chan struct{} // closed when granted
 	done  bool          // granted or given up; under Budget.mu
 }
@@ -102,27 +123,36 @@ func (b *Budget) Stats() Stats {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return Stats{Limit: b.cfg.Limit, Used: b.used, Admitted: b.admitted, Pooled: b.pooled,
-		Waiting: len(b.queue), Waits: b.waits, Refused: b.refused}
+	return Stats{Limit: b.cfg.Limit, Used: b.used, Admitted: b.class[Admission], Small: b.class[Small],
+		Pooled: b.pooled, Waiting: len(b.queue), Waits: b.waits, Refused: b.refused}
 }
 
-// fits reports whether n more bytes fit, counting pooled buffers as
-// droppable. Admission shares also stay within half the limit. A request
-// larger than the limit fits only an empty budget, so it is never
-// refused for ever.
-func (b *Budget) fits(n int64, admit bool) bool {
-	if admit && b.admitted+n > b.cfg.Limit/2 && b.admitted > 0 {
+// capOf is the most a class may hold.
+func (b *Budget) capOf(c Class) int64 {
+	switch c {
+	case Admission:
+		return b.cfg.Limit / 2
+	case Small:
+		return b.cfg.Limit / 4
+	}
+	return b.cfg.Limit
+}
+
+// fits reports whether n more bytes of class c fit, counting pooled
+// buffers as droppable. A request larger than its class may hold fits
+// only when the class holds nothing, so it is never refused for ever.
+func (b *Budget) fits(n int64, c Class) bool {
+	if b.class[c]+n > b.capOf(c) && b.class[c] > 0 {
 		return false
 	}
 	return b.used+n <= b.cfg.Limit || b.used == 0
 }
 
-// take books n bytes, dropping pooled buffers to make room; b.mu held.
-func (b *Budget) take(n int64, admit bool) {
+// take books n bytes of class c, dropping pooled buffers to make room;
+// b.mu held.
+func (b *Budget) take(n int64, c Class) {
 	b.used += n
-	if admit {
-		b.admitted += n
-	}
+	b.class[c] += n
 	for b.used+b.pooled > b.cfg.Limit && b.pooled > 0 {
 		for size, bufs := range b.free {
 			if len(bufs) == 0 {
@@ -136,19 +166,31 @@ func (b *Budget) take(n int64, admit bool) {
 	}
 }
 
-// reserve books n bytes: at once when they fit and nobody waits before,
-// else after waiting up to wait (0: until ctx ends).
-func (b *Budget) reserve(ctx context.Context, n int64, admit bool, wait time.Duration) error {
+// first reports whether a new request of class c would be first in line:
+// nobody of its class or a later one waits (large before small before
+// admission: each lets transfers admitted earlier go on); b.mu held.
+func (b *Budget) first(c Class) bool {
+	for _, w := range b.queue {
+		if w.class >= c {
+			return false
+		}
+	}
+	return true
+}
+
+// reserve books n bytes of class c: at once when they fit and nobody
+// waits before, else after waiting up to wait (0: until ctx ends).
+func (b *Budget) reserve(ctx context.Context, n int64, c Class, wait time.Duration) error {
 	if b == nil {
 		return nil
 	}
 	b.mu.Lock()
-	if b.first(admit) && b.fits(n, admit) {
-		b.take(n, admit)
+	if b.first(c) && b.fits(n, c) {
+		b.take(n, c)
 		b.mu.Unlock()
 		return nil
 	}
-	w := &waiter{n: n, admit: admit, ready: make(chan struct{})}
+	w := &waiter{n: n, class: c, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
 	b.waits++
 	b.mu.Unlock()
@@ -187,93 +229,85 @@ func (b *Budget) reserve(ctx context.Context, n int64, admit bool, wait time.Dur
 	return err
 }
 
-// first reports whether a new request would be first in line: nobody
-// waits before an admission, no growth before a growth (growth passes
-// waiting admissions: it lets admitted transfers finish); b.mu held.
-func (b *Budget) first(admit bool) bool {
-	if admit {
-		return len(b.queue) == 0
-	}
-	for _, w := range b.queue {
-		if !w.admit {
-			return false
-		}
-	}
-	return true
-}
-
-// grant wakes waiters while they fit, in order: growth requests in
-// arrival order before anything behind them, admissions in arrival
-// order among themselves; b.mu held.
+// grant wakes waiters that fit: each class in arrival order, and one
+// that does not fit holds back those of its class and earlier classes
+// behind it; b.mu held.
 func (b *Budget) grant() {
-	admitBlocked := false
+	var blocked [3]bool
 	for i := 0; i < len(b.queue); {
 		w := b.queue[i]
-		if w.admit && admitBlocked {
+		if blocked[Admission] && w.class == Admission || blocked[Small] && w.class <= Small || blocked[Large] {
 			i++
 			continue
 		}
-		if !b.fits(w.n, w.admit) {
-			if !w.admit {
-				return
-			}
-			admitBlocked = true
+		if !b.fits(w.n, w.class) {
+			blocked[w.class] = true
 			i++
 			continue
 		}
 		b.queue = append(b.queue[:i], b.queue[i+1:]...)
 		w.done = true
-		b.take(w.n, w.admit)
+		b.take(w.n, w.class)
 		close(w.ready)
 	}
 }
 
-// Admit books a new transfer's first n bytes, waiting up to the
+// Admit books a new transfer's share of n bytes, waiting up to the
 // budget's AdmitWait, then failing with ErrBusy (or ctx's error). The
-// transfer gives them back with Release(n, true).
+// transfer gives it back with Release(n, Admission).
 func (b *Budget) Admit(ctx context.Context, n int64) error {
 	if b == nil {
 		return nil
 	}
-	return b.reserve(ctx, n, true, b.cfg.AdmitWait)
+	return b.reserve(ctx, n, Admission, b.cfg.AdmitWait)
 }
 
-// Grow books n more bytes for an admitted transfer, waiting until they
-// fit or ctx ends. The transfer gives them back with Release(n, false).
-func (b *Budget) Grow(ctx context.Context, n int64) error {
-	return b.reserve(ctx, n, false, 0)
+// Grow books n bytes of class c (Small or Large) for an admitted
+// transfer, waiting until they fit or ctx ends. The transfer gives them
+// back with Release(n, c) or Recycle.
+func (b *Budget) Grow(ctx context.Context, n int64, c Class) error {
+	return b.reserve(ctx, n, c, 0)
 }
 
-// TryGrow books n more bytes if they fit at once and no one waits.
+// TryGrow books n large bytes if they fit at once and nobody waits for
+// memory of any class: a transfer's optional second buffer.
 func (b *Budget) TryGrow(n int64) bool {
 	if b == nil {
 		return true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.first(false) || !b.fits(n, false) || b.used == 0 && n > b.cfg.Limit {
+	if len(b.queue) > 0 || b.used+n > b.cfg.Limit {
 		return false
 	}
-	b.take(n, false)
+	b.take(n, Large)
 	return true
 }
 
-// Release gives back n bytes booked by Admit (admit set) or Grow.
-func (b *Budget) Release(n int64, admit bool) {
+// Contended reports whether anyone waits for memory.
+func (b *Budget) Contended() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) > 0
+}
+
+// Release gives back n bytes of class c.
+func (b *Budget) Release(n int64, c Class) {
 	if b == nil || n == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= n
-	if admit {
-		b.admitted -= n
-	}
+	b.class[c] -= n
 	b.grant()
 }
 
 // Buffer returns a buffer of size bytes whose memory is already booked
-// (by Admit, Grow or TryGrow): a pooled one when there is one.
+// (by Grow or TryGrow): a pooled one when there is one.
 func (b *Budget) Buffer(size int) []byte {
 	if b != nil {
 		b.mu.Lock()
@@ -290,9 +324,9 @@ func (b *Budget) Buffer(size int) []byte {
 }
 
 // Recycle puts a buffer from Buffer back into the pool and releases its
-// booking, as Release(len(buf), admit) does.
-func (b *Budget) Recycle(buf []byte, admit bool) {
-	if b == nil || buf == nil {
+// booking of class c, as Release(cap(buf), c) does.
+func (b *Budget) Recycle(buf []byte, c Class) {
+	if b == nil || cap(buf) == 0 {
 		return
 	}
 	buf = buf[:cap(buf)]
@@ -300,9 +334,7 @@ func (b *Budget) Recycle(buf []byte, admit bool) {
 	defer b.mu.Unlock()
 	n := int64(len(buf))
 	b.used -= n
-	if admit {
-		b.admitted -= n
-	}
+	b.class[c] -= n
 	if b.used+b.pooled+n <= b.cfg.Limit {
 		b.free[len(buf)] = append(b.free[len(buf)], buf)
 		b.pooled += n
@@ -316,8 +348,8 @@ func (b *Budget) Recycle(buf []byte, admit bool) {
 func (b *Budget) drop() {
 	b.mu.Lock()
 	dropped := b.pooled
-	if b.used > 0 {
-		// Transfers still run: keep the pool for them, look again later.
+	if b.used > b.class[Admission] {
+		// Transfers still hold buffers: keep the pool, look again later.
 		b.trim.Reset(b.cfg.Idle)
 		b.mu.Unlock()
 		return
@@ -328,4 +360,51 @@ func (b *Budget) drop() {
 	if dropped > 0 {
 		debug.FreeOSMemory()
 	}
+}
+
+// TransferShare is what every transfer books on admission, for the memory
+// it holds outside its buffers (protocol packets, a WebDAV copy buffer).
+// Half the budget for admission shares bounds the transfers running at
+// once to Limit / 2 / TransferShare: 512 with a 128 MiB budget.
+const TransferShare = 128 << 10
+
+// Limits of DefaultLimit.
+const (
+	minDefault = 64 << 20
+	maxDefault = 1 << 30
+)
+
+// DefaultLimit is the budget for a machine: a quarter of the Go memory
+// limit when one is set (GOMEMLIMIT), else 1/192 of the memory the
+// process may use (the machine's, or its cgroup's if less), between 64 MiB
+// and 1 GiB: 128 MiB on a machine of 24 GiB.
+func DefaultLimit() int64 {
+	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
+		return max(lim/4, minDefault/2)
+	}
+	mem := systemMemory()
+	if mem <= 0 {
+		return 128 << 20
+	}
+	return min(max(mem/192, minDefault), maxDefault)
+}
+
+// systemMemory is the memory this process may use: MemTotal, or the
+// cgroup v2 limit when lower; 0 when unknown.
+func systemMemory() int64 {
+	var total int64
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				total = kb << 10
+			}
+		}
+	}
+	if data, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && n > 0 && (total == 0 || n < total) {
+			total = n
+		}
+	}
+	return total
 }

@@ -24,7 +24,7 @@ func TestAdmitWaitsThenRefuses(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- b.Admit(ctx, 10) }()
 	time.Sleep(10 * time.Millisecond)
-	b.Release(50, true)
+	b.Release(50, Admission)
 	if err := <-done; err != nil {
 		t.Fatalf("admission after a release: %v", err)
 	}
@@ -46,25 +46,25 @@ func TestGrowWaitsInOrder(t *testing.T) {
 		t.Fatal("TryGrow beyond the limit granted")
 	}
 	order := make(chan int, 3)
-	go func() { b.Grow(ctx, 30); order <- 1 }()
+	go func() { b.Grow(ctx, 30, Large); order <- 1 }()
 	time.Sleep(10 * time.Millisecond)
 	go func() { b.Admit(ctx, 10); order <- 3 }() // must not pass the growth before it
 	time.Sleep(10 * time.Millisecond)
-	go func() { b.Grow(ctx, 20); order <- 2 }()
+	go func() { b.Grow(ctx, 20, Large); order <- 2 }()
 	time.Sleep(10 * time.Millisecond)
-	b.Release(50, false) // room for both growths, then the admission
+	b.Release(50, Large) // room for both growths, then the admission
 	for want := 1; want <= 2; want++ {
 		if got := <-order; got != want {
 			t.Fatalf("granted %d, want %d", got, want)
 		}
 	}
-	b.Release(50, true)
+	b.Release(50, Admission)
 	if got := <-order; got != 3 {
 		t.Fatalf("granted %d, want 3", got)
 	}
 	ctx2, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := b.Grow(ctx2, 1000); !errors.Is(err, context.Canceled) {
+	if err := b.Grow(ctx2, 1000, Large); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Grow with a canceled context: %v", err)
 	}
 }
@@ -73,10 +73,10 @@ func TestGrowWaitsInOrder(t *testing.T) {
 // for ever.
 func TestOversizedRequest(t *testing.T) {
 	b := New(Config{Limit: 10})
-	if err := b.Grow(context.Background(), 100); err != nil {
+	if err := b.Grow(context.Background(), 100, Large); err != nil {
 		t.Fatal(err)
 	}
-	b.Release(100, false)
+	b.Release(100, Large)
 	if st := b.Stats(); st.Used != 0 {
 		t.Fatalf("stats: %+v", st)
 	}
@@ -87,30 +87,62 @@ func TestOversizedRequest(t *testing.T) {
 func TestPool(t *testing.T) {
 	b := New(Config{Limit: 100, Idle: 20 * time.Millisecond})
 	ctx := context.Background()
-	b.Grow(ctx, 40)
+	b.Grow(ctx, 40, Large)
 	buf := b.Buffer(40)
 	buf[0] = 7
-	b.Recycle(buf, false)
+	b.Recycle(buf, Large)
 	if st := b.Stats(); st.Used != 0 || st.Pooled != 40 {
 		t.Fatalf("after recycling: %+v", st)
 	}
-	b.Grow(ctx, 40)
+	b.Grow(ctx, 40, Large)
 	if again := b.Buffer(40); again[0] != 7 {
 		t.Fatal("Buffer did not reuse the pooled buffer")
 	} else {
-		b.Recycle(again, false)
+		b.Recycle(again, Large)
 	}
 	// Pooled buffers make way for bookings.
-	b.Grow(ctx, 90)
+	b.Grow(ctx, 90, Large)
 	if st := b.Stats(); st.Used != 90 || st.Pooled != 0 {
 		t.Fatalf("pooled memory kept beyond the limit: %+v", st)
 	}
-	b.Release(90, false)
-	b.Grow(ctx, 40)
-	b.Recycle(b.Buffer(40), false)
+	b.Release(90, Large)
+	b.Grow(ctx, 40, Large)
+	b.Recycle(b.Buffer(40), Large)
 	time.Sleep(100 * time.Millisecond)
 	if st := b.Stats(); st.Pooled != 0 {
 		t.Fatalf("pool not dropped after the idle period: %+v", st)
+	}
+}
+
+// Small buffers take at most a quarter of the budget, so uploads holding
+// one and waiting for a part buffer can always get one: the deadlock of
+// many uploads each holding a small buffer, all waiting for more.
+func TestClassesLeaveRoomForLarge(t *testing.T) {
+	b := New(Config{Limit: 100})
+	ctx := context.Background()
+	for range 25 {
+		if err := b.Grow(ctx, 1, Small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- b.Grow(ctx, 1, Small) }()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-blocked:
+		t.Fatal("small buffers beyond a quarter of the budget")
+	default:
+	}
+	// Large bookings pass the waiting small one, up to the whole rest.
+	if err := b.Grow(ctx, 75, Large); err != nil {
+		t.Fatal(err)
+	}
+	b.Release(1, Small)
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Used != 100 || st.Small != 25 {
+		t.Fatalf("stats: %+v", st)
 	}
 }
 
@@ -122,6 +154,6 @@ func TestNilBudget(t *testing.T) {
 	if !b.TryGrow(1 << 40) {
 		t.Fatal("nil budget refused")
 	}
-	b.Release(1, true)
-	b.Recycle(b.Buffer(10), false)
+	b.Release(1, Admission)
+	b.Recycle(b.Buffer(10), Small)
 }

@@ -101,9 +101,9 @@ func (r *reader) Close() error {
 	defer r.mu.Unlock()
 	r.dropBody()
 	if len(r.ring) == windowSize {
-		r.budget.Recycle(r.ring, false)
+		r.budget.Recycle(r.ring, membudget.Large)
 	} else if len(r.ring) > 0 {
-		r.budget.Release(int64(len(r.ring)), false)
+		r.budget.Release(int64(len(r.ring)), membudget.Large)
 	}
 	r.closed, r.ring, r.held = true, nil, 0
 	return nil
@@ -163,7 +163,7 @@ func (r *reader) fill() error {
 		// Windows of the full size come from the pool; a small blob's
 		// is as small as the blob.
 		size := int(min(windowSize, r.size))
-		if err := r.budget.Grow(r.ctx, int64(size)); err != nil {
+		if err := r.budget.Grow(r.ctx, int64(size), membudget.Large); err != nil {
 			return fmt.Errorf("s3blob: read %s: %w", r.id, err)
 		}
 		if size == windowSize {

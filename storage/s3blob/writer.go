@@ -11,16 +11,17 @@ import (
 	"slices"
 
 	"github.com/minio/minio-go/v7"
+
+	"pier/membudget"
 )
 
 // smallBlob is the most a writer buffers before it starts a multipart
 // upload. Smaller blobs cost one PUT instead of three requests (initiate,
-// part, complete), which is most of the cost of small files.
+// part, complete), which is most of the cost of small files. The buffer
+// is booked whole on the first write (membudget.Small): a buffer that
+// grew step by step could leave uploads each holding part of it and all
+// waiting for more.
 const smallBlob = 1 << 20
-
-// firstBuffer is the first size of the small-blob buffer, which doubles
-// up to smallBlob as a blob grows.
-const firstBuffer = 64 << 10
 
 // partsPerStep is how many parts of one size an upload sends before its
 // parts double in size, so that a blob of any size stays within S3's
@@ -55,7 +56,8 @@ type writer struct {
 	key string
 
 	state int
-	buf   []byte // the bytes not yet sent: the small blob, or the part being filled
+	buf   []byte          // the bytes not yet sent: the small blob, or the part being filled
+	class membudget.Class // of buf
 
 	// Set once the multipart upload has started.
 	uploadID string
@@ -72,18 +74,19 @@ type partResult struct {
 	err  error
 }
 
-// book takes size bytes of the budget for a buffer and returns it.
-func (w *writer) book(size int) ([]byte, error) {
-	if err := w.s.budget.Grow(w.ctx, int64(size)); err != nil {
+// book takes size bytes of class c of the budget for a buffer and
+// returns it.
+func (w *writer) book(size int, c membudget.Class) ([]byte, error) {
+	if err := w.s.budget.Grow(w.ctx, int64(size), c); err != nil {
 		return nil, err
 	}
 	return w.s.budget.Buffer(size)[:0], nil
 }
 
-// recycle gives a buffer and its booking back.
+// recycle gives a large buffer and its booking back.
 func (w *writer) recycle(b []byte) {
 	if cap(b) > 0 {
-		w.s.budget.Recycle(b, false)
+		w.s.budget.Recycle(b, membudget.Large)
 	}
 }
 
@@ -110,18 +113,12 @@ func (w *writer) Write(p []byte) (int, error) {
 // a bigger small-blob buffer, the first part buffer, or — once a part is
 // full — sending it and taking the next buffer.
 func (w *writer) room(want int) error {
-	if w.uploadID == "" && cap(w.buf) < smallBlob {
-		size := max(firstBuffer, 2*cap(w.buf))
-		for size < smallBlob && size < len(w.buf)+want {
-			size *= 2
-		}
-		nb, err := w.book(min(size, smallBlob))
+	if w.buf == nil {
+		nb, err := w.book(smallBlob, membudget.Small)
 		if err != nil {
 			return err
 		}
-		nb = append(nb, w.buf...)
-		w.recycle(w.buf)
-		w.buf = nb
+		w.buf, w.class = nb, membudget.Small
 		return nil
 	}
 	if w.uploadID == "" {
@@ -129,13 +126,13 @@ func (w *writer) room(want int) error {
 			return err
 		}
 		// The small-blob buffer becomes the start of the first part.
-		nb, err := w.book(w.partSize(w.next))
+		nb, err := w.book(w.partSize(w.next), membudget.Large)
 		if err != nil {
 			return err
 		}
 		nb = append(nb, w.buf...)
-		w.recycle(w.buf)
-		w.buf = nb
+		w.s.budget.Recycle(w.buf, membudget.Small)
+		w.buf, w.class = nb, membudget.Large
 		return nil
 	}
 	return w.send(false)
@@ -193,7 +190,7 @@ func (w *writer) send(last bool) error {
 		return err
 	}
 	size := w.partSize(w.next)
-	if free != nil && (cap(free) != size || w.s.budget.Stats().Waiting > 0) {
+	if free != nil && (cap(free) != size || w.s.budget.Contended()) {
 		w.recycle(free)
 		free = nil
 	}
@@ -209,7 +206,7 @@ func (w *writer) send(last bool) error {
 			free = b
 		} else {
 			w.recycle(b)
-			if free, err = w.book(size); err != nil {
+			if free, err = w.book(size, membudget.Large); err != nil {
 				return err
 			}
 		}
@@ -309,7 +306,9 @@ func (w *writer) putSmall() error {
 
 // release gives back the buffer and the upload slot.
 func (w *writer) release() {
-	w.recycle(w.buf)
+	if cap(w.buf) > 0 {
+		w.s.budget.Recycle(w.buf, w.class)
+	}
 	w.buf = nil
 	if w.slot {
 		<-w.s.uploads
