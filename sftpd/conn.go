@@ -91,6 +91,7 @@ func (s *Server) handle(nc net.Conn) {
 	src := sourceOf(nc.RemoteAddr())
 	source, ok := s.admit.enter(src, from)
 	if !ok {
+		s.cfg.Observer.Refused("unauthenticated-limit")
 		return
 	}
 	s.track(nc, true)
@@ -116,6 +117,7 @@ func (s *Server) handle(nc net.Conn) {
 		var ne net.Error
 		switch {
 		case errors.Is(err, errHandshakeQueue):
+			s.cfg.Observer.Refused("handshake-queue")
 			s.log.Warn("ssh handshake waited too long for a slot; closed", "from", from, "wait", s.cfg.HandshakeWait)
 		case wc.phase.Load() == awaitBanner && errors.As(err, &ne) && ne.Timeout():
 			s.log.Info("no SSH version line in time; closed", "from", from, "timeout", s.cfg.BannerTimeout)
@@ -136,6 +138,8 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	wc.phase.Store(serving)
 	bc.start()
+	s.cfg.Observer.Session("sftp", 1)
+	defer s.cfg.Observer.Session("sftp", -1)
 	acct, who := account(sconn.Permissions), attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -229,8 +233,8 @@ func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Chann
 func (s *Server) serveSFTP(ctx context.Context, sess *authfs.Session, ch ssh.Channel) {
 	login := sess.Login()
 	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, strict: s.cfg.StrictSetstat,
-		maxOpen: s.cfg.MaxHandles, handles: &s.handles, uploads: map[vpath.Path]*fileWriter{}}
-	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
+		maxOpen: s.cfg.MaxHandles, handles: &s.handles, memory: s.cfg.Memory, obs: s.cfg.Observer, uploads: map[vpath.Path]*fileWriter{}}
+	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	err := rs.Serve()
 	if err != nil && ctx.Err() == nil && !isEOF(err) {
 		s.log.Info("sftp session ended", "user", login, "err", err)

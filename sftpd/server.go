@@ -22,6 +22,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
+	"pier/membudget"
 )
 
 // Config holds the SSH server's settings.
@@ -65,6 +66,13 @@ type Config struct {
 	// still work (not suspended, deleted, expired; key and networks
 	// unchanged); a connection that may not is closed, transfers and all.
 	Revalidate time.Duration
+	// Observer, if set, is told of transfers, sessions, refused logins
+	// and connections (metrics).
+	Observer Observer
+	// Memory admits every upload and download (membudget.TransferShare);
+	// beyond it a new one waits briefly, then fails with "server busy,
+	// retry later". nil admits everything.
+	Memory *membudget.Budget
 }
 
 // DefaultConfig returns safe defaults.
@@ -105,6 +113,22 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Observer is what the server reports to (metrics.Metrics has it).
+type Observer interface {
+	// Transfer: an upload ("up") or download ("down") ended.
+	Transfer(protocol, direction string, bytes int64, d time.Duration, ok bool)
+	Session(protocol string, delta int) // a connection logged in (+1) or ended (-1)
+	AuthFailed(protocol string)         // a login was refused
+	Refused(reason string)              // a connection was closed by an admission limit
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Transfer(string, string, int64, time.Duration, bool) {}
+func (nopObserver) Session(string, int)                                 {}
+func (nopObserver) AuthFailed(string)                                   {}
+func (nopObserver) Refused(string)                                      {}
 
 // Algorithms pier offers, strongest and fastest first; nothing with SHA-1.
 var (
@@ -149,6 +173,9 @@ var errDenied = errors.New("permission denied")
 func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	keys, err := LoadHostKeys(cfg.HostKeyDir)
 	if err != nil {
@@ -223,6 +250,7 @@ func (s *Server) permit(acct auth.Account, ok bool, err error) (*ssh.Permissions
 		return nil, errDenied
 	}
 	if !ok {
+		s.cfg.Observer.AuthFailed("sftp")
 		return nil, errDenied
 	}
 	return &ssh.Permissions{Extensions: map[string]string{loginExt: acct.Login, keyExt: acct.Key,
