@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,10 +57,20 @@ type Config struct {
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
+	// TransferMemory bounds the memory of all transfer buffers together
+	// (S3 part buffers, read windows, upload buffers): beyond it a new
+	// transfer waits briefly, then is refused as "server busy". 0 picks
+	// a default from GOMEMLIMIT or the machine's memory.
+	TransferMemory Size
 	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener, for measuring where CPU and memory go.
 	AdminPprof bool
+
+	envErrs []error // malformed environment variables, for Validate
 }
+
+// minTransferMemory is two S3 parts of the default size.
+const minTransferMemory = 32 << 20
 
 // Default returns the zero-configuration settings: everything embedded
 // under ./pier-data.
@@ -86,6 +98,52 @@ func (c *Config) FromEnv(getenv func(string) string) {
 			*dst = v
 		}
 	}
+	if v := getenv("PIER_TRANSFER_MEMORY"); v != "" {
+		if err := c.TransferMemory.Set(v); err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("PIER_TRANSFER_MEMORY: %w", err))
+		}
+	}
+}
+
+// Size is a number of bytes written with an optional unit: B, KB, MB, GB
+// (powers of 1000), KiB, MiB, GiB (powers of 1024).
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+func (s *Size) Set(v string) error {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("%q is not a size (like 256MiB or 1GiB)", v)
+	}
+	*s = Size(n * mult)
+	return nil
+}
+
+func (s *Size) String() string {
+	if s == nil || *s == 0 {
+		return "0"
+	}
+	n := int64(*s)
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // StoreFlags registers the flags every command that opens the store needs.
@@ -111,6 +169,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+	fs.Var(&c.TransferMemory, "transfer-memory", "memory all transfer buffers may hold together, e.g. 256MiB (env PIER_TRANSFER_MEMORY; default: a quarter of GOMEMLIMIT, else 1/128 of the machine's memory, 64 MiB to 1 GiB)")
 	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go's profiler under /debug/pprof/ on the admin listener")
 }
 
@@ -171,6 +230,10 @@ func (c *Config) Validate() error {
 	if c.ReadyTimeout <= 0 {
 		errs = append(errs, errors.New("--ready-timeout must be positive"))
 	}
+	if c.TransferMemory != 0 && c.TransferMemory < minTransferMemory {
+		errs = append(errs, fmt.Errorf("--transfer-memory: %s is too little: at least 32MiB (two S3 parts)", c.TransferMemory.String()))
+	}
+	errs = append(errs, c.envErrs...)
 	return errors.Join(errs...)
 }
 

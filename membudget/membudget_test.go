@@ -45,21 +45,26 @@ func TestGrowWaitsInOrder(t *testing.T) {
 	if b.TryGrow(1) {
 		t.Fatal("TryGrow beyond the limit granted")
 	}
-	order := make(chan int, 3)
-	go func() { b.Grow(ctx, 30, Large); order <- 1 }()
+	granted := make(chan int, 3)
+	go func() { b.Grow(ctx, 30, Large); granted <- 1 }()
 	time.Sleep(10 * time.Millisecond)
-	go func() { b.Admit(ctx, 10); order <- 3 }() // must not pass the growth before it
+	go func() { b.Admit(ctx, 10); granted <- 3 }() // must not pass the growth before it
 	time.Sleep(10 * time.Millisecond)
-	go func() { b.Grow(ctx, 20, Large); order <- 2 }()
+	go func() { b.Grow(ctx, 20, Large); granted <- 2 }()
 	time.Sleep(10 * time.Millisecond)
-	b.Release(50, Large) // room for both growths, then the admission
-	for want := 1; want <= 2; want++ {
-		if got := <-order; got != want {
-			t.Fatalf("granted %d, want %d", got, want)
-		}
+	if st := b.Stats(); st.Waiting != 3 {
+		t.Fatalf("stats before the release: %+v", st)
+	}
+	b.Release(50, Large) // room for both growths, not for the admission
+	got := []int{<-granted, <-granted}
+	if got[0]+got[1] != 3 {
+		t.Fatalf("granted %v, want the two growths", got)
+	}
+	if st := b.Stats(); st.Used != 100 || st.Waiting != 1 {
+		t.Fatalf("stats after the release: %+v", st)
 	}
 	b.Release(50, Admission)
-	if got := <-order; got != 3 {
+	if got := <-granted; got != 3 {
 		t.Fatalf("granted %d, want 3", got)
 	}
 	ctx2, cancel := context.WithCancel(ctx)

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 	"pier/db"
 	"pier/identity"
 	"pier/locks"
+	"pier/membudget"
+	"pier/metrics"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -48,7 +52,15 @@ type Node struct {
 	Log    *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
+	// Memory bounds the buffers of all transfers together.
+	Memory *membudget.Budget
+	// Metrics counts what the node does, for /metrics.
+	Metrics *metrics.Metrics
 }
+
+// admitWait is how long a new transfer waits for memory before it is
+// refused as "server busy".
+const admitWait = 5 * time.Second
 
 // Open validates cfg and opens its storage and database, checking that
 // both answer. Storage is opened first: a wrong S3 endpoint then fails
@@ -57,7 +69,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	blobs, where, err := OpenBlobs(ctx, cfg.StorageURL())
+	limit := int64(cfg.TransferMemory)
+	if limit == 0 {
+		limit = membudget.DefaultLimit()
+	}
+
+	memory := membudget.New(membudget.Config{Limit: limit, AdmitWait: admitWait})
+	m := metrics.New()
+	m.WatchMemory(memory)
+	blobs, where, err := OpenBlobs(ctx, cfg.StorageURL(), BlobOptions{Memory: memory, Observe: m.StorageRequest})
 	if err != nil {
 		return nil, err
 	}
@@ -65,13 +85,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if err != nil {
 		return nil, err
 	}
+	d.OnRetry = m.TxRetry
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 0)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	n := &Node{
-		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
+		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log, Memory: memory, Metrics: m,
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
 	n.Auth = auth.New(n.IDs, hasher, log)
@@ -80,14 +101,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	return n, nil
 }
 
+// BlobOptions tie a blob store to its node.
+type BlobOptions struct {
+	Memory  *membudget.Budget // buffers come from it (nil: a budget of the store's own)
+	Observe func(op string, d time.Duration, failed bool)
+}
+
 // OpenBlobs opens the blob store a storage URL names.
-func OpenBlobs(ctx context.Context, raw string) (storage.BlobStore, string, error) {
+func OpenBlobs(ctx context.Context, raw string, opts BlobOptions) (storage.BlobStore, string, error) {
 	switch {
 	case strings.HasPrefix(raw, "s3://"):
 		c, err := s3blob.ParseURL(raw, os.Getenv)
 		if err != nil {
 			return nil, "", fmt.Errorf("--storage: %w", err)
 		}
+		c.Budget, c.Observe = opts.Memory, opts.Observe
 		s, err := s3blob.Open(ctx, c)
 		if err != nil {
 			return nil, "", fmt.Errorf("storage: %w", err)
@@ -119,7 +147,16 @@ type httpServer struct {
 // gives in-flight work Config.ShutdownGrace to finish. Connections still
 // open when the grace ends are closed, so that nothing outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
-	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion())
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		// Without GOMEMLIMIT the garbage of a burst (every SSH packet is
+		// a fresh allocation) would let the heap grow to twice what is
+		// live before the GC runs; a soft limit of twice the transfer
+		// budget keeps it near what is live instead. Most of that is
+		// buffers without pointers, cheap for the GC to pass over.
+		debug.SetMemoryLimit(2 * n.Memory.Limit())
+	}
+	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion(),
+		"transfer_memory_mib", n.Memory.Limit()>>20)
 	var servers []httpServer
 	if addr := n.Config.AdminAddr; addr != "" && addr != "off" {
 		srv, err := n.listenAdmin(addr)
@@ -173,6 +210,7 @@ func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
+	cfg.Memory, cfg.Observer = n.Memory, n.Metrics
 	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
 	if err != nil {
 		return nil, err
@@ -195,7 +233,9 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log)
+	dcfg := davd.DefaultConfig()
+	dcfg.Memory, dcfg.Observer = n.Memory, n.Metrics
+	dav := davd.New(dcfg, n.Auth, n.Access, n.Log)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	scheme := "https"
@@ -231,6 +271,7 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
+	mux.Handle("GET /metrics", n.Metrics.Handler())
 	if n.Config.AdminPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

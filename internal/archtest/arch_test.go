@@ -79,6 +79,15 @@ func TestLayers(t *testing.T) {
 		{"davd", []string{"database/sql", "pier/db", "pier/storage/sqlcatalog", "pier/storage/s3blob", "pier/storage/diskblob", "github.com/minio", "github.com/jackc", "modernc.org"}, false},
 		// Paths know nothing of the rest of pier.
 		{"vpath", []string{"pier/"}, false},
+		// Only the node wires metrics: the packages doing the work report
+		// through interfaces of their own.
+		{"sftpd", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"davd", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"storage", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"db", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"authfs", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"authz", []string{"pier/metrics", "github.com/prometheus"}, false},
+		{"membudget", []string{"pier/"}, false},
 		// The storage core does not know its backends or any protocol.
 		{"storage", []string{"pier/storage/sqlcatalog", "pier/storage/s3blob", "pier/storage/diskblob", "pier/db", "github.com/pkg/sftp", "golang.org/x/net/webdav"}, true},
 	}

@@ -61,6 +61,11 @@ type Config struct {
 	// checks, so bytes damaged in transit are refused. Turn it off only
 	// for an S3 service that refuses those headers.
 	Checksum string
+	// Observe, if set, is told of every request to the service: what it
+	// was (PUT, PUT-part, GET, ...), how long its answer took, and
+	// whether it failed (an error or a 5xx answer).
+	Observe func(op string, d time.Duration, failed bool)
+
 	// Budget bounds the memory of the store's buffers, shared with the
 	// node's other transfers; nil gives the store a budget of its own of
 	// 2 × PartSize × MaxConcurrentUploads.

@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Secure:       cfg.TLS,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout},
+		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout, observe: cfg.Observe},
 		// Lets PUTs carry x-amz-checksum-* headers.
 		TrailingHeaders: true,
 	})

@@ -222,6 +222,28 @@ type guard struct {
 	next    http.RoundTripper
 	where   string
 	timeout time.Duration
+	observe func(op string, d time.Duration, failed bool)
+}
+
+// opName names a request for metrics: its method, and for multipart
+// uploads and listings what the query says.
+func opName(r *http.Request) string {
+	q := r.URL.Query()
+	switch {
+	case q.Has("uploads"):
+		return "POST-initiate"
+	case q.Has("partNumber"):
+		return r.Method + "-part"
+	case q.Has("uploadId") && r.Method == http.MethodPost:
+		return "POST-complete"
+	case q.Has("uploadId"):
+		return r.Method + "-upload"
+	case q.Has("list-type") || q.Has("prefix"):
+		return "LIST"
+	case q.Has("location"):
+		return "GET-location"
+	}
+	return r.Method
 }
 
 func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -234,7 +256,11 @@ func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, se
 		}
 	}
+	start := time.Now()
 	resp, err := g.next.RoundTrip(req)
+	if g.observe != nil {
+		g.observe(opName(req), time.Since(start), err != nil || resp.StatusCode >= 500)
+	}
 	if err != nil && st != nil {
 		var se *stallError
 		if req.Context().Err() == nil && isTimeout(err) && !errors.As(err, &se) {
