@@ -1,6 +1,7 @@
 package s3blob
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("ParseURL(%s): %v", tc.url, err)
 			continue
 		}
-		if got != tc.want {
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseURL(%s)\n got %+v\nwant %+v", tc.url, got, tc.want)
 		}
 	}
