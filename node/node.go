@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"pier/auth"
@@ -56,6 +57,49 @@ type Node struct {
 	Memory *membudget.Budget
 	// Metrics counts what the node does, for /metrics.
 	Metrics *metrics.Metrics
+
+	gcLimit *gcLimit // set while serving without GOMEMLIMIT
+}
+
+// gcLimit keeps a soft Go memory limit (debug.SetMemoryLimit) while the
+// node serves without GOMEMLIMIT. Without one, the garbage of a burst
+// (every SSH packet is a fresh allocation) lets the heap grow to twice
+// what is live before the GC runs. The limit is twice the transfer
+// budget, or the budget and sessionAllowance for each session open, if
+// more: a stalled upload session holds about 3 MiB the budget does not
+// count (x/crypto/ssh's 2 MiB channel window, pkg/sftp's queued packets),
+// and a limit below what is live would keep the GC running. Most of the
+// heap is buffers without pointers, cheap for the GC to pass over.
+type gcLimit struct {
+	*metrics.Metrics
+	budget   int64
+	sessions atomic.Int64
+}
+
+const sessionAllowance = 3 << 20
+
+func (g *gcLimit) set() {
+	debug.SetMemoryLimit(max(2*g.budget, g.budget+sessionAllowance*g.sessions.Load()))
+}
+
+// Session counts sessions for the limit, and for the metrics.
+func (g *gcLimit) Session(protocol string, delta int) {
+	g.Metrics.Session(protocol, delta)
+	g.sessions.Add(int64(delta))
+	g.set()
+}
+
+// observer is what the front ends report to.
+func (n *Node) observer() interface {
+	Transfer(protocol, direction string, bytes int64, d time.Duration, ok bool)
+	Session(protocol string, delta int)
+	AuthFailed(protocol string)
+	Refused(reason string)
+} {
+	if n.gcLimit != nil {
+		return n.gcLimit
+	}
+	return n.Metrics
 }
 
 // admitWait is how long a new transfer waits for memory before it is
@@ -148,12 +192,8 @@ type httpServer struct {
 // open when the grace ends are closed, so that nothing outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
 	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
-		// Without GOMEMLIMIT the garbage of a burst (every SSH packet is
-		// a fresh allocation) would let the heap grow to twice what is
-		// live before the GC runs; a soft limit of twice the transfer
-		// budget keeps it near what is live instead. Most of that is
-		// buffers without pointers, cheap for the GC to pass over.
-		debug.SetMemoryLimit(2 * n.Memory.Limit())
+		n.gcLimit = &gcLimit{Metrics: n.Metrics, budget: n.Memory.Limit()}
+		n.gcLimit.set()
 	}
 	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion(),
 		"transfer_memory_mib", n.Memory.Limit()>>20)
@@ -210,7 +250,7 @@ func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
-	cfg.Memory, cfg.Observer = n.Memory, n.Metrics
+	cfg.Memory, cfg.Observer = n.Memory, n.observer()
 	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
 	if err != nil {
 		return nil, err
@@ -234,7 +274,7 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
 	dcfg := davd.DefaultConfig()
-	dcfg.Memory, dcfg.Observer = n.Memory, n.Metrics
+	dcfg.Memory, dcfg.Observer = n.Memory, n.observer()
 	dav := davd.New(dcfg, n.Auth, n.Access, n.Log)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
