@@ -211,7 +211,7 @@ func (b *bench) setup(ctx context.Context, pierBin string) error {
 	extra := []string{"--admin-pprof"}
 	node := func(name, dbURL, storage string) *pierNode {
 		data := filepath.Join(b.work, name)
-		return &pierNode{name: name, bin: pierBin, env: env,
+		return &pierNode{name: name, bin: pierBin, env: env, keepLog: b.profileDir,
 			args: []string{"--data", data, "--db", dbURL, "--storage", storage}}
 	}
 	b.s3n = node("s3", b.pgURL, storageURL)

@@ -315,6 +315,7 @@ func (b *bench) smallPhases() []phase {
 				return sample{}, err
 			}
 			reqs0 := b.metric(b.s3n, "pier_storage_requests_total")
+			retries0 := b.metric(b.s3n, "pier_catalog_tx_retries_total")
 			var s sample
 			err := b.profiled(b.s3n, "small-sftp", func() (err error) {
 				s, err = b.measure(b.s3n.pid(), false, n, func() error {
@@ -334,6 +335,7 @@ func (b *bench) smallPhases() []phase {
 			})
 			if reqs0 >= 0 {
 				s.extra["s3-requests-per-file"] = (b.metric(b.s3n, "pier_storage_requests_total") - reqs0) / n
+				s.extra["tx-retries-per-file"] = (b.metric(b.s3n, "pier_catalog_tx_retries_total") - retries0) / n
 			}
 			return s, err
 		}},
@@ -349,6 +351,10 @@ func (b *bench) smallPhases() []phase {
 		}},
 	}
 }
+
+// burstTimeout ends a burst that does not finish: a server that
+// deadlocked must not hang the bench.
+const burstTimeout = 10 * time.Minute
 
 // burstPhase uploads n files of 64 MiB at once, each over its own SSH
 // connection (connected 16 at a time beforehand), and reports how many
@@ -369,6 +375,14 @@ func (b *bench) burstPhase(name string, n int) phase {
 		}()
 		resetPeak(node.pid())
 		clients := make([]*sftp.Client, n)
+		closers := make([]func(), n)
+		defer func() {
+			for _, done := range closers {
+				if done != nil {
+					done()
+				}
+			}
+		}()
 		var mu sync.Mutex
 		errs := map[string]int{}
 		note := func(err error) {
@@ -386,15 +400,25 @@ func (b *bench) burstPhase(name string, n int) phase {
 				note(fmt.Errorf("connect: %w", err))
 				return nil
 			}
-			defer func() {
-				if clients[i] == nil {
-					done()
-				}
-			}()
-			clients[i] = c
+			clients[i], closers[i] = c, done
 			return nil
 		})
 		var ok atomic.Int64
+		if b.profileDir != "" && node.pprof {
+			// A heap profile in the middle of the burst: what holds memory.
+			go func() {
+				time.Sleep(4 * time.Second)
+				resp, err := http.Get(node.adminURL + "/debug/pprof/heap")
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				if f, err := os.Create(filepath.Join(b.profileDir, name+".heap.pprof")); err == nil {
+					io.Copy(f, resp.Body)
+					f.Close()
+				}
+			}()
+		}
 		s, _ := b.measure(node.pid(), false, float64(n)*size, func() error {
 			var wg sync.WaitGroup
 			for i, c := range clients {
@@ -419,7 +443,20 @@ func (b *bench) burstPhase(name string, n int) phase {
 					ok.Add(1)
 				})
 			}
-			wg.Wait()
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-b.ctx.Done():
+			case <-time.After(burstTimeout):
+				b.note(name, fmt.Sprintf("not done after %v: connections closed", burstTimeout))
+			}
+			for _, c := range clients {
+				if c != nil {
+					c.Close()
+				}
+			}
+			<-done
 			return nil
 		})
 		for _, c := range clients {
@@ -429,10 +466,10 @@ func (b *bench) burstPhase(name string, n int) phase {
 		}
 		s.units = float64(ok.Load()) * size
 		_, s.peak = procMem(node.pid())
-		time.Sleep(10 * time.Second)
+		time.Sleep(15 * time.Second)
 		rss, _ := procMem(node.pid())
 		s.extra["completed"] = float64(ok.Load())
-		s.extra["rss-after-10s-MB"] = float64(rss >> 20)
+		s.extra["rss-after-15s-MB"] = float64(rss >> 20)
 		if len(errs) > 0 {
 			var lines []string
 			for msg, k := range errs {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,7 +123,8 @@ type pierNode struct {
 	adminURL string
 	cmd      *exec.Cmd
 	log      *os.File
-	pprof    bool // the admin endpoint serves /debug/pprof
+	pprof    bool   // the admin endpoint serves /debug/pprof
+	keepLog  string // directory to copy the log into when the node stops
 }
 
 // run runs a pier admin command against the node's store.
@@ -192,7 +194,7 @@ func (p *pierNode) start(ctx context.Context, tls bool, extra ...string) error {
 	help, _ := exec.Command(p.bin, "serve", "--help").CombinedOutput()
 	for i := 0; i < len(extra); i++ {
 		name, _, _ := strings.Cut(extra[i], "=")
-		known := bytes.Contains(help, []byte(name+" "))
+		known := regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(strings.TrimLeft(name, "-")) + `\b`).Match(help)
 		if !strings.Contains(extra[i], "=") && i+1 < len(extra) && !strings.HasPrefix(extra[i+1], "--") {
 			if known {
 				args = append(args, extra[i], extra[i+1])
@@ -252,6 +254,9 @@ func (p *pierNode) stop() {
 	}
 	if p.log != nil {
 		p.log.Close()
+		if p.keepLog != "" {
+			exec.Command("cp", p.log.Name(), filepath.Join(p.keepLog, "pier-"+p.name+".log")).Run()
+		}
 		os.Remove(p.log.Name())
 	}
 }
