@@ -123,8 +123,9 @@ type change struct {
 // the same transaction (its actor from audit.WithActor), and bumps the
 // generation, so every node's cached facts are reloaded within a second.
 // fn may fill in c's before and after.
+// Inside a Batch, fn runs in the batch's transaction.
 func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) error {
-	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+	apply := func(tx *db.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -134,7 +135,11 @@ func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) err
 		}
 		_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
 		return err
-	})
+	}
+	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.store == s {
+		return apply(b.tx)
+	}
+	err := s.db.WriteTx(ctx, apply)
 	if err == nil {
 		s.mu.Lock()
 		s.genRead = time.Time{} // this node sees its own change at once
