@@ -177,7 +177,9 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	var errs []error
-	bad := func(flag, format string, args ...any) { errs = append(errs, fmt.Errorf("--ldap-"+flag+": "+format, args...)) }
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--ldap-"+flag+": "+format, args...))
+	}
 	u, err := url.Parse(c.URL)
 	switch {
 	case err != nil:
