@@ -25,6 +25,7 @@ import (
 	"pier/authz"
 	"pier/db"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 // Report is the outcome of a sync, or with DryRun what it would do.
@@ -65,6 +66,9 @@ func (r *Report) Summary() string {
 	return fmt.Sprintf("%d created, %d updated, %d suspended, %d unchanged, %d skipped, %d failed",
 		r.Created, r.Updated, r.Suspended, r.Unchanged, r.Skipped, r.Failed)
 }
+
+// Actor is who the audit trail says made the changes of a scheduled sync.
+const Actor = "system:directory-sync"
 
 // ErrTooManySuspensions: a sync would suspend more users than
 // Config.MaxSuspend allows; nothing was written.
@@ -232,7 +236,8 @@ func (s *Syncer) logReport(ctx context.Context, rep *Report) {
 	for _, ch := range rep.Changes {
 		switch ch.Result {
 		case Failed, Skipped:
-			s.log.WarnContext(ctx, "directory sync: entry "+ch.Result, "login", ch.Login, "dn", ch.DN, "reason", ch.Reason)
+			s.log.WarnContext(ctx, "directory sync: entry "+ch.Result, "login", untrusted.Text(ch.Login),
+				"dn", untrusted.Text(ch.DN), "reason", untrusted.Text(ch.Reason))
 		case Suspended:
 			s.log.InfoContext(ctx, "directory sync: user suspended", "login", ch.Login, "reason", ch.Reason)
 		}

@@ -24,6 +24,7 @@ import (
 	"pier/credential"
 	"pier/davd"
 	"pier/db"
+	"pier/directory"
 	"pier/identity"
 	"pier/locks"
 	"pier/sftpd"
@@ -46,7 +47,9 @@ type Node struct {
 	Access *authfs.FS
 	Locks  *locks.Store
 	Audit  *audit.Log
-	Log    *slog.Logger
+	// Directory syncs users from LDAP; nil without a directory.
+	Directory *directory.Syncer
+	Log       *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 }
@@ -82,6 +85,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Audit = audit.New(d, keys, nil, log)
 	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
+	if cfg.Directory.Enabled() {
+		n.Directory = directory.New(cfg.Directory, n.IDs, d, log)
+		if cfg.Directory.Auth {
+			n.Auth = n.Auth.WithPasswordChecker(directory.NewAuthenticator(cfg.Directory))
+		}
+	}
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
 	return n, nil
@@ -152,6 +161,13 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		if n.Directory != nil {
+			n.Directory.Run(audit.WithActor(ctx, directory.Actor))
+		}
+	}()
 	// The audit sequencer stops after the front ends, so that what they
 	// record while shutting down still reaches the log.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
@@ -188,6 +204,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}
 	<-gcDone
+	<-syncDone
 	stopAudit()
 	<-auditDone
 	return errors.Join(errs...)

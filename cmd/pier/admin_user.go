@@ -11,6 +11,7 @@ import (
 
 	"pier/authz"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
@@ -204,6 +205,20 @@ type userShowJSON struct {
 	userJSON
 	Keys   int      `json:"keys"`
 	Groups []string `json:"groups"`
+	// Source is who manages the account: "pier" (its administrators) or
+	// "ldap" (the directory sync, from the entry SourceDN, which the
+	// directory last said was SourceState: present, disabled or gone).
+	Source      string `json:"source"`
+	SourceDN    string `json:"source_dn,omitempty"`
+	SourceState string `json:"source_state,omitempty"`
+}
+
+// sourceText says where an account comes from, for show.
+func sourceText(j userShowJSON) string {
+	if j.Source == "pier" {
+		return "pier (made by an administrator)"
+	}
+	return fmt.Sprintf("%s, entry %s (%s in the directory)", j.Source, untrusted.Text(j.SourceDN), j.SourceState)
 }
 
 func toUserJSON(u identity.User) userJSON {
@@ -304,7 +319,7 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"status", j.Status}, {"password", j.Password}, {"keys", fmt.Sprint(j.Keys)},
 		{"groups", orNone(strings.Join(j.Groups, ", "))}, {"expires", orText(j.Expires, "never")},
 		{"cidrs", restriction(j, identity.RestrictNetwork, j.CIDRs)}, {"protocols", restriction(j, identity.RestrictProtocol, j.Protocols)},
-		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
+		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")}, {"source", sourceText(j)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
@@ -325,7 +340,11 @@ func (a *admin) showUser(ctx context.Context, login string) (userShowJSON, error
 	if err != nil {
 		return userShowJSON{}, err
 	}
-	return userShowJSON{userJSON: toUserJSON(u), Keys: len(keys), Groups: append([]string{}, f.Groups...)}, nil
+	j := userShowJSON{userJSON: toUserJSON(u), Keys: len(keys), Groups: append([]string{}, f.Groups...), Source: "pier"}
+	if u.Source != "" {
+		j.Source, j.SourceDN, j.SourceState = u.Source, u.SourceDN, string(u.SourceState)
+	}
+	return j, nil
 }
 
 func orNone(s string) string { return orText(s, "none") }
