@@ -16,6 +16,7 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,7 +91,10 @@ type Syncer struct {
 // New returns a syncer; cfg must be valid and enabled.
 func New(cfg Config, ids *identity.Store, d *db.DB, log *slog.Logger) *Syncer {
 	host, _ := os.Hostname()
-	return &Syncer{cfg: cfg, ids: ids, db: d, log: log, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid())}
+	var tag [4]byte
+	rand.Read(tag[:])
+	return &Syncer{cfg: cfg, ids: ids, db: d, log: log, now: time.Now,
+		host: fmt.Sprintf("%s:%d:%x", host, os.Getpid(), tag)}
 }
 
 // Options change one sync.
