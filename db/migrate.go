@@ -188,13 +188,41 @@ CREATE TABLE audit_checkpoints (
 	at BIGINT NOT NULL
 )
 `},
+	{9, "administrators and API tokens", `
+CREATE TABLE admin_roles (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	role TEXT NOT NULL,
+	org TEXT {{C}} NOT NULL DEFAULT ''
+);
+ALTER TABLE user_groups ADD COLUMN owner_org TEXT {{C}} NOT NULL DEFAULT '';
+CREATE TABLE api_tokens (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	secret_hash TEXT NOT NULL,
+	read_only INTEGER NOT NULL DEFAULT 0,
+	org TEXT {{C}} NOT NULL DEFAULT '',
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	last_used BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (user_id, name)
+);
+CREATE TABLE web_sessions (
+	id_hash TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+)
+`},
 	// source says who manages an account: '' pier's administrators, 'ldap'
 	// the directory sync, which never touches the others. source_dn is the
 	// directory entry; source_state what the directory last said of it
 	// ('present', 'disabled' or 'gone'), so a sync reactivates only
 	// accounts it suspended itself. directory_sync holds the lease that
 	// lets one node at a time sync, and when the last sync ran.
-	{9, "directory sync", `
+	{10, "directory sync", `
 ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN source_dn TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN source_state TEXT NOT NULL DEFAULT '';

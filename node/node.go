@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"pier/admin"
 	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
@@ -47,6 +48,7 @@ type Node struct {
 	Access *authfs.FS
 	Locks  *locks.Store
 	Audit  *audit.Log
+	Admin  *admin.Service
 	// Directory syncs users from LDAP; nil without a directory.
 	Directory *directory.Syncer
 	Log       *slog.Logger
@@ -93,6 +95,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
 	return n, nil
 }
 

@@ -34,7 +34,7 @@ func auditCmd(ctx context.Context, args []string, io stdio) error {
 }
 
 // openAudit opens the store and brings the log up to date.
-func openAudit(ctx context.Context, a *admin) (*audit.Log, error) {
+func openAudit(ctx context.Context, a *opened) (*audit.Log, error) {
 	l := a.node.Audit
 	for {
 		n, err := l.Sequence(ctx)
