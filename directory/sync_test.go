@@ -174,3 +174,37 @@ func mustSync(t *testing.T, sy *directory.Syncer, want string) *directory.Report
 	}
 	return rep
 }
+
+// TestSyncGroupEntries reads groups from group entries (member and
+// uniqueMember, with its optional UID part) instead of memberOf, and the
+// organisation from an attribute instead of the DN.
+func TestSyncGroupEntries(t *testing.T) {
+	s := testenv.StartSlapd(t)
+	seed(t, s)
+	s.LDIF(t, ldif("cn=Other,"+groupsOU, attr{"objectClass", "groupOfUniqueNames"}, attr{"cn", "Other"},
+		attr{"uniqueMember", dnOf("a09", acmeOU) + "#'0101'B"}, attr{"uniqueMember", dnOf("s02", salesOU)}))
+	c := config(s)
+	c.GroupBaseDN, c.GroupAttr = groupsOU, ""
+	c.GroupMap = map[string]string{staffDN: "staff", "edi (partner)": "edi", "other": "other"}
+	c.OrgAttr, c.OrgMap, c.DefaultOrg = "title", map[string]string{"engineer": "hq", "Sales Manager": "hq-sales"}, "acme"
+	p := newPier(t, false)
+	rep, err := directory.New(c, p.ids, p.db, quiet).Sync(context.Background(), directory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// temp, in an unmapped OU, now has the default organisation.
+	if rep.Created != regular+1 || rep.Failed != 2 {
+		t.Fatalf("sync: %s", rep.Summary())
+	}
+	for login, want := range map[string]struct {
+		org    string
+		groups []string
+	}{
+		"h01": {"hq", []string{"staff"}}, "s02": {"hq-sales", []string{"other"}}, "a09": {"acme", []string{"other"}},
+		"k+l": {"acme", []string{"edi"}}, "zoe": {"acme", []string{"staff"}}, "temp": {"acme", nil},
+	} {
+		if u, g := p.user(t, login), p.groups(t, login); u.Org != want.org || !slices.Equal(g, want.groups) {
+			t.Errorf("%s: org %s, groups %v; want %+v", login, u.Org, g, want)
+		}
+	}
+}
