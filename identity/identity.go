@@ -125,26 +125,33 @@ type change struct {
 // fn may fill in c's before and after.
 // Inside a Batch, fn runs in the batch's transaction.
 func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) error {
-	apply := func(tx *db.Tx) error {
+	record := func(tx *db.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if err := tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: audit.ActorFrom(ctx), Action: audit.Admin,
-			Op: c.op, Subject: c.subject, Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)})); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
-		return err
+		return tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: audit.ActorFrom(ctx), Action: audit.Admin,
+			Op: c.op, Subject: c.subject, Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)}))
 	}
 	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.store == s {
-		return apply(b.tx)
+		return record(b.tx) // the batch bumps the generation once, at its end
 	}
-	err := s.db.WriteTx(ctx, apply)
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if err := record(tx); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx)
+	})
 	if err == nil {
 		s.mu.Lock()
 		s.genRead = time.Time{} // this node sees its own change at once
 		s.mu.Unlock()
 	}
+	return err
+}
+
+// bumpGeneration tells every node's cache that rights may have changed.
+func bumpGeneration(ctx context.Context, tx *db.Tx) error {
+	_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
 	return err
 }
 

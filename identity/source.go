@@ -96,7 +96,10 @@ func (s *Store) Batch(ctx context.Context, fn func(context.Context) error) error
 		return fn(ctx) // already in one
 	}
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		return fn(context.WithValue(ctx, batchKey{}, &batch{store: s, tx: tx}))
+		if err := fn(context.WithValue(ctx, batchKey{}, &batch{store: s, tx: tx})); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx)
 	})
 	s.mu.Lock()
 	s.genRead = time.Time{} // this node sees the batch's changes at once

@@ -167,7 +167,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	syncDone := make(chan struct{})
 	go func() {
 		defer close(syncDone)
-		if n.Directory != nil {
+		if d := n.Config.Directory; n.Directory != nil {
+			n.Log.Info("directory", "url", d.URL, "sync_interval", d.Interval, "password_check", d.Auth)
 			n.Directory.Run(audit.WithActor(ctx, directory.Actor))
 		}
 	}()
