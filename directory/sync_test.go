@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pier/authz"
 	"pier/directory"
@@ -206,5 +207,37 @@ func TestSyncGroupEntries(t *testing.T) {
 		if u, g := p.user(t, login), p.groups(t, login); u.Org != want.org || !slices.Equal(g, want.groups) {
 			t.Errorf("%s: org %s, groups %v; want %+v", login, u.Org, g, want)
 		}
+	}
+}
+
+// TestScheduledSync: Run syncs at once, then once per interval between
+// all the nodes (two syncers here), as `pier serve` does, and stops with
+// its context.
+func TestScheduledSync(t *testing.T) {
+	testenv.NoLeaks(t)
+	s := testenv.StartSlapd(t)
+	seed(t, s)
+	p := newPier(t, false)
+	c := config(s)
+	c.Interval = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for range 2 {
+		go func() { directory.New(c, p.ids, p.db, quiet).Run(ctx); done <- struct{}{} }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.groups(t, "h01")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the other node looks too
+	cancel()
+	<-done
+	<-done
+	var syncs int
+	if err := p.db.QueryRow(context.Background(), "SELECT COUNT(*) FROM audit_queue WHERE data LIKE '%directory.sync%'").Scan(&syncs); err != nil {
+		t.Fatal(err)
+	}
+	if u := p.user(t, "h01"); u.Source != identity.SourceLDAP || syncs != 1 {
+		t.Fatalf("after the scheduled sync: h01 %+v, %d syncs recorded, want 1", u, syncs)
 	}
 }
