@@ -81,6 +81,8 @@ type Service struct {
 	audit  *audit.Log
 	hasher *credential.Hasher
 	now    func() time.Time
+	// directory syncs users from LDAP; nil without one.
+	directory Syncer
 }
 
 // New returns the operations over a node's stores.

@@ -96,6 +96,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
 	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
+	if n.Directory != nil {
+		n.Admin = n.Admin.WithDirectory(n.Directory)
+	}
 	return n, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"pier/admin"
+	"pier/audit"
 	"pier/config"
 	"pier/directory"
 	"pier/internal/untrusted"
@@ -65,7 +67,7 @@ func directorySync(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer n.Close()
-	rep, err := n.Directory.Sync(ctx, directory.Options{DryRun: dryRun, Force: force})
+	rep, err := n.Admin.SyncDirectory(ctx, admin.CLI(audit.ActorFrom(ctx)), directory.Options{DryRun: dryRun, Force: force})
 	if rep != nil {
 		if asJSON {
 			if jerr := printJSON(io.out, rep); jerr != nil && err == nil {
