@@ -75,6 +75,9 @@ func (s *Service) SearchAudit(ctx context.Context, a Actor, q audit.Query) ([]au
 		}
 		q.Orgs = orgs
 	}
+	if err := s.audit.Flush(ctx); err != nil {
+		return nil, err
+	}
 	found, err := s.audit.Search(ctx, q)
 	if found == nil {
 		found = []audit.Found{}
@@ -122,6 +125,18 @@ func (s *Service) AddToken(ctx context.Context, a Actor, in TokenInput) (TokenVi
 		}
 	} else if err := canRead(a); err != nil {
 		return TokenView{}, "", err
+	}
+	if in.Login == a.Name {
+		// A token makes no token wider than itself: a read-only one only
+		// read-only ones, one narrowed to a subtree only ones within it.
+		in.ReadOnly = in.ReadOnly || a.ReadOnly
+		if a.Org != "" {
+			if in.Org == "" {
+				in.Org = a.Org
+			} else if err := s.inScope(ctx, a, in.Org); err != nil {
+				return TokenView{}, "", &identity.FieldError{Field: "org", Msg: err.Error()}
+			}
+		}
 	}
 	role, err := s.ids.GetAdminRole(ctx, in.Login)
 	if err != nil {
@@ -178,8 +193,13 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	if t.Login != a.Name && a.Role != RoleSuper {
-		return fmt.Errorf("token %d: %w", id, ErrNotFound)
+	if t.Login != a.Name {
+		if a.Role != RoleSuper {
+			return fmt.Errorf("token %d: %w", id, ErrNotFound)
+		}
+		if err := canWrite(a, "revoke others' tokens"); err != nil {
+			return err
+		}
 	}
 	return s.ids.RevokeToken(acting(ctx, a), id)
 }

@@ -23,6 +23,7 @@ import (
 	"pier/authfs"
 	"pier/credential"
 	"pier/identity"
+	"pier/sessions"
 	"pier/storage"
 )
 
@@ -81,6 +82,8 @@ type Service struct {
 	audit  *audit.Log
 	hasher *credential.Hasher
 	now    func() time.Time
+	// sessions are this node's live sessions (nil: none listed).
+	sessions *sessions.Registry
 	// directory syncs users from LDAP; nil without one.
 	directory Syncer
 }

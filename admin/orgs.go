@@ -14,6 +14,9 @@ import (
 type OrgInput struct {
 	Slug, Parent, Name string
 	Kind               string // internal, partner or customer; default the parent's, else partner
+	// SSHCompat lets its users (and those of the organisations below)
+	// use the SFTP compatibility listener; super administrators only.
+	SSHCompat bool
 }
 
 // OrgView is an organisation as the CLI and the API show it, in tree
@@ -25,6 +28,8 @@ type OrgView struct {
 	Parent string `json:"parent,omitempty"`
 	Status string `json:"status"`
 	Depth  int    `json:"depth"`
+	// SSHCompat: marked for the SFTP compatibility listener.
+	SSHCompat bool `json:"ssh_compat"`
 }
 
 // AddOrg creates an organisation and its folder /SLUG; if the folder
@@ -42,7 +47,10 @@ func (s *Service) AddOrg(ctx context.Context, a Actor, in OrgInput) (OrgView, er
 			return OrgView{}, &identity.FieldError{Field: "parent", Msg: err.Error()}
 		}
 	}
-	o := identity.Org{Slug: in.Slug, Name: in.Name, Parent: in.Parent}
+	if in.SSHCompat && a.Role != RoleSuper {
+		return OrgView{}, forbidden(a, "let organisations use the SSH compatibility listener")
+	}
+	o := identity.Org{Slug: in.Slug, Name: in.Name, Parent: in.Parent, SSHCompat: in.SSHCompat}
 	if in.Kind != "" {
 		k, err := identity.ParseOrgKind(in.Kind)
 		var fe *identity.FieldError
@@ -77,7 +85,20 @@ func (s *Service) AddOrg(ctx context.Context, a Actor, in OrgInput) (OrgView, er
 	if err := s.store.MkdirAll(ctx, dir, a.Name); err != nil {
 		return OrgView{}, errors.Join(fmt.Errorf("organisation %s: folder %s: %w", o.Slug, dir, err), s.ids.DeleteOrg(context.WithoutCancel(ctx), o.Slug))
 	}
-	return OrgView{Slug: o.Slug, Name: o.Name, Kind: string(o.Kind), Parent: o.Parent, Status: o.Status}, nil
+	return OrgView{Slug: o.Slug, Name: o.Name, Kind: string(o.Kind), Parent: o.Parent, Status: o.Status, SSHCompat: o.SSHCompat}, nil
+}
+
+// SetOrgSSHCompat marks an organisation, and so every organisation below
+// it, for the SFTP compatibility listener, or clears the mark. It allows
+// older algorithms: super administrators only.
+func (s *Service) SetOrgSSHCompat(ctx context.Context, a Actor, slug string, on bool) error {
+	if err := canWrite(a, "change organisations"); err != nil {
+		return err
+	}
+	if a.Role != RoleSuper {
+		return forbidden(a, "let organisations use the SSH compatibility listener")
+	}
+	return s.ids.SetOrgSSHCompat(acting(ctx, a), slug, on)
 }
 
 // MoveOrg puts an organisation under another one ("" for the top level),
@@ -150,7 +171,8 @@ func orgTree(orgs []identity.Org) []OrgView {
 			if depth > 100 { // a corrupt, cyclic tree
 				return
 			}
-			out = append(out, OrgView{Slug: o.Slug, Name: o.Name, Kind: string(o.Kind), Parent: o.Parent, Status: o.Status, Depth: depth})
+			out = append(out, OrgView{Slug: o.Slug, Name: o.Name, Kind: string(o.Kind), Parent: o.Parent, Status: o.Status, Depth: depth,
+				SSHCompat: o.SSHCompat})
 			walk(o.Slug, depth+1)
 		}
 	}

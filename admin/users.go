@@ -26,6 +26,9 @@ type UserInput struct {
 	CIDRs     string // 10.0.0.0/8,192.0.2.7
 	Protocols string // sftp,webdav
 	Pending   bool
+	// SSHCompat lets the user log in through the SFTP compatibility
+	// listener (older algorithms); super administrators only.
+	SSHCompat bool
 }
 
 // UserView is a user as the CLI and the API show it: never the hash.
@@ -40,6 +43,8 @@ type UserView struct {
 	Expires   string   `json:"expires,omitempty"`
 	CIDRs     []string `json:"cidrs"`
 	Protocols []string `json:"protocols"`
+	// SSHCompat: marked for the SFTP compatibility listener.
+	SSHCompat bool `json:"ssh_compat"`
 	// Unreadable names stored restrictions that do not parse ("network",
 	// "protocol"): the account is refused until they are set anew.
 	Unreadable []string `json:"unreadable,omitempty"`
@@ -57,6 +62,9 @@ type UserDetail struct {
 	Groups    []string `json:"groups"`
 	AdminRole string   `json:"admin_role,omitempty"`
 	AdminOrg  string   `json:"admin_org,omitempty"`
+	// SSHCompatVia: the user may use the compatibility listener through a
+	// mark on their organisation or one above it.
+	SSHCompatVia bool `json:"ssh_compat_via_org"`
 	// Source is who manages the account: "pier" (its administrators) or
 	// "ldap" (the directory sync, from the entry SourceDN, which the
 	// directory last said was SourceState: present, disabled or gone).
@@ -94,7 +102,7 @@ func etagOf(u identity.User) string {
 func viewOf(u identity.User, withETag bool) UserView {
 	v := UserView{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role,
 		Status: u.Status.String(), Password: passwordState(u), Created: TimeText(u.Created),
-		CIDRs: []string{}, Protocols: []string{}, Unreadable: u.Unreadable,
+		CIDRs: []string{}, Protocols: []string{}, Unreadable: u.Unreadable, SSHCompat: u.SSHCompat,
 		Expires: TimeText(u.Expires), LastLogin: TimeText(u.LastLogin)}
 	for _, c := range u.CIDRs {
 		v.CIDRs = append(v.CIDRs, c.String())
@@ -164,6 +172,10 @@ func (s *Service) AddUser(ctx context.Context, a Actor, in UserInput) (UserView,
 	if err != nil {
 		return UserView{}, "", err
 	}
+	if in.SSHCompat && a.Role != RoleSuper {
+		return UserView{}, "", forbidden(a, "let users use the SSH compatibility listener")
+	}
+	u.SSHCompat = in.SSHCompat
 	if err := s.inScope(ctx, a, u.Org); err != nil {
 		return UserView{}, "", err
 	}
@@ -255,7 +267,7 @@ func (s *Service) GetUser(ctx context.Context, a Actor, login string) (UserDetai
 		return UserDetail{}, err
 	}
 	d := UserDetail{UserView: View(u), Keys: len(keys), Groups: append([]string{}, f.Groups...), AdminRole: role.Role, AdminOrg: role.Org,
-		Source: "pier"}
+		SSHCompatVia: f.SSHCompat && !u.SSHCompat, Source: "pier"}
 	if u.Source != "" {
 		d.Source, d.SourceDN, d.SourceState = u.Source, u.SourceDN, string(u.SourceState)
 	}
@@ -292,6 +304,10 @@ type UserPatch struct {
 	Name, Email, Role, Org *string
 	Expires                *string // "" or "never": no expiry
 	CIDRs, Protocols       *string
+	// SSHCompat marks the user for the SFTP compatibility listener, or
+	// clears the mark; super administrators only (it allows older
+	// algorithms).
+	SSHCompat *bool
 }
 
 // UpdateUser changes a user's fields. With ifMatch set, it changes them
@@ -299,6 +315,9 @@ type UserPatch struct {
 func (s *Service) UpdateUser(ctx context.Context, a Actor, login string, p UserPatch, ifMatch string) (UserView, error) {
 	if err := canWrite(a, "change users"); err != nil {
 		return UserView{}, err
+	}
+	if p.SSHCompat != nil && a.Role != RoleSuper {
+		return UserView{}, forbidden(a, "let users use the SSH compatibility listener")
 	}
 	sc, err := s.scopeOf(ctx, a)
 	if err != nil {
@@ -328,6 +347,9 @@ func (p UserPatch) apply(u *identity.User, sc scope, now time.Time) error {
 	}
 	set(&u.Name, p.Name)
 	set(&u.Email, p.Email)
+	if p.SSHCompat != nil {
+		u.SSHCompat = *p.SSHCompat
+	}
 	set(&u.Role, p.Role)
 	if p.Org != nil {
 		if !sc.has(*p.Org) {

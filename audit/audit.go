@@ -48,6 +48,10 @@ type Record struct {
 	After   json.RawMessage `json:"after,omitempty"`
 	// Op names an administrative change: "user.add", "grant.remove".
 	Op string `json:"op,omitempty"`
+	// Org is the organisation an administrative change concerns (the
+	// user's, the group's owner, the grant's folder's): it scopes the
+	// record for that organisation's administrators, as a path does.
+	Org string `json:"org,omitempty"`
 }
 
 // Actions.
@@ -108,8 +112,17 @@ func Snapshot(v any) json.RawMessage {
 	return b
 }
 
-// topOf is the first element of a path: the organisation folder that
-// scopes a record for an organisation's administrators.
+// orgOf is the organisation that scopes a record for organisations'
+// administrators: its path's first element (an organisation's folder),
+// else the organisation an administrative change concerns.
+func orgOf(r Record) string {
+	if r.Path != "" {
+		return topOf(r.Path)
+	}
+	return r.Org
+}
+
+// topOf is the first element of a path.
 func topOf(p string) string {
 	p = strings.TrimPrefix(p, "/")
 	top, _, _ := strings.Cut(p, "/")

@@ -126,7 +126,7 @@ func (l *Log) Sequence(ctx context.Context) (int, error) {
 		}
 		r, _ := Decode(e.data) // a record we cannot read is still logged, unindexed
 		if _, err := tx.ExecContext(ctx, q(`INSERT INTO audit_log (seq, at, actor, actor_org, action, path, path_org, outcome, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), seq, r.Time.UnixNano(), r.Actor, r.ActorOrg, r.Action, r.Path, topOf(r.Path), r.Outcome, string(e.data)); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), seq, r.Time.UnixNano(), r.Actor, r.ActorOrg, r.Action, r.Path, orgOf(r), r.Outcome, string(e.data)); err != nil {
 			return 0, fmt.Errorf("audit: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, q("DELETE FROM audit_queue WHERE id = ?"), e.id); err != nil {

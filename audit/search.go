@@ -154,6 +154,18 @@ func (l *Log) drain(ctx context.Context) {
 	}
 }
 
+// Flush sequences what the inbox holds now, so that a search finds the
+// records of changes just made (the sequencer would within a second).
+func (l *Log) Flush(ctx context.Context) error {
+	for range 100 {
+		n, err := l.Sequence(ctx)
+		if err != nil || n < batch {
+			return err
+		}
+	}
+	return nil
+}
+
 // Recorder is what records events that belong to no change; *Log and Nop
 // implement it.
 type Recorder interface {

@@ -92,7 +92,15 @@ type Attempt struct {
 	Login    string
 	From     netip.Addr
 	Protocol authz.Protocol
+	// Compat says the attempt came through the SFTP compatibility
+	// listener: only accounts marked for it may log in there.
+	Compat bool
 }
+
+// AdminAPI is the protocol name of logins to the administration API and
+// web console, in logs and the audit trail. An account's protocol
+// restrictions name file protocols and do not apply to it.
+const AdminAPI authz.Protocol = "api"
 
 // Account is who a login authenticated: the account, not just its login
 // text, so that a session ends with the account it logged in to.
@@ -202,7 +210,10 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	}
 	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
-	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
+	if a.Protocol == AdminAPI {
+		f.Protocols = nil // restrictions name file protocols; the admin API is not one
+	}
+	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key, Compat: a.Compat}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}

@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"strings"
 	"time"
 
 	"pier/audit"
@@ -366,11 +367,27 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 					e = as(e, p)
 				}
 			}
-			if lister.Show(e.Name(), e.IsDir(), own) && !yield(e, nil) {
+			if !lister.Show(e.Name(), e.IsDir(), own) || s.clutter(e) {
+				continue
+			}
+			if !yield(e, nil) {
 				return
 			}
 		}
 	}
+}
+
+// clutter reports whether a listing leaves e out: a macOS Finder
+// metadata file (.DS_Store, or an AppleDouble "._NAME" holding another
+// file's extended attributes) that another user wrote. Finder writes them
+// wherever it goes and reads them back, so they are stored like any file
+// (refusing them makes Finder's copies fail); but a partner's EDI system
+// or a Windows user must not meet "._order.edi" in a listing. Their writer
+// still lists them, so a sync tool does not upload them again and again;
+// by name they stay reachable to anyone with the right.
+func (s *Session) clutter(e storage.Entry) bool {
+	name := e.Name()
+	return !e.IsDir() && (name == ".DS_Store" || strings.HasPrefix(name, "._")) && e.CreatedBy != s.p.Login
 }
 
 // Check decides whether the user may do a on the entry at p as it is now,
@@ -415,6 +432,43 @@ func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error)
 		return nil, &storage.PathError{Op: "open", Path: p.String(), Err: err}
 	}
 	return file, nil
+}
+
+// Sums returns a file with its hashes, for sync tools that compare files
+// without downloading them. A hash tells what a file holds: it needs the
+// right to read the file — or the file is the user's own recent upload,
+// whose bytes they sent (rclone checks every delivery by its hash, into a
+// drop box too), seen as Stat sees it. With compute set, SHA-1 and MD5 not
+// recorded yet are computed now, reading the content once
+// (storage.FS.Sums); without it the entry is as recorded.
+func (s *Session) Sums(ctx context.Context, p vpath.Path, compute bool) (storage.Entry, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: err}
+	}
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	now, t := s.fs.now(), s.target(sn.e, sn.exists)
+	a := authz.ActRead
+	if t.Dir || t.OwnUpload {
+		// A folder has no content to hash: say so to those who see it.
+		a = authz.ActStat
+	}
+	if err := s.verdict(ctx, "hash", p, authz.Decide(f, grants, a, p, now, t)); err != nil {
+		return storage.Entry{}, err
+	}
+	switch {
+	case !sn.exists:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: fs.ErrNotExist}
+	case t.Dir:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: storage.ErrIsDir}
+	case !compute:
+		return as(sn.e, p), nil
+	}
+	e, err := s.fs.store.Sums(ctx, sn.e.Path)
+	return as(e, p), err
 }
 
 // DeadProps returns the dead properties of entries the caller obtained

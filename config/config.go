@@ -26,15 +26,21 @@ type Config struct {
 	// for DataDir/blobs.
 	Storage string
 
-	SFTPAddr  string
-	DAVAddr   string
-	AdminAddr string
+	SFTPAddr string
+	// SFTPCompatAddr is the SFTP compatibility listener (older algorithms,
+	// only for accounts marked for it); "" or "off" (the default) for none.
+	SFTPCompatAddr string
+	DAVAddr        string
+	AdminAddr      string
 
 	// TLSCert and TLSKey serve WebDAV over TLS; without them a
 	// self-signed certificate is made in DataDir/tls.
 	TLSCert, TLSKey string
 	// DAVInsecure serves WebDAV over plain HTTP (development only).
 	DAVInsecure bool
+	// PublicNames are the host names (or addresses) partners use to reach
+	// this node; the self-signed certificate names them too.
+	PublicNames []string
 
 	// SFTPChaCha20 also offers chacha20-poly1305 (last): slow in Go.
 	SFTPChaCha20 bool
@@ -98,10 +104,18 @@ func Default() Config {
 func (c *Config) FromEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"PIER_DATA": &c.DataDir, "PIER_DB": &c.DB, "PIER_STORAGE": &c.Storage,
-		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
+		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_SFTP_COMPAT_ADDR": &c.SFTPCompatAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
+		}
+	}
+	if v := getenv("PIER_PUBLIC_NAME"); v != "" {
+		c.PublicNames = nil
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.PublicNames = append(c.PublicNames, name) // Validate checks them
+			}
 		}
 	}
 }
@@ -118,12 +132,20 @@ func (c *Config) StoreFlags(fs *flag.FlagSet) {
 func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	c.StoreFlags(fs)
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
+	fs.StringVar(&c.SFTPCompatAddr, "sftp-compat-addr", c.SFTPCompatAddr, "SFTP compatibility listener for old integration platforms (JSch 0.1.54, libssh2 1.10): also non-ETM MACs and ssh-rsa user keys, and only for users and organisations marked with ssh-compat (env PIER_SFTP_COMPAT_ADDR; default off)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
 	fs.BoolVar(&c.SFTPStrictSetstat, "sftp-strict-setstat", c.SFTPStrictSetstat, "refuse SFTP setstat of permissions and owners (default: accepted and ignored)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for WebDAV; default: a self-signed one in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
+	fromEnv := true // the first --public-name replaces PIER_PUBLIC_NAME's
+	fs.Func("public-name", "host name or address partners use to reach this node; the self-signed certificate names it (repeatable, or comma-separated; env PIER_PUBLIC_NAME)", func(v string) error {
+		if fromEnv {
+			c.PublicNames, fromEnv = nil, false
+		}
+		return c.addPublicNames(v)
+	})
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
 	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
@@ -133,6 +155,40 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention, "how long audit records keep their data (0: for ever); their hashes stay")
 	fs.BoolVar(&c.AuditStdout, "audit-stdout", c.AuditStdout, "write every audit record as a JSON line on standard output")
 	c.DirectoryFlags(fs)
+}
+
+// addPublicNames adds comma-separated host names or addresses.
+func (c *Config) addPublicNames(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if net.ParseIP(name) == nil && !hostName(name) {
+			return fmt.Errorf("%q is not a host name or an IP address", name)
+		}
+		c.PublicNames = append(c.PublicNames, name)
+	}
+	return nil
+}
+
+// hostName reports whether s is a DNS host name: dot-separated labels of
+// letters, digits and inner hyphens.
+func hostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // GCFlags registers the age thresholds of garbage collection.
@@ -171,13 +227,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--storage: %s: want s3://ENDPOINT/BUCKET or file:PATH", scheme(st)))
 	}
 	for _, a := range []struct{ flag, addr string }{
-		{"--sftp-addr", c.SFTPAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
+		{"--sftp-addr", c.SFTPAddr}, {"--sftp-compat-addr", c.SFTPCompatAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
 	} {
 		if a.addr == "" || a.addr == "off" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (or \"off\")", a.flag, a.addr))
+		}
+	}
+	for _, name := range c.PublicNames {
+		if net.ParseIP(name) == nil && !hostName(name) {
+			errs = append(errs, fmt.Errorf("--public-name: %q is not a host name or an IP address", name))
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -257,7 +258,34 @@ func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 		n := xml.Name{Space: p.Space, Local: p.Local}
 		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}
 	}
+	if v := ocChecksums(f.e); v != "" {
+		out[ocChecksumsName] = webdav.Property{XMLName: ocChecksumsName,
+			InnerXML: []byte(`<checksum xmlns="` + ocNamespace + `">` + v + `</checksum>`)}
+	}
 	return out, nil
+}
+
+// ownCloud's checksums property, which sync clients read from listings
+// (rclone's webdav remote with vendor owncloud or nextcloud):
+// <oc:checksums><oc:checksum>SHA1:… MD5:…</oc:checksum></oc:checksums>.
+// It holds the hashes the catalog has; MD5 only once computed (an SSH
+// md5sum), as listings never read content.
+const ocNamespace = "http://owncloud.org/ns"
+
+var ocChecksumsName = xml.Name{Space: ocNamespace, Local: "checksums"}
+
+func ocChecksums(e storage.Entry) string {
+	if e.IsDir() {
+		return ""
+	}
+	var sums []string
+	if e.SHA1 != "" {
+		sums = append(sums, "SHA1:"+e.SHA1)
+	}
+	if e.MD5 != "" {
+		sums = append(sums, "MD5:"+e.MD5)
+	}
+	return strings.Join(sums, " ")
 }
 
 // Patch applies a PROPPATCH atomically: all or nothing.

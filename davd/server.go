@@ -103,7 +103,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	if !strings.HasPrefix(r.URL.Path, s.cfg.Prefix) && r.URL.Path+"/" != s.cfg.Prefix {
+	inDAV := strings.HasPrefix(r.URL.Path, s.cfg.Prefix) || r.URL.Path+"/" == s.cfg.Prefix
+	if r.Method == "OPTIONS" && (inDAV || r.URL.Path == "/") {
+		options(w)
+		return
+	}
+	if !inDAV {
+		if r.URL.Path == "/" && (r.Method == "PROPFIND" || r.Method == "GET" || r.Method == "HEAD") {
+			// A desktop client given the server's address finds the folders.
+			http.Redirect(w, r, s.cfg.Prefix, http.StatusMovedPermanently)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}
@@ -155,6 +165,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}}
 	dav.ServeHTTP(&statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}, r)
 }
+
+// options answers OPTIONS the same way for every path and without
+// credentials: Windows' mini-redirector asks before it sends any and gives
+// up on a 401, and Finder mounts read-only unless it sees class 2. The
+// answer is the same for every path, so it tells nothing about what exists.
+func options(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("DAV", "1, 2")
+	h.Set("MS-Author-Via", "DAV")
+	h.Set("Allow", allowed)
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+// allowed lists the methods of the allow-list, for OPTIONS.
+const allowed = "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK"
 
 // precheck answers what x/net/webdav gets wrong or unbounded; it returns
 // true when it has answered.
@@ -378,6 +404,8 @@ func statusFor(method string, err error) int {
 		return http.StatusLocked
 	case errors.Is(err, authfs.ErrNoSuchLock):
 		return http.StatusConflict
+	case errors.Is(err, storage.ErrFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, storage.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, storage.ErrNoParent):

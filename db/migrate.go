@@ -216,13 +216,21 @@ CREATE TABLE web_sessions (
 	created_at BIGINT NOT NULL
 )
 `},
+	{10, "sha-1 and md5 of files", `
+ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
+`},
+	{11, "ssh compatibility listener", `
+ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
+`},
 	// source says who manages an account: '' pier's administrators, 'ldap'
 	// the directory sync, which never touches the others. source_dn is the
 	// directory entry; source_state what the directory last said of it
 	// ('present', 'disabled' or 'gone'), so a sync reactivates only
 	// accounts it suspended itself. directory_sync holds the lease that
 	// lets one node at a time sync, and when the last sync ran.
-	{10, "directory sync", `
+	{12, "directory sync", `
 ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN source_dn TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN source_state TEXT NOT NULL DEFAULT '';

@@ -28,6 +28,9 @@ type AdminRole struct {
 // GetAdminRole returns a user's administrator role; the zero AdminRole
 // when they have none.
 func (s *Store) GetAdminRole(ctx context.Context, login string) (AdminRole, error) {
+	if !storable(login) {
+		return AdminRole{}, notFound("user", login)
+	}
 	var r AdminRole
 	err := s.db.QueryRow(ctx, `SELECT a.role, a.org FROM admin_roles a JOIN users u ON u.id = a.user_id WHERE u.login = ?`,
 		CanonicalLogin(login)).Scan(&r.Role, &r.Org)

@@ -81,6 +81,20 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	f := authz.Facts{
 		UserID: u.ID, Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
 		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Networks: u.CIDRs, Unreadable: u.Unreadable,
+		SSHCompat: u.SSHCompat,
+	}
+	if !f.SSHCompat {
+		chain := append([]string{u.Org}, anc...)
+		args := make([]any, len(chain))
+		for i, o := range chain {
+			args[i] = o
+		}
+		var marked int
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM orgs WHERE ssh_compat <> 0 AND slug IN ("+db.Placeholders(len(chain))+")",
+			args...).Scan(&marked); err != nil {
+			return f, nil, err
+		}
+		f.SSHCompat = marked > 0
 	}
 	if f.Keys, err = s.factKeys(ctx, u.ID); err != nil {
 		return f, nil, err

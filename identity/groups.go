@@ -49,6 +49,9 @@ func (s *Store) AddOwnedGroup(ctx context.Context, g Group) (Group, error) {
 }
 
 func groupID(ctx context.Context, q queryRower, name string) (int64, error) {
+	if !storable(name) {
+		return 0, notFound("group", name)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM user_groups WHERE name = ?", name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

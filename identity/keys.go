@@ -100,6 +100,9 @@ func (s *Store) RemoveKey(ctx context.Context, login, fingerprint string) error 
 // KeyByFingerprint finds the key, and so the user, that an SSH client
 // offers.
 func (s *Store) KeyByFingerprint(ctx context.Context, fingerprint string) (Key, error) {
+	if !storable(fingerprint) {
+		return Key{}, notFound("key", fingerprint)
+	}
 	k, err := scanKey(s.db.QueryRow(ctx, "SELECT "+keyCols+" FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?", fingerprint))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, notFound("key", fingerprint)

@@ -27,7 +27,11 @@ type User struct {
 	LastLogin    time.Time        // zero: never logged in
 	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
-	Created      time.Time
+	// SSHCompat lets the user log in through the SFTP compatibility
+	// listener (older algorithms, for old integration platforms); so does
+	// a mark on their organisation or one above it.
+	SSHCompat bool
+	Created   time.Time
 	// Source says who manages the account: "" pier's administrators,
 	// SourceLDAP the directory sync (see SetSource). SourceDN is its
 	// directory entry, SourceState what the directory last said of it.
@@ -64,12 +68,13 @@ type auditedUser struct {
 	Expires         string   `json:"expires,omitempty"`
 	CIDRs           []string `json:"cidrs,omitempty"`
 	Protocols       []string `json:"protocols,omitempty"`
+	SSHCompat       bool     `json:"ssh_compat,omitempty"`
 	Source          string   `json:"source,omitempty"`
 }
 
 func (u User) audited() auditedUser {
 	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
-		Password: u.PasswordHash != "", Source: u.Source}
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat, Source: u.Source}
 	if !u.Expires.IsZero() {
 		a.Expires = u.Expires.UTC().Format(time.RFC3339)
 	}
@@ -188,14 +193,17 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 			return exists("user", u.Login)
 		}
 		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
-			expires_at, cidrs, protocols, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			expires_at, cidrs, protocols, ssh_compat, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix()).Scan(&u.ID)
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), flag(u.SSHCompat), now.Unix(), now.Unix()).Scan(&u.ID)
 	})
 	return u, err
 }
 
 func userID(ctx context.Context, q queryRower, login string) (int64, error) {
+	if !storable(login) {
+		return 0, notFound("user", login)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM users WHERE login = ?", CanonicalLogin(login)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -205,16 +213,17 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at, u.source, u.source_dn, u.source_state`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at, u.source, u.source_dn, u.source_state`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var status, cidrs, protos, state string
-	var expires, last, created int64
+	var expires, last, compat, created int64
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &created, &u.Source, &u.SourceDN, &state); err != nil {
+		&expires, &last, &cidrs, &protos, &compat, &created, &u.Source, &u.SourceDN, &state); err != nil {
 		return u, err
 	}
+	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
 	u.SourceState = SourceState(state)
 	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
@@ -256,6 +265,9 @@ func (u *User) storedRestrictions() (cidrs, protocols string) {
 
 // GetUser returns one user by login, in any case.
 func (s *Store) GetUser(ctx context.Context, login string) (User, error) {
+	if !storable(login) {
+		return User{}, notFound("user", login)
+	}
 	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", login)
@@ -319,12 +331,20 @@ func (s *Store) UpdateUser(ctx context.Context, login string, apply func(*User) 
 		}
 		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
-			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ? WHERE id = ?`,
+			expires_at = ?, cidrs = ?, protocols = ?, ssh_compat = ?, updated_at = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			cidrs, protocols, s.now().Unix(), u.ID)
+			cidrs, protocols, flag(u.SSHCompat), s.now().Unix(), u.ID)
 		return err
 	})
 	return u, err
+}
+
+// flag stores a bool in an INTEGER column.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // SetStatus changes a user's status (approve, suspend, activate).

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"pier/admin"
+	"pier/api"
 	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
@@ -28,6 +30,7 @@ import (
 	"pier/directory"
 	"pier/identity"
 	"pier/locks"
+	"pier/sessions"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -49,6 +52,9 @@ type Node struct {
 	Locks  *locks.Store
 	Audit  *audit.Log
 	Admin  *admin.Service
+	API    *api.Server
+	// Sessions are this node's live sessions, for the admin API.
+	Sessions *sessions.Registry
 	// Directory syncs users from LDAP; nil without a directory.
 	Directory *directory.Syncer
 	Log       *slog.Logger
@@ -95,10 +101,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
-	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher)
+	n.Sessions = sessions.New()
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions)
 	if n.Directory != nil {
 		n.Admin = n.Admin.WithDirectory(n.Directory)
 	}
+	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log)
 	return n, nil
 }
 
@@ -150,13 +158,22 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 		servers = append(servers, httpServer{"admin", srv})
 	}
-	var sftpSrv *sftpd.Server
-	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
-		srv, err := n.listenSFTP(addr)
+	var sftpSrvs []*sftpd.Server
+	for _, l := range []struct {
+		flag, addr string
+		compat     bool
+	}{{"--sftp-addr", n.Config.SFTPAddr, false}, {"--sftp-compat-addr", n.Config.SFTPCompatAddr, true}} {
+		if l.addr == "" || l.addr == "off" {
+			continue
+		}
+		srv, err := n.listenSFTP(l.flag, l.addr, l.compat)
 		if err != nil {
+			for _, s := range sftpSrvs {
+				s.Shutdown(ctx)
+			}
 			return err
 		}
-		sftpSrv = srv
+		sftpSrvs = append(sftpSrvs, srv)
 	}
 	if addr := n.Config.DAVAddr; addr != "" && addr != "off" {
 		srv, err := n.listenDAV(addr)
@@ -196,8 +213,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownGrace)
 	defer cancel()
 	var errs []error
-	if sftpSrv != nil {
-		errs = append(errs, sftpSrv.Shutdown(sctx))
+	for _, s := range sftpSrvs {
+		errs = append(errs, s.Shutdown(sctx))
 	}
 	for _, s := range servers {
 		if err := s.srv.Shutdown(sctx); err != nil {
@@ -217,24 +234,33 @@ func (n *Node) Serve(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
+// listenSFTP starts an SFTP listener: the main one, or with compat the
+// compatibility listener (older algorithms, for accounts marked for it).
+// Both share the host keys.
+func (n *Node) listenSFTP(flag, addr string, compat bool) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
-	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
+	cfg.Compat = compat
+	name := "sftp"
+	if compat {
+		name = "sftp-compat"
+	}
+	log := n.Log.With("listener", name)
+	srv, err := sftpd.New(cfg, n.Auth, n.Access, log)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--sftp-addr: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil {
-			n.Log.Error("sftp server stopped", "err", err)
+			log.Error("sftp server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("sftp listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
+	log.Info(name+" listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
 	return srv, nil
 }
 
@@ -251,14 +277,25 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 		scheme = "http"
 		n.Log.Warn("WebDAV over plain HTTP: passwords travel in clear; use only for development", "addr", ln.Addr().String())
 	} else {
-		tc, fp, err := davd.TLSConfig(n.Config.TLSCert, n.Config.TLSKey, filepath.Join(n.Config.DataDir, "tls"))
+		certFile, keyFile, made := n.Config.TLSCert, n.Config.TLSKey, false
+		if certFile == "" {
+			// Self-signed, naming every address listened on and the
+			// public names, so that clients checking names accept it.
+			certFile, keyFile, made, err = davd.SelfSigned(filepath.Join(n.Config.DataDir, "tls"),
+				davd.ListenNames(ln.Addr().String(), n.Config.PublicNames))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		tc, fp, err := davd.TLSConfig(certFile, keyFile, "")
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
-		n.Log.Info("webdav TLS certificate", "sha256", fp)
+		n.Log.Info("webdav TLS certificate", "sha256", fp, "file", certFile, "new", made)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -279,14 +316,21 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	mux.Handle(api.Prefix+"/", n.API)
+	// Reading allows an 8 MiB user import over a slow line; writing, an
+	// import of thousands of rows or an audit search over a long trail.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Log.Error("admin server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz")
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		n.Log.Warn("the admin listener is reachable from other machines over plain HTTP: API tokens and passwords cross the network in clear; keep --admin-addr on 127.0.0.1 or put a TLS proxy in front",
+			"addr", ln.Addr().String())
+	}
+	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz", "api", "http://"+ln.Addr().String()+api.Prefix+"/")
 	return srv, nil
 }
 

@@ -165,7 +165,7 @@ func TestIdleSocketsDoNotStarve(t *testing.T) {
 		}
 		logins = append(logins, d)
 	}
-	sftpBin := need(t, "sftp")
+	sftpBin := testenv.Program(t, "sftp")
 	work := t.TempDir()
 	os.WriteFile(filepath.Join(work, "local.edi"), []byte("UNB+2"), 0o600)
 	os.WriteFile(filepath.Join(work, "batch"), []byte("put local.edi /acme/inbound/openssh.edi\n"), 0o600)

@@ -122,7 +122,7 @@ func (s *Server) handle(nc net.Conn) {
 		nc.SetReadDeadline(time.Time{})
 	}
 	wc.phase.Store(serving)
-	acct, who := account(sconn.Permissions), attempt(sconn)
+	acct, who := account(sconn.Permissions), s.attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.auth.LoggedIn(ctx, acct, who)
@@ -135,7 +135,7 @@ func (s *Server) handle(nc net.Conn) {
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
-		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key}})
+		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key, Compat: who.Compat}})
 	go s.watch(ctx, sess, sconn, &why)
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that
@@ -193,20 +193,35 @@ func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.Serv
 	}
 }
 
-// session serves one channel: only the sftp subsystem; exec, shell and
-// the rest are refused.
+// session serves one channel: the sftp subsystem, or an exec request or
+// shell answered by exec (the hash commands, else an explanation); pty,
+// env, other subsystems and the rest are refused.
 func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	served := make(chan struct{})
 	started := false
 	for req := range reqs {
 		var sub struct{ Name string }
-		if req.Type == "subsystem" && !started && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp" {
+		var run struct{ Command string }
+		switch {
+		case started:
+		case req.Type == "subsystem" && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp":
 			started = true
 			req.Reply(true, nil)
 			go func() {
 				defer close(served)
 				s.serveSFTP(ctx, sess, ch)
+			}()
+			continue
+		case req.Type == "exec" && ssh.Unmarshal(req.Payload, &run) == nil, req.Type == "shell":
+			started = true
+			req.Reply(true, nil)
+			go func() {
+				defer close(served)
+				status := s.exec(ctx, sess, ch, run.Command)
+				ch.CloseWrite()
+				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+				ch.Close()
 			}()
 			continue
 		}

@@ -418,7 +418,8 @@ func TestCutUploadLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestRefusedRequests: exec, shell and port forwarding are refused.
+// TestRefusedRequests: exec and shell run nothing; other subsystems and
+// port forwarding are refused.
 func TestRefusedRequests(t *testing.T) {
 	e := start(t, false)
 	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
@@ -431,12 +432,22 @@ func TestRefusedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := sess.CombinedOutput("cat /etc/passwd"); err == nil || len(out) > 0 {
+	// exec and shell run nothing: one line of explanation, exit status 1.
+	if out, err := sess.CombinedOutput("cat /etc/passwd"); err == nil || !strings.HasPrefix(string(out), "pier: this server speaks SFTP only") {
 		t.Errorf("exec answered: %q %v", out, err)
 	}
 	sess, _ = conn.NewSession()
-	if err := sess.Shell(); err == nil {
-		t.Error("shell accepted")
+	var stderr strings.Builder
+	sess.Stderr = &stderr
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Wait(); err == nil || !strings.HasPrefix(stderr.String(), "pier: this server speaks SFTP only") {
+		t.Errorf("shell: %v %q", err, stderr.String())
+	}
+	sess, _ = conn.NewSession()
+	if ok, err := sess.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"netconf"})); ok || err != nil {
+		t.Errorf("another subsystem: %v %v", ok, err)
 	}
 	if _, err := conn.Listen("tcp", "127.0.0.1:0"); err == nil {
 		t.Error("remote port forwarding accepted")

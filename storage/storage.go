@@ -11,7 +11,8 @@
 //
 // Errors: a missing path wraps fs.ErrNotExist, an existing one fs.ErrExist;
 // ErrNotDir, ErrIsDir, ErrNotEmpty and ErrTooLarge name the other refusals,
-// and ErrUnavailable a blob store that does not answer. Front ends
+// ErrUnavailable a blob store that does not answer, and ErrFull one that
+// has no room left. Front ends
 // translate them to protocol codes; nothing here knows protocols.
 package storage
 
@@ -48,6 +49,11 @@ var (
 	// could not be reached: a fault of the service, not of the request,
 	// which front ends report as such (and may ask the client to retry).
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrFull means the blob storage has no room for the bytes: a full
+	// disk or quota (ENOSPC, EDQUOT), an S3 service past its free-space
+	// threshold or a bucket quota. Front ends say "storage full" (SFTP)
+	// and 507 (WebDAV) rather than "internal error".
+	ErrFull = errors.New("storage full")
 )
 
 // PathError carries the operation and path of a failure; Err is one of the
@@ -82,11 +88,14 @@ const (
 
 // Entry is one row of the catalog.
 type Entry struct {
-	Path      vpath.Path
-	Kind      Kind
-	Size      int64
-	ModTime   time.Time
-	SHA256    string    // hex; empty for folders
+	Path    vpath.Path
+	Kind    Kind
+	Size    int64
+	ModTime time.Time
+	SHA256  string // hex; empty for folders
+	// SHA1 and MD5 are hex, for sync tools that compare no other hash
+	// (see FS.Sums); empty for folders and while not yet computed.
+	SHA1, MD5 string
 	BlobID    string    // empty for folders
 	ID        int64     // stable across renames and overwrites
 	Version   int64     // grows with every overwrite
@@ -163,6 +172,9 @@ type Prop struct {
 	XML          []byte // inner XML
 }
 
+// Sums are hex digests of a file's content; an empty one is not known.
+type Sums struct{ SHA1, MD5 string }
+
 // Limits on dead properties.
 const (
 	MaxPropsPerEntry = 100
@@ -177,6 +189,8 @@ type NewFile struct {
 	BlobID    string
 	Size      int64
 	SHA256    string
+	SHA1      string
+	MD5       string // "" when not computed while uploading
 	ModTime   time.Time
 	CreatedBy string
 }
@@ -213,6 +227,10 @@ type Catalog interface {
 	// (Entry.Shadows), or an error wrapping ErrNotExist.
 	Shadow(ctx context.Context, p vpath.Path, by string) (Entry, error)
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
+	// SetSums records hashes of a blob's content on every entry that
+	// holds it, where they are not recorded yet (blobs never change, so
+	// a hash computed once holds for every copy).
+	SetSums(ctx context.Context, blobID string, s Sums) error
 
 	// DeadProps returns the dead (client-set) properties of entries.
 	DeadProps(ctx context.Context, ids []int64) (map[int64][]Prop, error)

@@ -12,9 +12,12 @@ import (
 
 const orgUsage = `Usage: pier org COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
 
-  add  SLUG [--parent SLUG] [--name N] [--kind internal|partner|customer]
+  add  SLUG [--parent SLUG] [--name N] [--kind internal|partner|customer] [--ssh-compat]
                   create an organisation and its folder /SLUG; the kind
                   defaults to the parent's, else partner
+  ssh-compat SLUG on|off
+                  let the organisation's users (and those of the ones below
+                  it) log in through the SFTP compatibility listener
   move SLUG --parent SLUG|""
                   put an organisation under another one (or at the top)
   list [--json]   print the organisation tree
@@ -22,13 +25,14 @@ const orgUsage = `Usage: pier org COMMAND [--data DIR] [--db URL] [--storage URL
 
 func orgCmd(ctx context.Context, args []string, io stdio) error {
 	return subcommands(ctx, "org", orgUsage, args, io, map[string]func(context.Context, []string, stdio) error{
-		"add": orgAdd, "move": orgMove, "list": orgList,
+		"add": orgAdd, "move": orgMove, "list": orgList, "ssh-compat": orgSSHCompat,
 	})
 }
 
 func orgAdd(ctx context.Context, args []string, io stdio) error {
 	var in admin.OrgInput
-	cfg, pos, err := parseAdmin("org add", "SLUG [--parent SLUG] [--name N] [--kind K]", 1, args, func(fs *flag.FlagSet) {
+	cfg, pos, err := parseAdmin("org add", "SLUG [--parent SLUG] [--name N] [--kind K] [--ssh-compat]", 1, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&in.SSHCompat, "ssh-compat", false, "let its users log in through the SFTP compatibility listener")
 		fs.StringVar(&in.Parent, "parent", "", "slug of the parent organisation")
 		fs.StringVar(&in.Name, "name", "", "display name (default: the slug)")
 		fs.StringVar(&in.Kind, "kind", "", "internal, partner or customer (default: the parent's kind, else partner)")
@@ -91,7 +95,32 @@ func orgList(ctx context.Context, args []string, io stdio) error {
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	for _, o := range tree {
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", strings.Repeat("  ", o.Depth), o.Slug, o.Kind, o.Name)
+		mark := ""
+		if o.SSHCompat {
+			mark = "\tssh-compat"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s%s\n", strings.Repeat("  ", o.Depth), o.Slug, o.Kind, o.Name, mark)
 	}
 	return tw.Flush()
+}
+
+func orgSSHCompat(ctx context.Context, args []string, io stdio) error {
+	cfg, pos, err := parseAdmin("org ssh-compat", "SLUG on|off", 2, args, nil)
+	if err != nil {
+		return err
+	}
+	on, err := parseOnOff("org ssh-compat", pos[1])
+	if err != nil {
+		return err
+	}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.ops.SetOrgSSHCompat(ctx, a.actor(ctx), pos[0], on); err != nil {
+		return fmt.Errorf("org ssh-compat: %w", err)
+	}
+	fmt.Fprintf(a.out, "organisation %s: ssh compatibility listener %s\n", pos[0], pos[1])
+	return nil
 }

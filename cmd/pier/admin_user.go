@@ -19,7 +19,7 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
   add LOGIN --org SLUG [--role R] [--name N] [--email E]
       [--password-stdin | --generate-password] [--key FILE]
       [--expires 2027-01-31] [--cidr 10.0.0.0/8,...] [--protocols sftp,webdav] [--pending]
-                        create a user; nothing is written if any part is refused
+      [--ssh-compat]    create a user; nothing is written if any part is refused
   list [--org SLUG] [--json]
   show LOGIN [--json]   (shows "password: set" or "none", never the hash)
   suspend LOGIN         stop an account
@@ -27,6 +27,9 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
                         reopen a suspended or expired account
   approve LOGIN         let a pending account work
   delete LOGIN          remove a user with their keys, memberships and grants
+  ssh-compat LOGIN on|off
+                        let the user log in through the SFTP compatibility
+                        listener (--sftp-compat-addr), or stop it
   passwd LOGIN (--generate | --stdin)
                         set a new password (--generate prints it once)
   key add LOGIN FILE|-  add the keys of an authorized_keys file
@@ -45,13 +48,14 @@ func userCmd(ctx context.Context, args []string, io stdio) error {
 		"add": userAdd, "list": userList, "show": userShow,
 		"suspend": userStatus("suspend"), "activate": userStatus("activate"), "approve": userStatus("approve"),
 		"delete": userDelete, "passwd": userPasswd, "key": userKey, "import": userImport, "admin": userAdminRole, "token": userToken,
+		"ssh-compat": userSSHCompat,
 	})
 }
 
 // userAddFlags are the flags of "user add".
 type userAddFlags struct {
 	org, role, name, email, keyFile, expires, cidr, protocols string
-	pwStdin, genPw, pending                                   bool
+	pwStdin, genPw, pending, sshCompat                        bool
 }
 
 func (f *userAddFlags) register(fs *flag.FlagSet) {
@@ -66,6 +70,7 @@ func (f *userAddFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cidr, "cidr", "", "networks the user may connect from, 10.0.0.0/8,192.0.2.7")
 	fs.StringVar(&f.protocols, "protocols", "", "protocols the user may use: sftp, webdav (default both)")
 	fs.BoolVar(&f.pending, "pending", false, "create the account pending approval")
+	fs.BoolVar(&f.sshCompat, "ssh-compat", false, "let the user log in through the SFTP compatibility listener (older algorithms)")
 }
 
 func userAdd(ctx context.Context, args []string, io stdio) error {
@@ -88,7 +93,8 @@ func userAdd(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	in := admin.UserInput{Login: pos[0], Org: f.org, Role: f.role, Name: f.name, Email: f.email, Keys: keys,
-		GeneratePassword: f.genPw, Expires: f.expires, CIDRs: f.cidr, Protocols: f.protocols, Pending: f.pending}
+		GeneratePassword: f.genPw, Expires: f.expires, CIDRs: f.cidr, Protocols: f.protocols, Pending: f.pending,
+		SSHCompat: f.sshCompat}
 	if f.pwStdin {
 		if in.Password, err = readPassword(io.in); err != nil {
 			return err
@@ -183,6 +189,7 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"status", j.Status}, {"password", j.Password}, {"keys", fmt.Sprint(j.Keys)},
 		{"groups", orNone(strings.Join(j.Groups, ", "))}, {"expires", orText(j.Expires, "never")},
 		{"cidrs", restriction(j, identity.RestrictNetwork, j.CIDRs)}, {"protocols", restriction(j, identity.RestrictProtocol, j.Protocols)},
+		{"ssh compat", sshCompatText(j.SSHCompat, j.SSHCompatVia)},
 		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
 		{"administrator", orText(strings.TrimSpace(j.AdminRole+" "+j.AdminOrg), "no")}, {"source", sourceText(j)},
 	} {
@@ -268,5 +275,48 @@ func userAdminRole(ctx context.Context, args []string, io stdio) error {
 		return nil
 	}
 	fmt.Fprintf(a.out, "user %s is %s %s\n", identity.CanonicalLogin(pos[0]), r, orText(org, ""))
+	return nil
+}
+
+func sshCompatText(user, viaOrg bool) string {
+	switch {
+	case user:
+		return "yes"
+	case viaOrg:
+		return "yes, through the organisation"
+	}
+	return "no"
+}
+
+// parseOnOff reads the on|off argument of the ssh-compat commands.
+func parseOnOff(cmd, s string) (bool, error) {
+	switch s {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, usageError{fmt.Sprintf("%s: want on or off, not %q", cmd, s)}
+}
+
+func userSSHCompat(ctx context.Context, args []string, io stdio) error {
+	cfg, pos, err := parseAdmin("user ssh-compat", "LOGIN on|off", 2, args, nil)
+	if err != nil {
+		return err
+	}
+	on, err := parseOnOff("user ssh-compat", pos[1])
+	if err != nil {
+		return err
+	}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.ops.UpdateUser(ctx, a.actor(ctx), pos[0], admin.UserPatch{SSHCompat: &on}, "")
+	if err != nil {
+		return fmt.Errorf("user ssh-compat: %w", err)
+	}
+	fmt.Fprintf(a.out, "user %s: ssh compatibility listener %s\n", u.Login, pos[1])
 	return nil
 }

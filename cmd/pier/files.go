@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"pier/admin"
 	"text/tabwriter"
 	"time"
 
@@ -64,14 +65,8 @@ func files(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	case "ls":
 		return filesLs(ctx, nd, a[0], stdout)
 	case "mkdir":
-		p, err := vpath.Parse(a[0])
-		if err != nil {
-			return err
-		}
-		if err := nd.FS.MkdirAll(ctx, p, "admin"); err != nil {
-			return err
-		}
-		return nd.Audit.Record(ctx, cliRecord(ctx, audit.Mkdir, p.String(), ""))
+		_, err := nd.Admin.MakeFolder(ctx, admin.CLI(audit.ActorFrom(ctx)), a[0])
+		return err
 	case "put":
 		return filesPut(ctx, nd, a[0], a[1], stdin)
 	case "get":

@@ -133,7 +133,41 @@ func startMinIO(t testing.TB, bin string) (*MinIO, error) {
 
 // Stop freezes the server (SIGSTOP): connections stay open and nothing
 // answers, as with a hung node.
-func (m *MinIO) Stop(t testing.TB) { m.signal(t, syscall.SIGSTOP) }
+// It returns once every thread of the server is stopped: a signal is
+// delivered asynchronously, and a thread that was running on another core
+// could otherwise still answer a request sent right after.
+func (m *MinIO) Stop(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGSTOP)
+	dir := fmt.Sprintf("/proc/%d/task", m.cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if allStopped(dir) {
+			return
+		}
+	}
+	t.Fatalf("private MinIO: not stopped 10 s after SIGSTOP")
+}
+
+// allStopped reports whether every thread listed under /proc/PID/task is
+// in state T (stopped).
+func allStopped(dir string) bool {
+	tasks, err := os.ReadDir(dir)
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) STATE …: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Cont lets a stopped server go on (SIGCONT).
 func (m *MinIO) Cont(t testing.TB) { m.signal(t, syscall.SIGCONT) }

@@ -215,9 +215,9 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, 
 	}
 	parent, name := key(to)
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
-		src.SHA256, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
+		src.SHA256, src.SHA1, src.MD5, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
@@ -230,8 +230,8 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, 
 	from := src.Path
 	lo, hi := below(from)
 	cut := utf8.RuneCountInString(from.String()) + 1
-	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
+	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, sha1, md5, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
 			CASE WHEN kind = 'f' THEN CAST(? AS BIGINT) ELSE 0 END
 		FROM entries WHERE `+subtree, to.String(), cut, opts.By, now, now, from.String(), lo, hi); err != nil {
 		return err

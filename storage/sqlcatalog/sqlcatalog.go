@@ -30,7 +30,7 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by, created_at, published_at, shadows"
+const entryCols = "id, parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows"
 
 type scanner interface{ Scan(...any) error }
 
@@ -38,7 +38,8 @@ func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
 	var mtime, created, published int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy, &created, &published, &e.Shadows); err != nil {
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy,
+		&created, &published, &e.Shadows); err != nil {
 		return e, err
 	}
 	if published != 0 {
@@ -228,14 +229,14 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		parent, name := key(at)
 		now := time.Now().UnixNano()
 		if err == nil && at == p {
-			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, blob_id = ?, version = version + 1, created_by = ?, published_at = ?
-				WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, old.ID)
+			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
+				created_by = ?, published_at = ? WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID)
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at, shadows)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, now, shadows)
+			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows)
 		}
 		if err != nil {
 			return err
@@ -295,6 +296,17 @@ func (c *Catalog) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 		}
 	}
 	return wrap("chtimes", p, err)
+}
+
+// SetSums records the hashes of a blob's content on the entries that hold
+// it, keeping any already recorded.
+func (c *Catalog) SetSums(ctx context.Context, blobID string, s storage.Sums) error {
+	if blobID == "" {
+		return nil
+	}
+	_, err := c.db.Exec(ctx, `UPDATE entries SET sha1 = CASE WHEN sha1 = '' THEN ? ELSE sha1 END,
+		md5 = CASE WHEN md5 = '' THEN ? ELSE md5 END WHERE blob_id = ?`, s.SHA1, s.MD5, blobID)
+	return err
 }
 
 // wrap gives err the operation and path, unless it already has them (a

@@ -136,6 +136,7 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("Replace", func(t *testing.T) { testReplace(t, ctx, open) })
 	t.Run("Copy", func(t *testing.T) { testCopy(t, ctx, open) })
 	t.Run("Guards", func(t *testing.T) { testGuards(t, ctx, open) })
+	t.Run("Sums", func(t *testing.T) { testSums(t, ctx, open) })
 }
 
 type opener func(t *testing.T) (*storage.FS, Backend)
