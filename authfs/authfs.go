@@ -160,6 +160,16 @@ func (f *FS) Session(p Principal) *Session { return &Session{fs: f, p: p} }
 // Login is the session's user.
 func (s *Session) Login() string { return s.p.Login }
 
+// Org is the session's user's organisation now ("" if the account is
+// gone or cannot be read).
+func (s *Session) Org(ctx context.Context) string {
+	f, _, err := s.load(ctx)
+	if err != nil {
+		return ""
+	}
+	return f.Org
+}
+
 // load returns the facts every decision of this session uses. A login
 // that no longer names an account gets facts that deny everything.
 func (s *Session) load(ctx context.Context) (authz.Facts, []authz.Grant, error) {

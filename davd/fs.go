@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -31,6 +32,17 @@ type reqInfo struct {
 	err        error                        // the last error the file system returned
 	tokens     bool                         // the request came with an If header that held
 	revalidate time.Duration                // how often a download checks the session
+	// ended holds why an administrator ended the transfer (nil: not).
+	ended atomic.Pointer[string]
+}
+
+// endedBy returns why an administrator ended the request's transfer, ""
+// if nobody did.
+func (ri *reqInfo) endedBy() string {
+	if why := ri.ended.Load(); why != nil {
+		return *why
+	}
+	return ""
 }
 
 type ctxKey struct{}
@@ -165,6 +177,9 @@ func (f *davFile) open() error {
 func (f *davFile) Read(p []byte) (int, error) {
 	if err := f.open(); err != nil {
 		return 0, err
+	}
+	if why := f.ri.endedBy(); why != "" {
+		return 0, fmt.Errorf("%s: %w", why, errEnded)
 	}
 	if now := time.Now(); f.checked.IsZero() {
 		f.checked = now

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/internal/untrusted"
+	"pier/sessions"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -74,6 +76,18 @@ type Server struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedLogin
+
+	sessions *sessions.Registry // transfers listed for administrators (nil: none)
+}
+
+// errEnded: an administrator ended the transfer.
+var errEnded = errors.New("ended by an administrator")
+
+// WithSessions lists the server's transfers in r, where administrators
+// can see and end them.
+func (s *Server) WithSessions(r *sessions.Registry) *Server {
+	s.sessions = r
+	return s
 }
 
 type cachedLogin struct {
@@ -130,6 +144,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess := s.access.Session(authfs.Principal{Login: acct.Login, Protocol: authz.WebDAV,
 		Bind: authz.Session{UserID: acct.UserID, From: from}})
 	ri := &reqInfo{sess: sess, revalidate: s.cfg.Revalidate}
+	if s.sessions != nil && (r.Method == "PUT" || r.Method == "GET") {
+		// A transfer is listed for administrators, who may end it: its
+		// reads and writes stop at once.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		rc := http.NewResponseController(w)
+		_, done := s.sessions.Add(sessions.Session{Login: acct.Login, Org: sess.Org(ctx), Protocol: string(authz.WebDAV),
+			From: from.String(), Detail: r.Method + " " + untrusted.Text(strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(s.cfg.Prefix, "/")))},
+			func(reason string) {
+				s.log.Warn("transfer ended by an administrator", "user", acct.Login, "method", r.Method, "path", untrusted.Text(r.URL.Path), "reason", reason)
+				ri.ended.Store(&reason)
+				cancel(fmt.Errorf("%s: %w", reason, errEnded))
+				now := time.Now()
+				rc.SetReadDeadline(now)
+				rc.SetWriteDeadline(now)
+			})
+		defer done()
+		r = r.WithContext(ctx)
+	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 	// The methods that change something are pier's own: x/net/webdav
 	// published a file cut short, deleted a Move's target before moving,

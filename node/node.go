@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -251,6 +252,7 @@ func (n *Node) listenSFTP(flag, addr string, compat bool) (*sftpd.Server, error)
 	if err != nil {
 		return nil, err
 	}
+	srv.WithSessions(n.Sessions)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
@@ -269,9 +271,9 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log)
+	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log).WithSessions(n.Sessions)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10}
+		MaxHeaderBytes: 64 << 10, ErrorLog: serverLog(n.Log, "webdav")}
 	scheme := "https"
 	if n.Config.DAVInsecure {
 		scheme = "http"
@@ -320,7 +322,7 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 	// Reading allows an 8 MiB user import over a slow line; writing, an
 	// import of thousands of rows or an audit search over a long trail.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: serverLog(n.Log, "admin")}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Log.Error("admin server stopped", "err", err)
@@ -332,6 +334,13 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 	}
 	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz", "api", "http://"+ln.Addr().String()+api.Prefix+"/")
 	return srv, nil
+}
+
+// serverLog sends net/http's own messages (TLS handshakes that failed,
+// malformed requests: the client's doing) to the node's log at debug
+// level, instead of standard error.
+func serverLog(l *slog.Logger, name string) *log.Logger {
+	return slog.NewLogLogger(l.With("listener", name).Handler(), slog.LevelDebug)
 }
 
 // ready answers 200 when the catalog database and the blob storage both

@@ -15,6 +15,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/internal/untrusted"
+	"pier/sessions"
 	"pier/vpath"
 )
 
@@ -137,6 +138,14 @@ func (s *Server) handle(nc net.Conn) {
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
 		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key, Compat: who.Compat}})
 	go s.watch(ctx, sess, sconn, &why)
+	// Listed for administrators, who may end it (the REST API's /sessions).
+	_, listed := s.sessions.Add(sessions.Session{Login: acct.Login, Org: sess.Org(ctx), Protocol: string(authz.SFTP),
+		From: who.From.String(), Started: started}, func(reason string) {
+		s.log.Warn("session ended by an administrator", "user", acct.Login, "from", from, "reason", reason)
+		why.Store(reason)
+		sconn.Close()
+	})
+	defer listed()
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that
 	// Shutdown waits for them too.

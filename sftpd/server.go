@@ -22,6 +22,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/authz"
+	"pier/sessions"
 )
 
 // Config holds the SSH server's settings.
@@ -144,6 +145,8 @@ type Server struct {
 	admit   *admission
 	budget  *budget
 	handles atomic.Int64 // open SFTP handles of all sessions
+	// sessions lists logged-in connections for administrators (nil: none).
+	sessions *sessions.Registry
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -158,6 +161,13 @@ type Server struct {
 const loginExt, keyExt, userExt = "pier-login", "pier-key", "pier-user"
 
 var errDenied = errors.New("permission denied")
+
+// WithSessions lists the server's sessions in r, where administrators
+// can see and end them.
+func (s *Server) WithSessions(r *sessions.Registry) *Server {
+	s.sessions = r
+	return s
+}
 
 // New prepares a server; host keys are loaded or generated now.
 func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server, error) {
