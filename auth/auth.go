@@ -29,6 +29,9 @@ type Service struct {
 	log    *slog.Logger
 	audit  audit.Recorder // nil: logins are only logged
 	now    func() time.Time
+	// external checks the passwords of accounts another system manages
+	// (identity.User.Source set); nil: pier's own hashes for everyone.
+	external PasswordChecker
 
 	dummyMu sync.Mutex
 	dummy   string // a hash verified for unknown users, so timing does not tell
@@ -42,7 +45,32 @@ func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger) *Serv
 // WithAudit returns the service recording every login, refused or not,
 // and every SFTP session's end in the audit trail.
 func (s *Service) WithAudit(rec audit.Recorder) *Service {
-	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now}
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now, external: s.external}
+}
+
+// PasswordChecker checks the password of an account that another system
+// manages (a directory: identity.User.Source is set). A wrong password is
+// (false, nil); an error means the system could not answer.
+type PasswordChecker interface {
+	CheckPassword(ctx context.Context, u identity.User, password string) (bool, error)
+}
+
+// WithPasswordChecker returns the service asking c, instead of pier's
+// own hash, for the passwords of accounts whose Source is set. Every
+// other rule (status, expiry, networks, protocols, audit) stays pier's.
+func (s *Service) WithPasswordChecker(c PasswordChecker) *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: s.audit, now: s.now, external: c}
+}
+
+// checkExternal asks the external checker while spending the time of a
+// hash verification alongside, so that a directory account answers no
+// faster than an unknown login: which logins exist does not show.
+func (s *Service) checkExternal(ctx context.Context, u identity.User, password string) (bool, error) {
+	burnt := make(chan struct{})
+	go func() { defer close(burnt); s.burn(ctx, password) }()
+	ok, err := s.external.CheckPassword(ctx, u, password)
+	<-burnt
+	return ok, err
 }
 
 func (s *Service) record(ctx context.Context, r audit.Record) {
@@ -95,13 +123,19 @@ func (s *Service) Password(ctx context.Context, a Attempt, password string) (Acc
 	} else if err != nil {
 		return Account{}, false, err
 	}
-	if u.PasswordHash == "" {
+	var ok, rehash bool
+	switch {
+	case u.Source != "" && s.external != nil:
+		if ok, err = s.checkExternal(ctx, u, password); err != nil {
+			return Account{}, false, err
+		}
+	case u.PasswordHash == "":
 		s.burn(ctx, password)
 		return s.deny(ctx, a, "password", "account has no password")
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
-		return Account{}, false, err
+	default:
+		if ok, rehash, err = s.hasher.Verify(ctx, u.PasswordHash, password); err != nil {
+			return Account{}, false, err
+		}
 	}
 	if !ok {
 		return s.deny(ctx, a, "password", "wrong password")

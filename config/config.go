@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"pier/directory"
 	"pier/storage"
 )
 
@@ -72,6 +73,12 @@ type Config struct {
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
+
+	// Directory is the LDAP / Active Directory to sync users from and,
+	// optionally, to check their passwords against; off without a URL.
+	Directory directory.Config
+	// DirectoryFile is the JSON file Directory was read from, if any.
+	DirectoryFile string
 }
 
 // Default returns the zero-configuration settings: everything embedded
@@ -89,6 +96,7 @@ func Default() Config {
 		ReadyTimeout:        5 * time.Second,
 		AuditRetention:      396 * 24 * time.Hour,
 		AuditStdout:         true,
+		Directory:           directory.Default(),
 	}
 }
 
@@ -146,6 +154,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention, "how long audit records keep their data (0: for ever); their hashes stay")
 	fs.BoolVar(&c.AuditStdout, "audit-stdout", c.AuditStdout, "write every audit record as a JSON line on standard output")
+	c.DirectoryFlags(fs)
 }
 
 // addPublicNames adds comma-separated host names or addresses.
@@ -246,6 +255,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadyTimeout <= 0 {
 		errs = append(errs, errors.New("--ready-timeout must be positive"))
+	}
+	if err := c.Directory.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -28,6 +28,7 @@ import (
 	"pier/credential"
 	"pier/davd"
 	"pier/db"
+	"pier/directory"
 	"pier/identity"
 	"pier/locks"
 	"pier/sessions"
@@ -55,7 +56,9 @@ type Node struct {
 	API    *api.Server
 	// Sessions are this node's live sessions, for the admin API.
 	Sessions *sessions.Registry
-	Log      *slog.Logger
+	// Directory syncs users from LDAP; nil without a directory.
+	Directory *directory.Syncer
+	Log       *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 }
@@ -91,10 +94,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Audit = audit.New(d, keys, nil, log)
 	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
+	if cfg.Directory.Enabled() {
+		n.Directory = directory.New(cfg.Directory, n.IDs, d, log)
+		if cfg.Directory.Auth {
+			n.Auth = n.Auth.WithPasswordChecker(directory.NewAuthenticator(cfg.Directory))
+		}
+	}
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
 	n.Sessions = sessions.New()
 	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions)
+	if n.Directory != nil {
+		n.Admin = n.Admin.WithDirectory(n.Directory)
+	}
 	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log)
 	return n, nil
 }
@@ -173,6 +185,14 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		if d := n.Config.Directory; n.Directory != nil {
+			n.Log.Info("directory", "url", d.URL, "sync_interval", d.Interval, "password_check", d.Auth)
+			n.Directory.Run(audit.WithActor(ctx, directory.Actor))
+		}
+	}()
 	// The audit sequencer stops after the front ends, so that what they
 	// record while shutting down still reaches the log.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
@@ -209,6 +229,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}
 	<-gcDone
+	<-syncDone
 	stopAudit()
 	<-auditDone
 	return errors.Join(errs...)
