@@ -65,12 +65,15 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, prod bool) *env {
+func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	if prod {
 		cfg.DB, cfg.Storage = testenv.PostgresURL(t), testenv.S3URL(t)
+	}
+	for _, o := range options {
+		o(&cfg)
 	}
 	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))

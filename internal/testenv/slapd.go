@@ -38,7 +38,7 @@ type Slapd struct {
 	// directory sync would have.
 	ServiceDN, ServicePassword string
 
-	log     *syncBuffer
+	log     *LogBuffer
 	stop    func() // kills the running slapd and waits for it
 	ldapmod string
 }
@@ -160,7 +160,7 @@ overlay memberof
 func (s *Slapd) start(t testing.TB, bin, dir string) error {
 	ldapAddr, ldapsAddr := freeAddr(t), freeAddr(t)
 	s.URL, s.LDAPSURL = "ldap://"+ldapAddr, "ldaps://"+ldapsAddr
-	s.log = &syncBuffer{}
+	s.log = &LogBuffer{}
 	// -d 0: stay in the foreground, so that killing it ends it.
 	cmd := exec.Command(bin, "-d", "0", "-f", filepath.Join(dir, "slapd.conf"),
 		"-h", "ldap://"+ldapAddr+"/ ldaps://"+ldapsAddr+"/")
@@ -175,7 +175,7 @@ func (s *Slapd) start(t testing.TB, bin, dir string) error {
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		select {
 		case <-exited:
-			return fmt.Errorf("exited at start: %s", s.log.tail())
+			return fmt.Errorf("exited at start: %s", s.log.Tail())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", ldapAddr, time.Second); err == nil {
@@ -188,7 +188,7 @@ func (s *Slapd) start(t testing.TB, bin, dir string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.stop()
-	return fmt.Errorf("not listening after 20 s: %s", s.log.tail())
+	return fmt.Errorf("not listening after 20 s: %s", s.log.Tail())
 }
 
 // Kill ends the server: connections are refused from then on.
