@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/credential"
 	"pier/identity"
@@ -26,7 +27,11 @@ type Service struct {
 	ids    *identity.Store
 	hasher *credential.Hasher
 	log    *slog.Logger
+	audit  audit.Recorder // nil: logins are only logged
 	now    func() time.Time
+	// external checks the passwords of accounts another system manages
+	// (identity.User.Source set); nil: pier's own hashes for everyone.
+	external PasswordChecker
 
 	dummyMu sync.Mutex
 	dummy   string // a hash verified for unknown users, so timing does not tell
@@ -37,12 +42,65 @@ func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger) *Serv
 	return &Service{ids: ids, hasher: hasher, log: log, now: time.Now}
 }
 
+// WithAudit returns the service recording every login, refused or not,
+// and every SFTP session's end in the audit trail.
+func (s *Service) WithAudit(rec audit.Recorder) *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now, external: s.external}
+}
+
+// PasswordChecker checks the password of an account that another system
+// manages (a directory: identity.User.Source is set). A wrong password is
+// (false, nil); an error means the system could not answer.
+type PasswordChecker interface {
+	CheckPassword(ctx context.Context, u identity.User, password string) (bool, error)
+}
+
+// WithPasswordChecker returns the service asking c, instead of pier's
+// own hash, for the passwords of accounts whose Source is set. Every
+// other rule (status, expiry, networks, protocols, audit) stays pier's.
+func (s *Service) WithPasswordChecker(c PasswordChecker) *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: s.audit, now: s.now, external: c}
+}
+
+// checkExternal asks the external checker while spending the time of a
+// hash verification alongside, so that a directory account answers no
+// faster than an unknown login: which logins exist does not show.
+func (s *Service) checkExternal(ctx context.Context, u identity.User, password string) (bool, error) {
+	burnt := make(chan struct{})
+	go func() { defer close(burnt); s.burn(ctx, password) }()
+	ok, err := s.external.CheckPassword(ctx, u, password)
+	<-burnt
+	return ok, err
+}
+
+func (s *Service) record(ctx context.Context, r audit.Record) {
+	if s.audit != nil {
+		r.Time = s.now()
+		audit.Logged(ctx, s.audit, s.log, r)
+	}
+}
+
+func fromText(a Attempt) string {
+	if a.From.IsValid() {
+		return a.From.Unmap().String()
+	}
+	return ""
+}
+
 // Attempt describes one login attempt.
 type Attempt struct {
 	Login    string
 	From     netip.Addr
 	Protocol authz.Protocol
+	// Compat says the attempt came through the SFTP compatibility
+	// listener: only accounts marked for it may log in there.
+	Compat bool
 }
+
+// AdminAPI is the protocol name of logins to the administration API and
+// web console, in logs and the audit trail. An account's protocol
+// restrictions name file protocols and do not apply to it.
+const AdminAPI authz.Protocol = "api"
 
 // Account is who a login authenticated: the account, not just its login
 // text, so that a session ends with the account it logged in to.
@@ -65,13 +123,19 @@ func (s *Service) Password(ctx context.Context, a Attempt, password string) (Acc
 	} else if err != nil {
 		return Account{}, false, err
 	}
-	if u.PasswordHash == "" {
+	var ok, rehash bool
+	switch {
+	case u.Source != "" && s.external != nil:
+		if ok, err = s.checkExternal(ctx, u, password); err != nil {
+			return Account{}, false, err
+		}
+	case u.PasswordHash == "":
 		s.burn(ctx, password)
 		return s.deny(ctx, a, "password", "account has no password")
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
-		return Account{}, false, err
+	default:
+		if ok, rehash, err = s.hasher.Verify(ctx, u.PasswordHash, password); err != nil {
+			return Account{}, false, err
+		}
 	}
 	if !ok {
 		return s.deny(ctx, a, "password", "wrong password")
@@ -146,7 +210,10 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 	}
 	f.UserID, f.Status, f.Expires, f.Protocols, f.Networks, f.Unreadable = u.ID, u.Status, u.Expires, u.Protocols, u.CIDRs, u.Unreadable
 	f.Protocol = a.Protocol
-	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key}
+	if a.Protocol == AdminAPI {
+		f.Protocols = nil // restrictions name file protocols; the admin API is not one
+	}
+	f.Session = authz.Session{UserID: acct.UserID, From: a.From, Key: acct.Key, Compat: a.Compat}
 	if ok, why := f.Usable(s.now()); !ok {
 		return why, nil
 	}
@@ -157,6 +224,8 @@ func (s *Service) refusal(ctx context.Context, u identity.User, acct Account, a 
 // transport's limits: the log gets a bounded, escaped rendering of it.
 func (s *Service) deny(ctx context.Context, a Attempt, method, why string) (Account, bool, error) {
 	s.log.WarnContext(ctx, "login refused", "login", untrusted.Text(a.Login), "from", a.From.String(), "protocol", a.Protocol, "method", method, "reason", why)
+	s.record(ctx, audit.Record{Actor: untrusted.Text(a.Login), Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a),
+		Outcome: audit.Refused, Reason: method + ": " + why})
 	return Account{}, false, nil
 }
 
@@ -172,6 +241,20 @@ func (s *Service) LoggedIn(ctx context.Context, acct Account, a Attempt) {
 		s.ids.TouchKey(ctx, acct.Key, now)
 	}
 	s.log.InfoContext(ctx, "login", "login", acct.Login, "from", a.From.String(), "protocol", a.Protocol, "method", method, "key", acct.Key)
+	r := audit.Record{Actor: acct.Login, Action: audit.Login, Protocol: string(a.Protocol), From: fromText(a), Reason: method}
+	if acct.Key != "" {
+		r.Reason += " " + acct.Key
+	}
+	if a.Protocol == authz.SFTP {
+		r.Action = audit.SessionStart
+	}
+	s.record(ctx, r)
+}
+
+// LoggedOut records the end of a session (SFTP) and how long it lasted.
+func (s *Service) LoggedOut(ctx context.Context, acct Account, a Attempt, lasted time.Duration, why string) {
+	s.record(ctx, audit.Record{Actor: acct.Login, Action: audit.SessionEnd, Protocol: string(a.Protocol), From: fromText(a),
+		Millis: lasted.Milliseconds(), Reason: why})
 }
 
 // burn spends the time of one verification so that unknown logins and

@@ -27,8 +27,10 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"strings"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/locks"
 	"pier/storage"
@@ -50,7 +52,7 @@ type Locks interface {
 	Create(ctx context.Context, login string, r locks.Request, now time.Time) (locks.Lock, error)
 	Refresh(ctx context.Context, login, token string, d time.Duration, now time.Time) (locks.Lock, error)
 	Settle(ctx context.Context, login string, p vpath.Path) error
-	Unlock(ctx context.Context, login, token string, now time.Time) error
+	Unlock(ctx context.Context, login, token string, now time.Time, note []byte) error
 }
 
 var _ Locks = (*locks.Store)(nil)
@@ -94,7 +96,8 @@ type FS struct {
 	cfg   Config
 	store *storage.FS
 	facts FactsLoader
-	locks Locks // nil: no locks
+	locks Locks          // nil: no locks
+	audit audit.Recorder // nil: downloads and refusals are not recorded
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -102,6 +105,36 @@ type FS struct {
 // New returns the authorising file system over store. locks may be nil.
 func New(cfg Config, store *storage.FS, facts FactsLoader, locks Locks, log *slog.Logger) *FS {
 	return &FS{cfg: cfg, store: store, facts: facts, locks: locks, log: log, now: time.Now}
+}
+
+// WithAudit returns the file system recording to rec what happens outside
+// any change: downloads and refusals. Changes (uploads, deletions,
+// renames, copies, folders, locks) are recorded in their own transactions
+// whatever the recorder.
+func (f *FS) WithAudit(rec audit.Recorder) *FS {
+	g := *f
+	g.audit = rec
+	return &g
+}
+
+// rec completes an audit record with who acts, from where, and when.
+func (s *Session) rec(f authz.Facts, r audit.Record) audit.Record {
+	r.Time, r.Actor, r.ActorOrg, r.Protocol = s.fs.now(), s.p.Login, f.Org, string(s.p.Protocol)
+	if s.p.Bind.From.IsValid() {
+		r.From = s.p.Bind.From.Unmap().String()
+	}
+	return r
+}
+
+// note makes the in-transaction audit record of a change.
+func (s *Session) note(f authz.Facts, r audit.Record, fill func(*audit.Record, storage.Entry)) storage.Note {
+	return func(e storage.Entry) []byte {
+		r := s.rec(f, r)
+		if fill != nil {
+			fill(&r, e)
+		}
+		return audit.Encode(r)
+	}
 }
 
 // Principal is who a session acts for: what its front end authenticated.
@@ -126,6 +159,16 @@ func (f *FS) Session(p Principal) *Session { return &Session{fs: f, p: p} }
 
 // Login is the session's user.
 func (s *Session) Login() string { return s.p.Login }
+
+// Org is the session's user's organisation now ("" if the account is
+// gone or cannot be read).
+func (s *Session) Org(ctx context.Context) string {
+	f, _, err := s.load(ctx)
+	if err != nil {
+		return ""
+	}
+	return f.Org
+}
 
 // load returns the facts every decision of this session uses. A login
 // that no longer names an account gets facts that deny everything.
@@ -170,6 +213,10 @@ func (s *Session) verdict(ctx context.Context, op string, p vpath.Path, d authz.
 		return nil
 	}
 	s.fs.log.InfoContext(ctx, "denied", "user", s.p.Login, "protocol", s.p.Protocol, "op", op, "path", p.String(), "reason", d.Reason)
+	if s.fs.audit != nil {
+		audit.Logged(ctx, s.fs.audit, s.fs.log, s.rec(authz.Facts{}, audit.Record{Action: audit.Denied, Outcome: audit.Refused,
+			Path: p.String(), Reason: op + ": " + d.Reason}))
+	}
 	err := d.Err()
 	if errors.Is(err, fs.ErrNotExist) {
 		err = errHidden
@@ -330,11 +377,27 @@ func (s *Session) ReadDir(ctx context.Context, dir vpath.Path) iter.Seq2[storage
 					e = as(e, p)
 				}
 			}
-			if lister.Show(e.Name(), e.IsDir(), own) && !yield(e, nil) {
+			if !lister.Show(e.Name(), e.IsDir(), own) || s.clutter(e) {
+				continue
+			}
+			if !yield(e, nil) {
 				return
 			}
 		}
 	}
+}
+
+// clutter reports whether a listing leaves e out: a macOS Finder
+// metadata file (.DS_Store, or an AppleDouble "._NAME" holding another
+// file's extended attributes) that another user wrote. Finder writes them
+// wherever it goes and reads them back, so they are stored like any file
+// (refusing them makes Finder's copies fail); but a partner's EDI system
+// or a Windows user must not meet "._order.edi" in a listing. Their writer
+// still lists them, so a sync tool does not upload them again and again;
+// by name they stay reachable to anyone with the right.
+func (s *Session) clutter(e storage.Entry) bool {
+	name := e.Name()
+	return !e.IsDir() && (name == ".DS_Store" || strings.HasPrefix(name, "._")) && e.CreatedBy != s.p.Login
 }
 
 // Check decides whether the user may do a on the entry at p as it is now,
@@ -356,15 +419,66 @@ func (s *Session) CheckList(ctx context.Context, dir vpath.Path) error {
 }
 
 // Open opens a file for reading.
+// A download is recorded before it starts; one that cannot be recorded
+// does not start.
 func (s *Session) Open(ctx context.Context, p vpath.Path) (*storage.File, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return nil, &storage.PathError{Op: "open", Path: p.String(), Err: err}
+	}
 	e, ok, err := s.lookup(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.decide(ctx, "open", authz.ActRead, p, s.target(e, ok)); err != nil {
+	if err := s.verdict(ctx, "open", p, authz.Decide(f, grants, authz.ActRead, p, s.fs.now(), s.target(e, ok))); err != nil {
 		return nil, err
 	}
-	return s.fs.store.Open(ctx, p)
+	file, err := s.fs.store.Open(ctx, p)
+	if err != nil || s.fs.audit == nil {
+		return file, err
+	}
+	if err := s.fs.audit.Record(ctx, s.rec(f, audit.Record{Action: audit.Download, Path: p.String(), Size: file.Size, SHA256: file.SHA256})); err != nil {
+		file.Close()
+		return nil, &storage.PathError{Op: "open", Path: p.String(), Err: err}
+	}
+	return file, nil
+}
+
+// Sums returns a file with its hashes, for sync tools that compare files
+// without downloading them. A hash tells what a file holds: it needs the
+// right to read the file — or the file is the user's own recent upload,
+// whose bytes they sent (rclone checks every delivery by its hash, into a
+// drop box too), seen as Stat sees it. With compute set, SHA-1 and MD5 not
+// recorded yet are computed now, reading the content once
+// (storage.FS.Sums); without it the entry is as recorded.
+func (s *Session) Sums(ctx context.Context, p vpath.Path, compute bool) (storage.Entry, error) {
+	f, grants, err := s.load(ctx)
+	if err != nil {
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: err}
+	}
+	sn, err := s.see(ctx, f, grants, p)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	now, t := s.fs.now(), s.target(sn.e, sn.exists)
+	a := authz.ActRead
+	if t.Dir || t.OwnUpload {
+		// A folder has no content to hash: say so to those who see it.
+		a = authz.ActStat
+	}
+	if err := s.verdict(ctx, "hash", p, authz.Decide(f, grants, a, p, now, t)); err != nil {
+		return storage.Entry{}, err
+	}
+	switch {
+	case !sn.exists:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: fs.ErrNotExist}
+	case t.Dir:
+		return storage.Entry{}, &storage.PathError{Op: "hash", Path: p.String(), Err: storage.ErrIsDir}
+	case !compute:
+		return as(sn.e, p), nil
+	}
+	e, err := s.fs.store.Sums(ctx, sn.e.Path)
+	return as(e, p), err
 }
 
 // DeadProps returns the dead properties of entries the caller obtained

@@ -25,6 +25,7 @@ import (
 )
 
 type world struct {
+	db    *db.DB
 	ids   *identity.Store
 	store *storage.FS
 	fs    *authfs.FS
@@ -40,7 +41,7 @@ func newWorld(t *testing.T, d *db.DB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
+	w := &world{db: d, ids: identity.New(d), store: storage.New(sqlcatalog.New(d), blobs)}
 	w.fs = authfs.New(authfs.DefaultConfig(), w.store, w.ids, nil, slog.New(slog.DiscardHandler))
 	for _, o := range []identity.Org{{Slug: "hq", Kind: identity.Internal}, {Slug: "hq-sales", Parent: "hq"},
 		{Slug: "acme"}, {Slug: "acme-berlin", Parent: "acme"}, {Slug: "globex"}} {

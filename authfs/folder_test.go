@@ -107,7 +107,7 @@ func seed(t *testing.T, w *world, dir string, n int) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if err := w.store.Mkdir(ctx, vpath.MustParse(fmt.Sprintf("%s/d%d", dir, i)), "admin"); err != nil {
+		if err := w.store.Mkdir(ctx, vpath.MustParse(fmt.Sprintf("%s/d%d", dir, i)), storage.MkdirOptions{By: "admin"}); err != nil {
 			t.Fatal(err)
 		}
 	}

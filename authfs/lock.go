@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/locks"
 	"pier/storage"
@@ -75,6 +76,9 @@ func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.
 	}
 	now := s.fs.now()
 	req := locks.Request{Root: p, ZeroDepth: r.ZeroDepth, Shared: r.Shared, OwnerXML: r.OwnerXML, Duration: r.Duration, Provisional: !sn.exists}
+	note := func(root vpath.Path) []byte {
+		return audit.Encode(s.rec(f, audit.Record{Action: audit.Lock, Path: root.String()}))
+	}
 	switch {
 	case sn.exists:
 		req.Root = sn.e.Path
@@ -84,7 +88,7 @@ func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.
 		if err != nil {
 			return locks.Lock{}, false, err
 		}
-		req.Root = e.Path
+		req.Root, req.Note = e.Path, note(e.Path)
 		l, err := s.fs.locks.Create(ctx, s.p.Login, req, now)
 		if err != nil {
 			s.fs.store.Remove(context.WithoutCancel(ctx), e.Path, storage.RemoveOptions{})
@@ -93,6 +97,7 @@ func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.
 		l.Root = p
 		return l, true, nil
 	}
+	req.Note = note(req.Root)
 	l, err := s.fs.locks.Create(ctx, s.p.Login, req, now)
 	if err != nil {
 		return l, false, lockErr("lock", p, err)
@@ -108,7 +113,7 @@ func (s *Session) Lock(ctx context.Context, p vpath.Path, r LockRequest) (locks.
 	case errors.Is(err, storage.ErrExist):
 		return l, false, nil // someone was quicker: the lock stands on their file
 	}
-	s.fs.locks.Unlock(context.WithoutCancel(ctx), s.p.Login, l.Token, now)
+	s.fs.locks.Unlock(context.WithoutCancel(ctx), s.p.Login, l.Token, now, nil)
 	return locks.Lock{}, false, err
 }
 
@@ -192,7 +197,12 @@ func (s *Session) Unlock(ctx context.Context, p vpath.Path, token string) error 
 	if !l.Covers(p) && !s.coversSeen(ctx, l, p) {
 		return lockErr("unlock", p, locks.ErrNoSuchLock)
 	}
-	return lockErr("unlock", p, s.fs.locks.Unlock(ctx, s.p.Login, token, s.fs.now()))
+	f, _, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	note := audit.Encode(s.rec(f, audit.Record{Action: audit.Unlock, Path: l.Root.String()}))
+	return lockErr("unlock", p, s.fs.locks.Unlock(ctx, s.p.Login, token, s.fs.now(), note))
 }
 
 // IfList is one list of a WebDAV If header (RFC 4918 10.4): it holds when

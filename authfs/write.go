@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"pier/audit"
 	"pier/authz"
 	"pier/storage"
 	"pier/vpath"
@@ -113,6 +114,12 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 		MaxSize:   d.MaxSize,
 		ModTime:   opts.ModTime,
 		By:        s.p.Login,
+		Note: s.note(f, audit.Record{Action: audit.Upload}, func(r *audit.Record, e storage.Entry) {
+			r.Path, r.Size, r.SHA256, r.Millis = e.Path.String(), e.Size, e.SHA256, time.Since(now).Milliseconds()
+			if e.Shadows != "" {
+				r.Reason = "kept beside another user's file as a conflict copy of " + e.Shadows
+			}
+		}),
 	}
 	if pre := opts.Precondition; pre != nil {
 		so.Guard = func(ctx context.Context, v storage.View) error {
@@ -145,7 +152,11 @@ func (s *Session) Mkdir(ctx context.Context, p vpath.Path) error {
 	if err := s.unlocked(ctx, "mkdir", p, false); err != nil {
 		return err
 	}
-	return s.fs.store.Mkdir(ctx, p, s.p.Login)
+	f, _, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	return s.fs.store.Mkdir(ctx, p, storage.MkdirOptions{By: s.p.Login, Note: s.note(f, audit.Record{Action: audit.Mkdir, Path: p.String()}, nil)})
 }
 
 // Remove deletes a file or an empty folder; with recursive set, a folder
@@ -184,7 +195,10 @@ func (s *Session) Remove(ctx context.Context, p vpath.Path, recursive bool) erro
 		}
 		return decideTree(ctx, v, "remove", f, grants, authz.TreeDelete, p, vpath.Root(), now)
 	}
-	return s.refused(ctx, s.fs.store.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive, Guard: guard}))
+	note := s.note(f, audit.Record{Action: audit.Delete, Path: p.String()}, func(r *audit.Record, e storage.Entry) {
+		r.Size, r.SHA256 = e.Size, e.SHA256
+	})
+	return s.refused(ctx, s.fs.store.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive, Guard: guard, Note: note}))
 }
 
 // Move renames a file or folder. It needs rename (or delete) on the old
@@ -268,7 +282,10 @@ func (s *Session) Move(ctx context.Context, from, to vpath.Path, replace storage
 		}
 		return decideTree(ctx, v, "rename", f, grants, authz.TreeMove, realFrom, to, now)
 	}
-	return s.refused(ctx, s.fs.store.Move(ctx, realFrom, to, storage.MoveOptions{Replace: replace, Conflict: hidden, By: s.p.Login, Guard: guard}))
+	note := s.note(f, audit.Record{Action: audit.Rename, Path: realFrom.String()}, func(r *audit.Record, e storage.Entry) {
+		r.To, r.Size, r.SHA256 = e.Path.String(), e.Size, e.SHA256
+	})
+	return s.refused(ctx, s.fs.store.Move(ctx, realFrom, to, storage.MoveOptions{Replace: replace, Conflict: hidden, By: s.p.Login, Guard: guard, Note: note}))
 }
 
 // hiddenFile answers storage.Conflict: a file the session may not see (a
@@ -353,7 +370,10 @@ func (s *Session) Copy(ctx context.Context, from, to vpath.Path, replace storage
 		}
 		return decideTree(ctx, v, "copy", f, grants, authz.TreeCopy, from, to, now)
 	}
-	return s.refused(ctx, s.fs.store.Copy(ctx, from, to, storage.MoveOptions{Replace: replace, Shallow: shallow, By: s.p.Login, Guard: guard}))
+	note := s.note(f, audit.Record{Action: audit.Copy, Path: from.String(), To: to.String()}, func(r *audit.Record, e storage.Entry) {
+		r.Size, r.SHA256 = e.Size, e.SHA256
+	})
+	return s.refused(ctx, s.fs.store.Copy(ctx, from, to, storage.MoveOptions{Replace: replace, Shallow: shallow, By: s.p.Login, Guard: guard, Note: note}))
 }
 
 // SetModTime records the client's modification time of an entry.

@@ -39,6 +39,10 @@ type Facts struct {
 	Networks []netip.Prefix
 	// Keys are the account's SSH keys.
 	Keys []Key
+	// SSHCompat says the account may log in through the SFTP
+	// compatibility listener (older algorithms): the user, their
+	// organisation or one above it is marked for it.
+	SSHCompat bool
 
 	// Protocol is the protocol of the request being decided. It must be one
 	// of Protocols when those are restricted; it may be "" otherwise (the
@@ -72,6 +76,10 @@ type Session struct {
 	// Key is the fingerprint of the SSH key the connection proved it
 	// holds; "" when it did not log in with a key.
 	Key string
+	// Compat says the connection came through the SFTP compatibility
+	// listener, whose older algorithms only accounts marked SSHCompat may
+	// use.
+	Compat bool
 }
 
 // ErrNoAccount is wrapped by loaders when the login names no account.
@@ -112,6 +120,8 @@ func (f *Facts) Usable(now time.Time) (bool, string) {
 		return false, fmt.Sprintf("source address %s is not in the networks account %s may use", f.Session.From.Unmap(), who)
 	case f.Session.Key != "" && !f.keyUsable(now):
 		return false, fmt.Sprintf("key %s of account %s was removed or has expired", f.Session.Key, who)
+	case f.Session.Compat && !f.SSHCompat:
+		return false, fmt.Sprintf("account %s is not marked for the SSH compatibility listener (pier user ssh-compat %s on, or its organisation)", who, who)
 	}
 	return true, ""
 }

@@ -40,6 +40,12 @@ func TestSessionBinding(t *testing.T) {
 		{"key removed", func(f *Facts) { f.Session = Session{UserID: 7, From: from, Key: "SHA256:other"} }, false, "removed or has expired"},
 		{"key still valid a minute", func(f *Facts) { f.Session = Session{UserID: 7, Key: "SHA256:soon"} }, true, ""},
 		{"key expired", func(f *Facts) { f.Session = Session{UserID: 7, Key: "SHA256:gone"} }, false, "removed or has expired"},
+		{"compatibility listener, account not marked", func(f *Facts) { f.Session = Session{UserID: 7, Compat: true} }, false, "compatibility listener"},
+		{"compatibility listener, account marked", func(f *Facts) {
+			f.SSHCompat = true
+			f.Session = Session{UserID: 7, Compat: true}
+		}, true, ""},
+		{"a mark does not bind the main listener", func(f *Facts) { f.SSHCompat = true; f.Session = Session{UserID: 7} }, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"pier/directory"
 	"pier/storage"
 )
 
@@ -27,15 +28,21 @@ type Config struct {
 	// for DataDir/blobs.
 	Storage string
 
-	SFTPAddr  string
-	DAVAddr   string
-	AdminAddr string
+	SFTPAddr string
+	// SFTPCompatAddr is the SFTP compatibility listener (older algorithms,
+	// only for accounts marked for it); "" or "off" (the default) for none.
+	SFTPCompatAddr string
+	DAVAddr        string
+	AdminAddr      string
 
 	// TLSCert and TLSKey serve WebDAV over TLS; without them a
 	// self-signed certificate is made in DataDir/tls.
 	TLSCert, TLSKey string
 	// DAVInsecure serves WebDAV over plain HTTP (development only).
 	DAVInsecure bool
+	// PublicNames are the host names (or addresses) partners use to reach
+	// this node; the self-signed certificate names them too.
+	PublicNames []string
 
 	// SFTPChaCha20 also offers chacha20-poly1305 (last): slow in Go.
 	SFTPChaCha20 bool
@@ -54,6 +61,17 @@ type Config struct {
 	GC         storage.GCOptions
 	// ShutdownGrace is how long in-flight transfers get to finish on stop.
 	ShutdownGrace time.Duration
+	// AuditKey is the file of the audit log's signing key (note's private
+	// key text, its public key beside it as .pub); empty means
+	// DATA/audit/audit.key, made on first start. Every node of a cluster
+	// needs the same key.
+	AuditKey string
+	// AuditRetention is how long audit records keep their data; 0 keeps
+	// them for ever. Pruned records keep their hashes.
+	AuditRetention time.Duration
+	// AuditStdout writes every audit record as one JSON line on stdout.
+	AuditStdout bool
+
 	// ReadyTimeout bounds one /readyz check of the database and the blob
 	// storage: a store that does not answer within it is not ready.
 	ReadyTimeout time.Duration
@@ -67,6 +85,12 @@ type Config struct {
 	AdminPprof bool
 
 	envErrs []error // malformed environment variables, for Validate
+
+	// Directory is the LDAP / Active Directory to sync users from and,
+	// optionally, to check their passwords against; off without a URL.
+	Directory directory.Config
+	// DirectoryFile is the JSON file Directory was read from, if any.
+	DirectoryFile string
 }
 
 // minTransferMemory is two S3 parts of the default size.
@@ -85,6 +109,9 @@ func Default() Config {
 		GC:                  storage.DefaultGCOptions,
 		ShutdownGrace:       30 * time.Second,
 		ReadyTimeout:        5 * time.Second,
+		AuditRetention:      396 * 24 * time.Hour,
+		AuditStdout:         true,
+		Directory:           directory.Default(),
 	}
 }
 
@@ -92,7 +119,7 @@ func Default() Config {
 func (c *Config) FromEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"PIER_DATA": &c.DataDir, "PIER_DB": &c.DB, "PIER_STORAGE": &c.Storage,
-		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
+		"PIER_SFTP_ADDR": &c.SFTPAddr, "PIER_SFTP_COMPAT_ADDR": &c.SFTPCompatAddr, "PIER_DAV_ADDR": &c.DAVAddr, "PIER_ADMIN_ADDR": &c.AdminAddr,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -101,6 +128,14 @@ func (c *Config) FromEnv(getenv func(string) string) {
 	if v := getenv("PIER_TRANSFER_MEMORY"); v != "" {
 		if err := c.TransferMemory.Set(v); err != nil {
 			c.envErrs = append(c.envErrs, fmt.Errorf("PIER_TRANSFER_MEMORY: %w", err))
+		}
+	}
+	if v := getenv("PIER_PUBLIC_NAME"); v != "" {
+		c.PublicNames = nil
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.PublicNames = append(c.PublicNames, name) // Validate checks them
+			}
 		}
 	}
 }
@@ -150,6 +185,7 @@ func (s *Size) String() string {
 func (c *Config) StoreFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for the embedded database, blobs and host keys (env PIER_DATA)")
 	fs.StringVar(&c.DB, "db", c.DB, "catalog database: postgres://… or sqlite:PATH (env PIER_DB; default DATA/pier.db)")
+	fs.StringVar(&c.AuditKey, "audit-key", c.AuditKey, "audit log signing key file (default DATA/audit/audit.key, made on first start; its public key is the .pub beside it)")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "blob storage: s3://ENDPOINT/BUCKET[/PREFIX]?region=&tls= or file:PATH (env PIER_STORAGE; default DATA/blobs)")
 }
 
@@ -157,12 +193,20 @@ func (c *Config) StoreFlags(fs *flag.FlagSet) {
 func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	c.StoreFlags(fs)
 	fs.StringVar(&c.SFTPAddr, "sftp-addr", c.SFTPAddr, "SFTP listen address (env PIER_SFTP_ADDR)")
+	fs.StringVar(&c.SFTPCompatAddr, "sftp-compat-addr", c.SFTPCompatAddr, "SFTP compatibility listener for old integration platforms (JSch 0.1.54, libssh2 1.10): also non-ETM MACs and ssh-rsa user keys, and only for users and organisations marked with ssh-compat (env PIER_SFTP_COMPAT_ADDR; default off)")
 	fs.StringVar(&c.DAVAddr, "dav-addr", c.DAVAddr, "WebDAV listen address (env PIER_DAV_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin/health HTTP listen address (env PIER_ADMIN_ADDR)")
 	fs.BoolVar(&c.SFTPStrictSetstat, "sftp-strict-setstat", c.SFTPStrictSetstat, "refuse SFTP setstat of permissions and owners (default: accepted and ignored)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for WebDAV; default: a self-signed one in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.BoolVar(&c.DAVInsecure, "dav-insecure", c.DAVInsecure, "serve WebDAV over plain HTTP: passwords travel in clear (development only)")
+	fromEnv := true // the first --public-name replaces PIER_PUBLIC_NAME's
+	fs.Func("public-name", "host name or address partners use to reach this node; the self-signed certificate names it (repeatable, or comma-separated; env PIER_PUBLIC_NAME)", func(v string) error {
+		if fromEnv {
+			c.PublicNames, fromEnv = nil, false
+		}
+		return c.addPublicNames(v)
+	})
 	fs.BoolVar(&c.SFTPChaCha20, "sftp-chacha20", c.SFTPChaCha20, "also offer chacha20-poly1305 (last; about 4x slower than AES-GCM in Go)")
 	fs.BoolVar(&c.SFTPCompatMACs, "sftp-compat-macs", c.SFTPCompatMACs, "also offer hmac-sha2-256/512 without ETM, for libssh2 before 1.11 (curl, PHP on Debian 12)")
 	fs.IntVar(&c.SFTPUnauthPerSource, "sftp-unauth-per-source", c.SFTPUnauthPerSource, "SFTP connections one IPv4 address or IPv6 /64 may have before authenticating, waiting ones included; more are closed at once")
@@ -171,6 +215,43 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
 	fs.Var(&c.TransferMemory, "transfer-memory", "memory all transfer buffers may hold together, e.g. 256MiB (env PIER_TRANSFER_MEMORY; default: a quarter of GOMEMLIMIT, else 1/128 of the machine's memory, 64 MiB to 1 GiB)")
 	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go's profiler under /debug/pprof/ on the admin listener")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention, "how long audit records keep their data (0: for ever); their hashes stay")
+	fs.BoolVar(&c.AuditStdout, "audit-stdout", c.AuditStdout, "write every audit record as a JSON line on standard output")
+	c.DirectoryFlags(fs)
+}
+
+// addPublicNames adds comma-separated host names or addresses.
+func (c *Config) addPublicNames(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if net.ParseIP(name) == nil && !hostName(name) {
+			return fmt.Errorf("%q is not a host name or an IP address", name)
+		}
+		c.PublicNames = append(c.PublicNames, name)
+	}
+	return nil
+}
+
+// hostName reports whether s is a DNS host name: dot-separated labels of
+// letters, digits and inner hyphens.
+func hostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // GCFlags registers the age thresholds of garbage collection.
@@ -209,7 +290,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--storage: %s: want s3://ENDPOINT/BUCKET or file:PATH", scheme(st)))
 	}
 	for _, a := range []struct{ flag, addr string }{
-		{"--sftp-addr", c.SFTPAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
+		{"--sftp-addr", c.SFTPAddr}, {"--sftp-compat-addr", c.SFTPCompatAddr}, {"--dav-addr", c.DAVAddr}, {"--admin-addr", c.AdminAddr},
 	} {
 		if a.addr == "" || a.addr == "off" {
 			continue
@@ -218,8 +299,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (or \"off\")", a.flag, a.addr))
 		}
 	}
+	for _, name := range c.PublicNames {
+		if net.ParseIP(name) == nil && !hostName(name) {
+			errs = append(errs, fmt.Errorf("--public-name: %q is not a host name or an IP address", name))
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, errors.New("--audit-retention must not be negative"))
 	}
 	if c.SFTPUnauthPerSource <= 0 {
 		errs = append(errs, fmt.Errorf("--sftp-unauth-per-source: must be positive, not %d", c.SFTPUnauthPerSource))
@@ -234,6 +323,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--transfer-memory: %s is too little: at least 32MiB (two S3 parts)", c.TransferMemory.String()))
 	}
 	errs = append(errs, c.envErrs...)
+	if err := c.Directory.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"flag"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,6 +27,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.GCInterval = -1 }, "must not be negative"},
 		{func(c *Config) { c.SFTPUnauthPerSource = 0 }, "--sftp-unauth-per-source"},
 		{func(c *Config) { c.ReadyTimeout = 0 }, "--ready-timeout must be positive"},
+		{func(c *Config) { c.PublicNames = []string{"files.example.com", "bad name"} }, `--public-name: "bad name"`},
 	}
 	for _, c := range cases {
 		cfg := Default()
@@ -52,6 +56,33 @@ func TestEnvThenFlags(t *testing.T) {
 	})
 	if cfg.DBURL() != "postgres://db/pier" || cfg.SFTPAddr != ":22" || cfg.StorageURL() != "file:pier-data/blobs" {
 		t.Fatalf("from env: %+v", cfg)
+	}
+}
+
+// TestPublicNames: --public-name repeats or takes a list, and replaces
+// PIER_PUBLIC_NAME (flags win).
+func TestPublicNames(t *testing.T) {
+	cfg := Default()
+	cfg.FromEnv(func(k string) string {
+		return map[string]string{"PIER_PUBLIC_NAME": "files.example.com, 192.0.2.7"}[k]
+	})
+	if want := []string{"files.example.com", "192.0.2.7"}; !slices.Equal(cfg.PublicNames, want) {
+		t.Errorf("from env %v, want %v", cfg.PublicNames, want)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.ServeFlags(fs)
+	if err := fs.Parse([]string{"--public-name", "edi.example.net,2001:db8::7", "--public-name", "x.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"edi.example.net", "2001:db8::7", "x.example"}; !slices.Equal(cfg.PublicNames, want) {
+		t.Errorf("public names %v, want %v", cfg.PublicNames, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+	if err := fs.Parse([]string{"--public-name", "-bad-.example"}); err == nil {
+		t.Error("a bad --public-name was accepted")
 	}
 }
 

@@ -29,7 +29,7 @@ func (e *bodyError) Unwrap() error { return e.err }
 // Errors are *bodyError, except a body cut short, which is
 // io.ErrUnexpectedEOF.
 func (s *Server) body(w http.ResponseWriter, r *http.Request, ri *reqInfo) io.Reader {
-	return &watchedBody{r: r.Body, rc: http.NewResponseController(w), ctx: r.Context(), sess: ri.sess,
+	return &watchedBody{r: r.Body, rc: http.NewResponseController(w), ctx: r.Context(), sess: ri.sess, ri: ri,
 		window: s.cfg.BodyWindow, min: s.cfg.BodyMinBytes, revalidate: s.cfg.Revalidate}
 }
 
@@ -38,6 +38,7 @@ type watchedBody struct {
 	rc         *http.ResponseController
 	ctx        context.Context
 	sess       *authfs.Session
+	ri         *reqInfo
 	window     time.Duration
 	min        int64
 	revalidate time.Duration
@@ -63,6 +64,9 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.got += int64(n)
+	if why := b.ri.endedBy(); why != "" {
+		return 0, &bodyError{msg: "upload " + why + ": nothing stored", revoked: true, err: errEnded}
+	}
 	var ne net.Error
 	switch {
 	case err == nil, err == io.EOF:

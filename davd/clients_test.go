@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -46,19 +45,6 @@ import (
 	"pier/vpath"
 )
 
-// need finds a client program; scripts/test installs them all.
-func need(t testing.TB, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("PIER_TEST_REQUIRE") == "1" {
-			t.Fatalf("%s is not installed: scripts/test installs it", prog)
-		}
-		t.Skipf("%s is not installed", prog)
-	}
-	return p
-}
-
 func backendName(prod bool) string {
 	if prod {
 		return "postgres+s3"
@@ -71,24 +57,6 @@ func onBoth(t *testing.T, fn func(t *testing.T, prod bool)) {
 	for _, prod := range []bool{false, true} {
 		t.Run(backendName(prod), func(t *testing.T) { fn(t, prod) })
 	}
-}
-
-// tool runs a client program with a deadline and returns its combined
-// output. env adds to the process environment; stdin may be empty.
-func tool(t *testing.T, timeout time.Duration, dir string, env []string, stdin string, prog string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%s timed out after %v: %w", filepath.Base(prog), timeout, err)
-	}
-	return string(out), err
 }
 
 // addStaff adds a staff user of hq with the given grants ("path perms"),
@@ -210,11 +178,11 @@ func parseLitmus(suite, out string) (litmusResult, bool) {
 // only the last suite) and reads its summary line.
 func TestLitmus(t *testing.T) {
 	onBoth(t, func(t *testing.T, prod bool) {
-		bin := need(t, "litmus")
+		bin := testenv.Program(t, "litmus")
 		e := start(t, prod)
 		var table []string
 		for _, s := range litmusSuites {
-			out, err := tool(t, 3*time.Minute, t.TempDir(), []string{"TESTS=" + s.name}, "", bin, e.url+"/hq/litmus/", "anna", password)
+			out, err := testenv.Run(t, 3*time.Minute, t.TempDir(), []string{"TESTS=" + s.name}, "", bin, e.url+"/hq/litmus/", "anna", password)
 			r, ok := parseLitmus(s.name, out)
 			if !ok {
 				t.Errorf("litmus %s: no summary (%v):\n%s", s.name, err, out)
@@ -253,12 +221,12 @@ func writeFile(t *testing.T, p string, b []byte) {
 
 func TestRcloneWebDAV(t *testing.T) {
 	onBoth(t, func(t *testing.T, prod bool) {
-		bin := need(t, "rclone")
+		bin := testenv.Program(t, "rclone")
 		e := start(t, prod)
 		work := t.TempDir()
 		conf := filepath.Join(work, "rclone.conf")
 		writeFile(t, conf, nil)
-		obscured, err := tool(t, time.Minute, work, nil, "", bin, "--config", conf, "obscure", password)
+		obscured, err := testenv.Run(t, time.Minute, work, nil, "", bin, "--config", conf, "obscure", password)
 		if err != nil {
 			t.Fatalf("rclone obscure: %v\n%s", err, obscured)
 		}
@@ -283,7 +251,7 @@ func TestRcloneWebDAV(t *testing.T) {
 		}
 		remote := fmt.Sprintf(":webdav,url='%s',vendor=other,user=anna,pass='%s':tree", e.url+"/acme/staff", strings.TrimSpace(obscured))
 		rc := func(args ...string) (string, error) {
-			return tool(t, 3*time.Minute, work, nil, "", bin, append([]string{"--config", conf, "--retries", "1", "--low-level-retries", "2"}, args...)...)
+			return testenv.Run(t, 3*time.Minute, work, nil, "", bin, append([]string{"--config", conf, "--retries", "1", "--low-level-retries", "2"}, args...)...)
 		}
 		if out, err := rc("copy", "-v", local, remote); err != nil {
 			t.Fatalf("rclone copy: %v\n%s", err, out)
@@ -334,7 +302,7 @@ func cadaverEnv(t *testing.T, login string) (home string, env []string) {
 
 func TestCadaver(t *testing.T) {
 	onBoth(t, func(t *testing.T, prod bool) {
-		bin := need(t, "cadaver")
+		bin := testenv.Program(t, "cadaver")
 		e := start(t, prod)
 		work, env := cadaverEnv(t, "anna")
 		writeFile(t, filepath.Join(work, "local.txt"), []byte("from cadaver\n"))
@@ -351,7 +319,7 @@ func TestCadaver(t *testing.T) {
 			"put local.txt /dav/globex/inbound/x.txt",
 			"quit",
 		}, "\n") + "\n"
-		out, err := tool(t, 2*time.Minute, work, env, script, bin, e.url+"/acme/staff/")
+		out, err := testenv.Run(t, 2*time.Minute, work, env, script, bin, e.url+"/acme/staff/")
 		if err != nil {
 			t.Fatalf("cadaver: %v\n%s", err, out)
 		}
@@ -411,7 +379,7 @@ func curl(t *testing.T, bin, user, method, url string, args ...string) curlResp 
 	if user != "" {
 		full = append(full, "-u", user+":"+password)
 	}
-	out, err := tool(t, time.Minute, dir, nil, "", bin, append(append(full, args...), url)...)
+	out, err := testenv.Run(t, time.Minute, dir, nil, "", bin, append(append(full, args...), url)...)
 	if err != nil {
 		t.Fatalf("curl %s %s: %v\n%s", method, url, err, out)
 	}
@@ -446,7 +414,7 @@ const lockBody = `<?xml version="1.0" encoding="utf-8"?>
 
 func TestCurlWebDAV(t *testing.T) {
 	onBoth(t, func(t *testing.T, prod bool) {
-		bin := need(t, "curl")
+		bin := testenv.Program(t, "curl")
 		e := start(t, prod)
 		e.addStaff(t, "bert", "/acme full")
 		e.addStaff(t, "carl", "/acme/staff list")

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -29,6 +31,17 @@ type reqInfo struct {
 	err        error         // the last error the file system returned
 	tokens     bool          // the request came with an If header that held
 	revalidate time.Duration // how often a download checks the session
+	// ended holds why an administrator ended the transfer (nil: not).
+	ended atomic.Pointer[string]
+}
+
+// endedBy returns why an administrator ended the request's transfer, ""
+// if nobody did.
+func (ri *reqInfo) endedBy() string {
+	if why := ri.ended.Load(); why != nil {
+		return *why
+	}
+	return ""
 }
 
 type ctxKey struct{}
@@ -164,6 +177,9 @@ func (f *davFile) Read(p []byte) (int, error) {
 	if err := f.open(); err != nil {
 		return 0, err
 	}
+	if why := f.ri.endedBy(); why != "" {
+		return 0, fmt.Errorf("%s: %w", why, errEnded)
+	}
 	if now := time.Now(); f.checked.IsZero() {
 		f.checked = now
 	} else if f.ri.revalidate > 0 && now.Sub(f.checked) >= f.ri.revalidate {
@@ -259,7 +275,34 @@ func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 		n := xml.Name{Space: p.Space, Local: p.Local}
 		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}
 	}
+	if v := ocChecksums(f.e); v != "" {
+		out[ocChecksumsName] = webdav.Property{XMLName: ocChecksumsName,
+			InnerXML: []byte(`<checksum xmlns="` + ocNamespace + `">` + v + `</checksum>`)}
+	}
 	return out, nil
+}
+
+// ownCloud's checksums property, which sync clients read from listings
+// (rclone's webdav remote with vendor owncloud or nextcloud):
+// <oc:checksums><oc:checksum>SHA1:… MD5:…</oc:checksum></oc:checksums>.
+// It holds the hashes the catalog has; MD5 only once computed (an SSH
+// md5sum), as listings never read content.
+const ocNamespace = "http://owncloud.org/ns"
+
+var ocChecksumsName = xml.Name{Space: ocNamespace, Local: "checksums"}
+
+func ocChecksums(e storage.Entry) string {
+	if e.IsDir() {
+		return ""
+	}
+	var sums []string
+	if e.SHA1 != "" {
+		sums = append(sums, "SHA1:"+e.SHA1)
+	}
+	if e.MD5 != "" {
+		sums = append(sums, "MD5:"+e.MD5)
+	}
+	return strings.Join(sums, " ")
 }
 
 // Patch applies a PROPPATCH atomically: all or nothing.

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"pier/authz"
 	"pier/internal/untrusted"
 	"pier/membudget"
+	"pier/sessions"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -96,6 +98,18 @@ type Server struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedLogin
+
+	sessions *sessions.Registry // transfers listed for administrators (nil: none)
+}
+
+// errEnded: an administrator ended the transfer.
+var errEnded = errors.New("ended by an administrator")
+
+// WithSessions lists the server's transfers in r, where administrators
+// can see and end them.
+func (s *Server) WithSessions(r *sessions.Registry) *Server {
+	s.sessions = r
+	return s
 }
 
 type cachedLogin struct {
@@ -128,7 +142,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	if !strings.HasPrefix(r.URL.Path, s.cfg.Prefix) && r.URL.Path+"/" != s.cfg.Prefix {
+	inDAV := strings.HasPrefix(r.URL.Path, s.cfg.Prefix) || r.URL.Path+"/" == s.cfg.Prefix
+	if r.Method == "OPTIONS" && (inDAV || r.URL.Path == "/") {
+		options(w)
+		return
+	}
+	if !inDAV {
+		if r.URL.Path == "/" && (r.Method == "PROPFIND" || r.Method == "GET" || r.Method == "HEAD") {
+			// A desktop client given the server's address finds the folders.
+			http.Redirect(w, r, s.cfg.Prefix, http.StatusMovedPermanently)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}
@@ -151,6 +175,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer ri.done()
 	s.cfg.Observer.Session("webdav", 1)
 	defer s.cfg.Observer.Session("webdav", -1)
+	if s.sessions != nil && (r.Method == "PUT" || r.Method == "GET") {
+		// A transfer is listed for administrators, who may end it: its
+		// reads and writes stop at once.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		rc := http.NewResponseController(w)
+		_, done := s.sessions.Add(sessions.Session{Login: acct.Login, Org: sess.Org(ctx), Protocol: string(authz.WebDAV),
+			From: from.String(), Detail: r.Method + " " + untrusted.Text(strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(s.cfg.Prefix, "/")))},
+			func(reason string) {
+				s.log.Warn("transfer ended by an administrator", "user", acct.Login, "method", r.Method, "path", untrusted.Text(r.URL.Path), "reason", reason)
+				ri.ended.Store(&reason)
+				cancel(fmt.Errorf("%s: %w", reason, errEnded))
+				now := time.Now()
+				rc.SetReadDeadline(now)
+				rc.SetWriteDeadline(now)
+			})
+		defer done()
+		r = r.WithContext(ctx)
+	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 	// The methods that change something are pier's own: x/net/webdav
 	// published a file cut short, deleted a Move's target before moving,
@@ -209,6 +252,22 @@ func (s *Server) busy(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, membudget.ErrBusy.Error(), http.StatusServiceUnavailable)
 }
+
+// options answers OPTIONS the same way for every path and without
+// credentials: Windows' mini-redirector asks before it sends any and gives
+// up on a 401, and Finder mounts read-only unless it sees class 2. The
+// answer is the same for every path, so it tells nothing about what exists.
+func options(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("DAV", "1, 2")
+	h.Set("MS-Author-Via", "DAV")
+	h.Set("Allow", allowed)
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+// allowed lists the methods of the allow-list, for OPTIONS.
+const allowed = "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK"
 
 // precheck answers what x/net/webdav gets wrong or unbounded; it returns
 // true when it has answered.
@@ -445,6 +504,8 @@ func statusFor(method string, err error) int {
 		return http.StatusLocked
 	case errors.Is(err, authfs.ErrNoSuchLock):
 		return http.StatusConflict
+	case errors.Is(err, storage.ErrFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, storage.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, storage.ErrNoParent):

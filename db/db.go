@@ -167,6 +167,17 @@ func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.db.Rebind(q), args...)
 }
 
+// Journal appends an audit record to the audit trail's inbox in this
+// transaction, so that a change and its record commit together or not at
+// all. The audit package sequences the inbox into its log.
+func (t *Tx) Journal(ctx context.Context, record []byte) error {
+	if len(record) == 0 {
+		return nil
+	}
+	_, err := t.Exec(ctx, "INSERT INTO audit_queue (data) VALUES (?)", string(record))
+	return err
+}
+
 // Exec runs one statement outside a transaction.
 func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return d.ExecContext(ctx, d.Rebind(q), args...)

@@ -157,6 +157,93 @@ ALTER TABLE locks ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0
 ALTER TABLE entries ADD COLUMN shadows TEXT {{C}} NOT NULL DEFAULT '';
 CREATE INDEX entries_shadows ON entries (parent, shadows) WHERE shadows <> ''
 `},
+	{8, "audit trail", `
+CREATE TABLE audit_queue (
+	id {{ID}},
+	data TEXT NOT NULL
+);
+CREATE TABLE audit_log (
+	seq BIGINT PRIMARY KEY,
+	at BIGINT NOT NULL,
+	actor TEXT {{C}} NOT NULL,
+	actor_org TEXT {{C}} NOT NULL,
+	action TEXT NOT NULL,
+	path TEXT {{C}} NOT NULL,
+	path_org TEXT {{C}} NOT NULL,
+	outcome TEXT NOT NULL,
+	data TEXT,
+	pruned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_actor ON audit_log (actor, at);
+CREATE INDEX audit_log_orgs ON audit_log (actor_org, path_org, at);
+CREATE TABLE audit_hashes (
+	idx BIGINT PRIMARY KEY,
+	hash TEXT NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+	size BIGINT PRIMARY KEY,
+	root TEXT NOT NULL,
+	note TEXT NOT NULL,
+	at BIGINT NOT NULL
+)
+`},
+	{9, "administrators and API tokens", `
+CREATE TABLE admin_roles (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	role TEXT NOT NULL,
+	org TEXT {{C}} NOT NULL DEFAULT ''
+);
+ALTER TABLE user_groups ADD COLUMN owner_org TEXT {{C}} NOT NULL DEFAULT '';
+CREATE TABLE api_tokens (
+	id {{ID}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	secret_hash TEXT NOT NULL,
+	read_only INTEGER NOT NULL DEFAULT 0,
+	org TEXT {{C}} NOT NULL DEFAULT '',
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	last_used BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (user_id, name)
+);
+CREATE TABLE web_sessions (
+	id_hash TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+)
+`},
+	{10, "sha-1 and md5 of files", `
+ALTER TABLE entries ADD COLUMN sha1 TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
+`},
+	{11, "ssh compatibility listener", `
+ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
+`},
+	// source says who manages an account: '' pier's administrators, 'ldap'
+	// the directory sync, which never touches the others. source_dn is the
+	// directory entry; source_state what the directory last said of it
+	// ('present', 'disabled' or 'gone'), so a sync reactivates only
+	// accounts it suspended itself. directory_sync holds the lease that
+	// lets one node at a time sync, and when the last sync ran.
+	{12, "directory sync", `
+ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN source_dn TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN source_state TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_source ON users (source) WHERE source <> '';
+CREATE TABLE directory_sync (
+	name TEXT PRIMARY KEY,
+	holder TEXT NOT NULL DEFAULT '',
+	until_at BIGINT NOT NULL DEFAULT 0,
+	last_run_at BIGINT NOT NULL DEFAULT 0,
+	last_result TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO directory_sync (name) VALUES ('ldap')
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

@@ -81,6 +81,20 @@ func (s *Store) loadFacts(ctx context.Context, login string) (authz.Facts, []aut
 	f := authz.Facts{
 		UserID: u.ID, Login: u.Login, Org: u.Org, OrgAncestors: anc, Role: u.Role,
 		Status: u.Status, Expires: u.Expires, Protocols: u.Protocols, Networks: u.CIDRs, Unreadable: u.Unreadable,
+		SSHCompat: u.SSHCompat,
+	}
+	if !f.SSHCompat {
+		chain := append([]string{u.Org}, anc...)
+		args := make([]any, len(chain))
+		for i, o := range chain {
+			args[i] = o
+		}
+		var marked int
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM orgs WHERE ssh_compat <> 0 AND slug IN ("+db.Placeholders(len(chain))+")",
+			args...).Scan(&marked); err != nil {
+			return f, nil, err
+		}
+		f.SSHCompat = marked > 0
 	}
 	if f.Keys, err = s.factKeys(ctx, u.ID); err != nil {
 		return f, nil, err
@@ -158,4 +172,58 @@ func (s *Store) effectiveGroups(ctx context.Context, u User, anc []string) ([]st
 		out = append(out, name)
 	}
 	return out, rows.Err()
+}
+
+// OrgFacts loads an organisation as authz.DecideDelegation sees it: its
+// ancestors, the groups it belongs to as a whole (org memberships, not a
+// member's own or role ones), and the grants to it, its ancestors or those
+// groups.
+func (s *Store) OrgFacts(ctx context.Context, slug string) (authz.Facts, []authz.Grant, error) {
+	if _, err := s.GetOrg(ctx, slug); err != nil {
+		return authz.Facts{}, nil, err
+	}
+	anc, err := ancestors(ctx, s.db, slug)
+	if err != nil {
+		return authz.Facts{}, nil, err
+	}
+	f := authz.Facts{Org: slug, OrgAncestors: anc, Status: authz.StatusActive}
+	orgs := append([]string{slug}, anc...)
+	in := db.Placeholders(len(anc))
+	if len(anc) == 0 {
+		in = "''"
+	}
+	args := []any{slug}
+	for _, a := range anc {
+		args = append(args, a)
+	}
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT g.name FROM group_members m JOIN user_groups g ON g.id = m.group_id
+		JOIN orgs o ON o.id = m.org_id WHERE m.kind = 'org' AND (o.slug = ? OR (m.descendants = 1 AND o.slug IN (`+in+`))) ORDER BY g.name`, args...)
+	if err != nil {
+		return f, nil, err
+	}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return f, nil, err
+		}
+		f.Groups = append(f.Groups, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return f, nil, err
+	}
+	where := "WHERE o.slug IN (" + db.Placeholders(len(orgs)) + ")"
+	gargs := []any{}
+	for _, o := range orgs {
+		gargs = append(gargs, o)
+	}
+	if len(f.Groups) > 0 {
+		where += " OR g.name IN (" + db.Placeholders(len(f.Groups)) + ")"
+		for _, g := range f.Groups {
+			gargs = append(gargs, g)
+		}
+	}
+	grants, err := s.grants(ctx, where, gargs)
+	return f, grants, err
 }

@@ -27,7 +27,9 @@ func (s *Store) AddGrant(ctx context.Context, g authz.Grant, by string) (authz.G
 			return g, fieldErr("pattern", "contains a line break")
 		}
 	}
-	err := s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "grant.add"}
+	err := s.write(ctx, c, func(tx *db.Tx) error {
+		defer func() { c.subject, c.after = "grant "+strconv.FormatInt(g.ID, 10), g.String() }()
 		user, group, org, err := resolve(ctx, tx, g.Subject)
 		if err != nil {
 			return err
@@ -42,7 +44,12 @@ func (s *Store) AddGrant(ctx context.Context, g authz.Grant, by string) (authz.G
 
 // RemoveGrant deletes a grant by ID.
 func (s *Store) RemoveGrant(ctx context.Context, id int64) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "grant.remove", subject: "grant " + strconv.FormatInt(id, 10)}
+	return s.write(ctx, c, func(tx *db.Tx) error {
+		var path, perms string
+		if tx.QueryRow(ctx, "SELECT path, perms FROM grants WHERE id = ?", id).Scan(&path, &perms) == nil {
+			c.before = map[string]string{"path": path, "perms": perms}
+		}
 		res, err := tx.Exec(ctx, "DELETE FROM grants WHERE id = ?", id)
 		if err != nil {
 			return err

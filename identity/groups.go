@@ -15,26 +15,43 @@ type Group struct {
 	ID          int64
 	Name        string
 	Description string
-	Members     []authz.Subject
+	// Owner is the organisation whose administrators manage the group;
+	// "" for a group only super administrators manage.
+	Owner   string
+	Members []authz.Subject
 }
 
 // AddGroup creates an empty group.
 func (s *Store) AddGroup(ctx context.Context, name, description string) (Group, error) {
-	g := Group{Name: name, Description: description}
+	return s.AddOwnedGroup(ctx, Group{Name: name, Description: description})
+}
+
+// AddOwnedGroup creates an empty group, owned by an organisation if
+// g.Owner is set.
+func (s *Store) AddOwnedGroup(ctx context.Context, g Group) (Group, error) {
+	name, description := g.Name, g.Description
 	if err := checkGroup(name); err != nil {
 		return g, err
 	}
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "group.add", subject: "group " + name, after: g}, func(tx *db.Tx) error {
 		if _, err := groupID(ctx, tx, name); err == nil {
 			return exists("group", name)
 		}
-		return tx.QueryRow(ctx, "INSERT INTO user_groups (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
-			name, description, s.now().Unix()).Scan(&g.ID)
+		if g.Owner != "" {
+			if _, err := orgID(ctx, tx, g.Owner); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(ctx, "INSERT INTO user_groups (name, description, owner_org, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+			name, description, g.Owner, s.now().Unix()).Scan(&g.ID)
 	})
 	return g, err
 }
 
 func groupID(ctx context.Context, q queryRower, name string) (int64, error) {
+	if !storable(name) {
+		return 0, notFound("group", name)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM user_groups WHERE name = ?", name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -45,7 +62,7 @@ func groupID(ctx context.Context, q queryRower, name string) (int64, error) {
 
 // DeleteGroup removes a group, its memberships and its grants.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.delete", subject: "group " + name}, func(tx *db.Tx) error {
 		id, err := groupID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -117,7 +134,7 @@ func roleOf(m authz.Subject) string {
 // AddMember adds a user, an organisation (optionally with its
 // descendants) or a role within an organisation to a group.
 func (s *Store) AddMember(ctx context.Context, group string, m authz.Subject) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.member.add", subject: "group " + group, after: m.String()}, func(tx *db.Tx) error {
 		gid, err := groupID(ctx, tx, group)
 		if err != nil {
 			return err
@@ -148,7 +165,7 @@ func boolInt(b bool) int {
 
 // RemoveMember takes a member out of a group.
 func (s *Store) RemoveMember(ctx context.Context, group string, m authz.Subject) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "group.member.remove", subject: "group " + group, before: m.String()}, func(tx *db.Tx) error {
 		gid, err := groupID(ctx, tx, group)
 		if err != nil {
 			return err
@@ -166,7 +183,7 @@ func (s *Store) RemoveMember(ctx context.Context, group string, m authz.Subject)
 
 // ListGroups returns every group with its members, ordered by name.
 func (s *Store) ListGroups(ctx context.Context) ([]Group, error) {
-	rows, err := s.db.Query(ctx, `SELECT g.id, g.name, g.description, COALESCE(m.member_key, '')
+	rows, err := s.db.Query(ctx, `SELECT g.id, g.name, g.description, g.owner_org, COALESCE(m.member_key, '')
 		FROM user_groups g LEFT JOIN group_members m ON m.group_id = g.id ORDER BY g.name, m.member_key`)
 	if err != nil {
 		return nil, err
@@ -176,7 +193,7 @@ func (s *Store) ListGroups(ctx context.Context) ([]Group, error) {
 	for rows.Next() {
 		var g Group
 		var member string
-		if err := rows.Scan(&g.ID, &g.Name, &g.Description, &member); err != nil {
+		if err := rows.Scan(&g.ID, &g.Name, &g.Description, &g.Owner, &member); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != g.ID {

@@ -15,10 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"pier/audit"
 	"pier/db"
 )
 
@@ -110,15 +113,41 @@ func New(d *db.DB) *Store {
 	return &Store{db: d, now: time.Now, cache: map[string]cached{}, cacheTTL: time.Second}
 }
 
-// write runs fn in a transaction and bumps the generation, so every node's
-// cached facts are reloaded within a second.
-func (s *Store) write(ctx context.Context, fn func(*db.Tx) error) error {
-	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+// change describes an administrative change for the audit trail: what
+// was done to whom, and the object before and after (never a secret).
+type change struct {
+	op            string // "user.add"
+	subject       string // "user acme-edi"
+	before, after any
+}
+
+// write runs fn in a transaction, records the change in the audit trail in
+// the same transaction (its actor from audit.WithActor), and bumps the
+// generation, so every node's cached facts are reloaded within a second.
+// fn may fill in c's before and after.
+// Inside a Batch, fn runs in the batch's transaction.
+func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) error {
+	record := func(tx *db.Tx) error {
+		org := subjectOrg(ctx, tx, c.subject) // before: a deletion takes it away
 		if err := fn(tx); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
-		return err
+		if after := subjectOrg(ctx, tx, c.subject); after != "" {
+			org = after // an addition makes it, a move changes it
+		}
+		actor := audit.ActorFrom(ctx)
+		return tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: actor, ActorOrg: userOrg(ctx, tx, actor),
+			Action: audit.Admin, Op: c.op, Subject: c.subject, Org: org,
+			Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)}))
+	}
+	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.store == s {
+		return record(b.tx) // the batch bumps the generation once, at its end
+	}
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if err := record(tx); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx)
 	})
 	if err == nil {
 		s.mu.Lock()
@@ -126,6 +155,63 @@ func (s *Store) write(ctx context.Context, fn func(*db.Tx) error) error {
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// bumpGeneration tells every node's cache that rights may have changed.
+func bumpGeneration(ctx context.Context, tx *db.Tx) error {
+	_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
+	return err
+}
+
+// storable reports whether a text can be stored, and so can name
+// something stored: valid UTF-8 without NUL (which PostgreSQL refuses and
+// SQLite would keep). A lookup by any other text finds nothing, on both
+// databases alike, instead of failing.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// subjectOrg returns the organisation the subject of an administrative
+// change ("user LOGIN", "group NAME", "grant ID"…) belongs to, for the
+// audit trail's scoping; "" when it has none or is not there.
+func subjectOrg(ctx context.Context, tx *db.Tx, subject string) string {
+	kind, name, _ := strings.Cut(subject, " ")
+	id, _ := strconv.ParseInt(name, 10, 64)
+	var org string
+	var err error
+	switch kind {
+	case "user":
+		return userOrg(ctx, tx, name)
+	case "org":
+		return name
+	case "group":
+		err = tx.QueryRow(ctx, "SELECT owner_org FROM user_groups WHERE name = ?", name).Scan(&org)
+	case "grant":
+		var path string
+		err = tx.QueryRow(ctx, "SELECT path FROM grants WHERE id = ?", id).Scan(&path)
+		org, _, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	case "token":
+		err = tx.QueryRow(ctx, `SELECT o.slug FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id
+			WHERE t.id = ?`, id).Scan(&org)
+	}
+	if err != nil {
+		return ""
+	}
+	return org
+}
+
+// userOrg returns a user's organisation, "" for no such user (an actor
+// such as "cli:root").
+func userOrg(ctx context.Context, tx *db.Tx, login string) string {
+	if login == "" || strings.Contains(login, ":") {
+		return ""
+	}
+	var org string
+	if err := tx.QueryRow(ctx, "SELECT o.slug FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?",
+		CanonicalLogin(login)).Scan(&org); err != nil {
+		return ""
+	}
+	return org
 }
 
 func unix(t time.Time) int64 {

@@ -290,3 +290,42 @@ func grantIDs(gs []authz.Grant) []int64 {
 	}
 	return ids
 }
+
+// TestSSHCompat: a user may use the SFTP compatibility listener when they,
+// their organisation or one above it is marked; the facts see a change at
+// once.
+func TestSSHCompat(t *testing.T) {
+	backends(t, func(t *testing.T, s *identity.Store) {
+		ctx := context.Background()
+		model(t, s)
+		user := must[identity.User](t)
+		user(s.AddUser(ctx, identity.User{Login: "legacy", Org: "hq", SSHCompat: true}))
+		user(s.AddUser(ctx, identity.User{Login: "bob", Org: "acme-berlin"}))
+		user(s.AddUser(ctx, identity.User{Login: "carl", Org: "globex"}))
+		compat := func(login string) bool {
+			t.Helper()
+			f, _ := must2(t)(s.Facts(ctx, login))
+			return f.SSHCompat
+		}
+		if !compat("legacy") || compat("bob") || compat("carl") {
+			t.Fatalf("marks: legacy %v bob %v carl %v", compat("legacy"), compat("bob"), compat("carl"))
+		}
+		if got := user(s.GetUser(ctx, "legacy")); !got.SSHCompat {
+			t.Error("the user's mark was not stored")
+		}
+		if err := s.SetOrgSSHCompat(ctx, "acme", true); err != nil {
+			t.Fatal(err)
+		}
+		if !compat("bob") || compat("carl") {
+			t.Errorf("after marking acme: bob %v carl %v", compat("bob"), compat("carl"))
+		}
+		if o := must[identity.Org](t)(s.GetOrg(ctx, "acme")); !o.SSHCompat {
+			t.Error("the organisation's mark was not stored")
+		}
+		user(s.UpdateUser(ctx, "legacy", func(u *identity.User) error { u.SSHCompat = false; return nil }))
+		if compat("legacy") {
+			t.Error("the mark stayed after clearing it")
+		}
+		wantErr(t, "unknown org", s.SetOrgSSHCompat(ctx, "nope", true), identity.ErrNotFound, "")
+	})
+}

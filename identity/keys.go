@@ -30,7 +30,7 @@ func (s *Store) AddKey(ctx context.Context, login string, k Key) (Key, error) {
 	}
 	k.Login = CanonicalLogin(login)
 	k.Created = s.now().UTC().Truncate(time.Second)
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "key.add", subject: "user " + k.Login, after: k}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -81,7 +81,7 @@ func (s *Store) ListKeys(ctx context.Context, login string) ([]Key, error) {
 
 // RemoveKey detaches a key, named by fingerprint, from a user.
 func (s *Store) RemoveKey(ctx context.Context, login, fingerprint string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "key.remove", subject: "user " + CanonicalLogin(login), before: fingerprint}, func(tx *db.Tx) error {
 		uid, err := userID(ctx, tx, login)
 		if err != nil {
 			return err
@@ -100,6 +100,9 @@ func (s *Store) RemoveKey(ctx context.Context, login, fingerprint string) error 
 // KeyByFingerprint finds the key, and so the user, that an SSH client
 // offers.
 func (s *Store) KeyByFingerprint(ctx context.Context, fingerprint string) (Key, error) {
+	if !storable(fingerprint) {
+		return Key{}, notFound("key", fingerprint)
+	}
 	k, err := scanKey(s.db.QueryRow(ctx, "SELECT "+keyCols+" FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?", fingerprint))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, notFound("key", fingerprint)

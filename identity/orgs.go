@@ -36,6 +36,9 @@ type Org struct {
 	Kind   OrgKind
 	Parent string // slug of the parent; "" for a top-level organisation
 	Status string
+	// SSHCompat lets the organisation's users, and those of the
+	// organisations below it, log in through the SFTP compatibility listener.
+	SSHCompat bool
 }
 
 // AddOrg creates an organisation under an existing parent.
@@ -53,7 +56,7 @@ func (s *Store) AddOrg(ctx context.Context, o Org) (Org, error) {
 		o.Name = o.Slug
 	}
 	o.Status = "active"
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "org.add", subject: "org " + o.Slug, after: o}, func(tx *db.Tx) error {
 		var parent any
 		if o.Parent != "" {
 			id, err := orgID(ctx, tx, o.Parent)
@@ -65,8 +68,8 @@ func (s *Store) AddOrg(ctx context.Context, o Org) (Org, error) {
 		if _, err := orgID(ctx, tx, o.Slug); err == nil {
 			return exists("organisation", o.Slug)
 		}
-		return tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, kind, parent_id, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, o.Slug, o.Name, string(o.Kind), parent, o.Status, s.now().Unix()).Scan(&o.ID)
+		return tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, kind, parent_id, status, ssh_compat, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, o.Slug, o.Name, string(o.Kind), parent, o.Status, flag(o.SSHCompat), s.now().Unix()).Scan(&o.ID)
 	})
 	return o, err
 }
@@ -76,6 +79,9 @@ type queryRower interface {
 }
 
 func orgID(ctx context.Context, q queryRower, slug string) (int64, error) {
+	if !storable(slug) {
+		return 0, notFound("organisation", slug)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM orgs WHERE slug = ?", slug).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -87,7 +93,7 @@ func orgID(ctx context.Context, q queryRower, slug string) (int64, error) {
 // SetOrgParent moves an organisation under another one ("" for the top
 // level), refusing cycles.
 func (s *Store) SetOrgParent(ctx context.Context, slug, parent string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.move", subject: "org " + slug, after: map[string]string{"parent": parent}}, func(tx *db.Tx) error {
 		id, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err
@@ -146,6 +152,9 @@ func ancestors(ctx context.Context, q queryRower, slug string) ([]string, error)
 
 // GetOrg returns one organisation.
 func (s *Store) GetOrg(ctx context.Context, slug string) (Org, error) {
+	if !storable(slug) {
+		return Org{}, notFound("organisation", slug)
+	}
 	orgs, err := s.listOrgs(ctx, "WHERE o.slug = ?", slug)
 	if err != nil {
 		return Org{}, err
@@ -160,7 +169,7 @@ func (s *Store) GetOrg(ctx context.Context, slug string) (Org, error) {
 func (s *Store) ListOrgs(ctx context.Context) ([]Org, error) { return s.listOrgs(ctx, "") }
 
 func (s *Store) listOrgs(ctx context.Context, where string, args ...any) ([]Org, error) {
-	rows, err := s.db.Query(ctx, `SELECT o.id, o.slug, o.name, o.kind, COALESCE(p.slug, ''), o.status
+	rows, err := s.db.Query(ctx, `SELECT o.id, o.slug, o.name, o.kind, COALESCE(p.slug, ''), o.status, o.ssh_compat
 		FROM orgs o LEFT JOIN orgs p ON p.id = o.parent_id `+where+` ORDER BY o.slug`, args...)
 	if err != nil {
 		return nil, err
@@ -170,19 +179,34 @@ func (s *Store) listOrgs(ctx context.Context, where string, args ...any) ([]Org,
 	for rows.Next() {
 		var o Org
 		var kind string
-		if err := rows.Scan(&o.ID, &o.Slug, &o.Name, &kind, &o.Parent, &o.Status); err != nil {
+		var compat int64
+		if err := rows.Scan(&o.ID, &o.Slug, &o.Name, &kind, &o.Parent, &o.Status, &compat); err != nil {
 			return nil, err
 		}
-		o.Kind = OrgKind(kind)
+		o.Kind, o.SSHCompat = OrgKind(kind), compat != 0
 		out = append(out, o)
 	}
 	return out, rows.Err()
 }
 
+// SetOrgSSHCompat marks an organisation (and so the organisations below
+// it) for the SFTP compatibility listener, or clears the mark.
+func (s *Store) SetOrgSSHCompat(ctx context.Context, slug string, on bool) error {
+	c := &change{op: "org.ssh-compat", subject: "org " + slug, after: map[string]bool{"ssh_compat": on}}
+	return s.write(ctx, c, func(tx *db.Tx) error {
+		id, err := orgID(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE orgs SET ssh_compat = ? WHERE id = ?", flag(on), id)
+		return err
+	})
+}
+
 // DeleteOrg removes an organisation that has no users and no
 // sub-organisations; its groups memberships and grants go with it.
 func (s *Store) DeleteOrg(ctx context.Context, slug string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.delete", subject: "org " + slug}, func(tx *db.Tx) error {
 		id, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err

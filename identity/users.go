@@ -27,7 +27,16 @@ type User struct {
 	LastLogin    time.Time        // zero: never logged in
 	CIDRs        []netip.Prefix   // empty: any
 	Protocols    []authz.Protocol // empty: all
-	Created      time.Time
+	// SSHCompat lets the user log in through the SFTP compatibility
+	// listener (older algorithms, for old integration platforms); so does
+	// a mark on their organisation or one above it.
+	SSHCompat bool
+	Created   time.Time
+	// Source says who manages the account: "" pier's administrators,
+	// SourceLDAP the directory sync (see SetSource). SourceDN is its
+	// directory entry, SourceState what the directory last said of it.
+	Source, SourceDN string
+	SourceState      SourceState
 	// Unreadable names the stored restrictions that did not parse when the
 	// user was loaded: "network" (CIDRs) and "protocol" (Protocols). The
 	// field is then empty but must not be taken for "any": the account may
@@ -44,6 +53,39 @@ const (
 	RestrictNetwork  = "network"
 	RestrictProtocol = "protocol"
 )
+
+// auditedUser is a user as the audit trail shows them: never a password
+// hash, only whether one is set and whether a change replaced it.
+type auditedUser struct {
+	Login           string   `json:"login"`
+	Name            string   `json:"name,omitempty"`
+	Email           string   `json:"email,omitempty"`
+	Org             string   `json:"org"`
+	Role            string   `json:"role,omitempty"`
+	Status          string   `json:"status"`
+	Password        bool     `json:"password"`
+	PasswordChanged bool     `json:"password_changed,omitempty"`
+	Expires         string   `json:"expires,omitempty"`
+	CIDRs           []string `json:"cidrs,omitempty"`
+	Protocols       []string `json:"protocols,omitempty"`
+	SSHCompat       bool     `json:"ssh_compat,omitempty"`
+	Source          string   `json:"source,omitempty"`
+}
+
+func (u User) audited() auditedUser {
+	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat, Source: u.Source}
+	if !u.Expires.IsZero() {
+		a.Expires = u.Expires.UTC().Format(time.RFC3339)
+	}
+	for _, p := range u.CIDRs {
+		a.CIDRs = append(a.CIDRs, p.String())
+	}
+	for _, p := range u.Protocols {
+		a.Protocols = append(a.Protocols, string(p))
+	}
+	return a
+}
 
 // ParseCIDRs reads a comma-separated list of networks ("10.0.0.0/8,
 // 2001:db8::/32"); a bare address means that one host.
@@ -142,7 +184,7 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 	}
 	now := s.now()
 	u.Created = now.UTC().Truncate(time.Second)
-	err := s.write(ctx, func(tx *db.Tx) error {
+	err := s.write(ctx, &change{op: "user.add", subject: "user " + u.Login, after: u.audited()}, func(tx *db.Tx) error {
 		oid, err := orgID(ctx, tx, u.Org)
 		if err != nil {
 			return err
@@ -151,14 +193,17 @@ func (s *Store) AddUser(ctx context.Context, u User) (User, error) {
 			return exists("user", u.Login)
 		}
 		return tx.QueryRow(ctx, `INSERT INTO users (login, name, email, org_id, role, status, password_hash,
-			expires_at, cidrs, protocols, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			expires_at, cidrs, protocols, ssh_compat, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			u.Login, u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), now.Unix(), now.Unix()).Scan(&u.ID)
+			joinCIDRs(u.CIDRs), joinProtocols(u.Protocols), flag(u.SSHCompat), now.Unix(), now.Unix()).Scan(&u.ID)
 	})
 	return u, err
 }
 
 func userID(ctx context.Context, q queryRower, login string) (int64, error) {
+	if !storable(login) {
+		return 0, notFound("user", login)
+	}
 	var id int64
 	err := q.QueryRow(ctx, "SELECT id FROM users WHERE login = ?", CanonicalLogin(login)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -168,17 +213,19 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.created_at`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at, u.source, u.source_dn, u.source_state`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
-	var status, cidrs, protos string
-	var expires, last, created int64
+	var status, cidrs, protos, state string
+	var expires, last, compat, created int64
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &created); err != nil {
+		&expires, &last, &cidrs, &protos, &compat, &created, &u.Source, &u.SourceDN, &state); err != nil {
 		return u, err
 	}
+	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
+	u.SourceState = SourceState(state)
 	u.Expires, u.LastLogin, u.Created = fromUnix(expires), fromUnix(last), fromUnix(created)
 	// A restriction that does not parse must not turn into "any": the user
 	// is marked, and authz and auth refuse the account while it is.
@@ -218,6 +265,9 @@ func (u *User) storedRestrictions() (cidrs, protocols string) {
 
 // GetUser returns one user by login, in any case.
 func (s *Store) GetUser(ctx context.Context, login string) (User, error) {
+	if !storable(login) {
+		return User{}, notFound("user", login)
+	}
 	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", login)
@@ -250,11 +300,12 @@ func (s *Store) ListUsers(ctx context.Context, org string) ([]User, error) {
 	return out, rows.Err()
 }
 
-// UpdateUser loads a user, applies change and stores the result after
+// UpdateUser loads a user, applies apply and stores the result after
 // validating it, in one transaction. The login cannot change.
-func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User) error) (User, error) {
+func (s *Store) UpdateUser(ctx context.Context, login string, apply func(*User) error) (User, error) {
 	var u User
-	err := s.write(ctx, func(tx *db.Tx) error {
+	c := &change{op: "user.update", subject: "user " + CanonicalLogin(login)}
+	err := s.write(ctx, c, func(tx *db.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -262,11 +313,15 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		} else if err != nil {
 			return err
 		}
-		id, canon := u.ID, u.Login
-		if err := change(&u); err != nil {
+		id, canon, oldHash := u.ID, u.Login, u.PasswordHash
+		c.before = u.audited()
+		if err := apply(&u); err != nil {
 			return err
 		}
 		u.ID, u.Login = id, canon
+		after := u.audited()
+		after.PasswordChanged = u.PasswordHash != oldHash
+		c.after = after
 		if err := u.validate(); err != nil {
 			return err
 		}
@@ -276,12 +331,20 @@ func (s *Store) UpdateUser(ctx context.Context, login string, change func(*User)
 		}
 		cidrs, protocols := u.storedRestrictions()
 		_, err = tx.Exec(ctx, `UPDATE users SET name = ?, email = ?, org_id = ?, role = ?, status = ?, password_hash = ?,
-			expires_at = ?, cidrs = ?, protocols = ?, updated_at = ? WHERE id = ?`,
+			expires_at = ?, cidrs = ?, protocols = ?, ssh_compat = ?, updated_at = ? WHERE id = ?`,
 			u.Name, u.Email, oid, u.Role, u.Status.String(), u.PasswordHash, unix(u.Expires),
-			cidrs, protocols, s.now().Unix(), u.ID)
+			cidrs, protocols, flag(u.SSHCompat), s.now().Unix(), u.ID)
 		return err
 	})
 	return u, err
+}
+
+// flag stores a bool in an INTEGER column.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // SetStatus changes a user's status (approve, suspend, activate).
@@ -291,7 +354,7 @@ func (s *Store) SetStatus(ctx context.Context, login string, st authz.Status) (U
 
 // DeleteUser removes a user with their keys, memberships and grants.
 func (s *Store) DeleteUser(ctx context.Context, login string) error {
-	return s.write(ctx, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "user.delete", subject: "user " + CanonicalLogin(login)}, func(tx *db.Tx) error {
 		id, err := userID(ctx, tx, login)
 		if err != nil {
 			return err

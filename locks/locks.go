@@ -74,6 +74,7 @@ type Request struct {
 	OwnerXML    string        // the client's owner element, returned as it is
 	Duration    time.Duration // asked for; <= 0 means as long as allowed
 	Provisional bool          // the resource did not exist before the lock
+	Note        []byte        // the lock's audit record, written with it (db.Tx.Journal)
 }
 
 // Lock is one held lock.
@@ -221,10 +222,12 @@ func (s *Store) Create(ctx context.Context, login string, r Request, now time.Ti
 		case r.Provisional && prov >= s.limits.MaxProvisional:
 			return fmt.Errorf("%w on names that do not exist yet (%d)", ErrTooMany, s.limits.MaxProvisional)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at, shared, provisional)
+		if _, err := tx.Exec(ctx, `INSERT INTO locks (token, root, zero_depth, login, owner_xml, expires_at, created_at, shared, provisional)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.Token, l.Root.String(), boolInt(l.ZeroDepth), login, l.OwnerXML,
-			l.Expires.UnixNano(), now.UnixNano(), boolInt(l.Shared), boolInt(l.Provisional))
-		return err
+			l.Expires.UnixNano(), now.UnixNano(), boolInt(l.Shared), boolInt(l.Provisional)); err != nil {
+			return err
+		}
+		return tx.Journal(ctx, r.Note)
 	})
 	if err != nil {
 		return Lock{}, err
@@ -276,8 +279,9 @@ func (s *Store) Settle(ctx context.Context, login string, p vpath.Path) error {
 	return err
 }
 
-// Unlock releases a lock of login's.
-func (s *Store) Unlock(ctx context.Context, login, token string, now time.Time) error {
+// Unlock releases a lock of login's, writing note (its audit record, if
+// any) with the release.
+func (s *Store) Unlock(ctx context.Context, login, token string, now time.Time, note []byte) error {
 	l, err := s.Get(ctx, token, now)
 	if err != nil {
 		return err
@@ -285,8 +289,12 @@ func (s *Store) Unlock(ctx context.Context, login, token string, now time.Time) 
 	if l.Login != login {
 		return ErrNotOwner
 	}
-	_, err = s.db.Exec(ctx, "DELETE FROM locks WHERE token = ?", token)
-	return err
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM locks WHERE token = ?", token); err != nil {
+			return err
+		}
+		return tx.Journal(ctx, note)
+	})
 }
 
 // ParseToken reads a lock token as clients send it in a Lock-Token header:

@@ -62,7 +62,7 @@ func TestLocks(t *testing.T) {
 			t.Errorf("below /acme: %d locks, want 2", len(cov))
 		}
 		// Only the owner can refresh or release it.
-		if err := s.Unlock(ctx, "bert", dir.Token, now); !errors.Is(err, locks.ErrNotOwner) {
+		if err := s.Unlock(ctx, "bert", dir.Token, now, nil); !errors.Is(err, locks.ErrNotOwner) {
 			t.Errorf("bert unlocked anna's lock: %v", err)
 		}
 		if _, err := s.Refresh(ctx, "bert", dir.Token, time.Hour, now); !errors.Is(err, locks.ErrNoSuchLock) {
@@ -90,7 +90,7 @@ func TestLocks(t *testing.T) {
 		if _, err := s.Create(ctx, "bert", req("/acme/docs", false, time.Minute), later); err != nil {
 			t.Errorf("lock after expiry: %v", err)
 		}
-		if err := s.Unlock(ctx, "anna", dir.Token, later); !errors.Is(err, locks.ErrNoSuchLock) {
+		if err := s.Unlock(ctx, "anna", dir.Token, later, nil); !errors.Is(err, locks.ErrNoSuchLock) {
 			t.Errorf("unlock of an expired lock: %v", err)
 		}
 	})

@@ -9,11 +9,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -21,16 +23,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pier/admin"
+	"pier/api"
+	"pier/audit"
 	"pier/auth"
 	"pier/authfs"
 	"pier/config"
 	"pier/credential"
 	"pier/davd"
 	"pier/db"
+	"pier/directory"
 	"pier/identity"
 	"pier/locks"
 	"pier/membudget"
 	"pier/metrics"
+	"pier/sessions"
 	"pier/sftpd"
 	"pier/storage"
 	"pier/storage/diskblob"
@@ -50,7 +57,14 @@ type Node struct {
 	Auth   *auth.Service
 	Access *authfs.FS
 	Locks  *locks.Store
-	Log    *slog.Logger
+	Audit  *audit.Log
+	Admin  *admin.Service
+	API    *api.Server
+	// Sessions are this node's live sessions, for the admin API.
+	Sessions *sessions.Registry
+	// Directory syncs users from LDAP; nil without a directory.
+	Directory *directory.Syncer
+	Log       *slog.Logger
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 	// Memory bounds the buffers of all transfers together.
@@ -139,9 +153,27 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log, Memory: memory, Metrics: m,
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
-	n.Auth = auth.New(n.IDs, hasher, log)
+	keys, err := audit.LoadKeys(filepath.Join(cfg.DataDir, "audit"), cfg.AuditKey)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	n.Audit = audit.New(d, keys, nil, log)
+	n.Auth = auth.New(n.IDs, hasher, log).WithAudit(n.Audit)
+	if cfg.Directory.Enabled() {
+		n.Directory = directory.New(cfg.Directory, n.IDs, d, log)
+		if cfg.Directory.Auth {
+			n.Auth = n.Auth.WithPasswordChecker(directory.NewAuthenticator(cfg.Directory))
+		}
+	}
 	n.Locks = locks.New(d)
-	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log)
+	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Sessions = sessions.New()
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions)
+	if n.Directory != nil {
+		n.Admin = n.Admin.WithDirectory(n.Directory)
+	}
+	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log)
 	return n, nil
 }
 
@@ -205,13 +237,22 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 		servers = append(servers, httpServer{"admin", srv})
 	}
-	var sftpSrv *sftpd.Server
-	if addr := n.Config.SFTPAddr; addr != "" && addr != "off" {
-		srv, err := n.listenSFTP(addr)
+	var sftpSrvs []*sftpd.Server
+	for _, l := range []struct {
+		flag, addr string
+		compat     bool
+	}{{"--sftp-addr", n.Config.SFTPAddr, false}, {"--sftp-compat-addr", n.Config.SFTPCompatAddr, true}} {
+		if l.addr == "" || l.addr == "off" {
+			continue
+		}
+		srv, err := n.listenSFTP(l.flag, l.addr, l.compat)
 		if err != nil {
+			for _, s := range sftpSrvs {
+				s.Shutdown(ctx)
+			}
 			return err
 		}
-		sftpSrv = srv
+		sftpSrvs = append(sftpSrvs, srv)
 	}
 	if addr := n.Config.DAVAddr; addr != "" && addr != "off" {
 		srv, err := n.listenDAV(addr)
@@ -222,14 +263,37 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		if d := n.Config.Directory; n.Directory != nil {
+			n.Log.Info("directory", "url", d.URL, "sync_interval", d.Interval, "password_check", d.Auth)
+			n.Directory.Run(audit.WithActor(ctx, directory.Actor))
+		}
+	}()
+	// The audit sequencer stops after the front ends, so that what they
+	// record while shutting down still reaches the log.
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		l := n.Audit
+		if n.Config.AuditStdout {
+			l = l.WithOutput(os.Stdout)
+		}
+		run := audit.DefaultRun
+		run.Retention = n.Config.AuditRetention
+		l.Run(auditCtx, run)
+	}()
+	n.Log.Info("audit log", "public_key", n.Audit.PublicKey())
 
 	<-ctx.Done()
 	n.Log.Info("shutting down", "grace", n.Config.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownGrace)
 	defer cancel()
 	var errs []error
-	if sftpSrv != nil {
-		errs = append(errs, sftpSrv.Shutdown(sctx))
+	for _, s := range sftpSrvs {
+		errs = append(errs, s.Shutdown(sctx))
 	}
 	for _, s := range servers {
 		if err := s.srv.Shutdown(sctx); err != nil {
@@ -243,28 +307,41 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}
 	<-gcDone
+	<-syncDone
+	stopAudit()
+	<-auditDone
 	return errors.Join(errs...)
 }
 
-func (n *Node) listenSFTP(addr string) (*sftpd.Server, error) {
+// listenSFTP starts an SFTP listener: the main one, or with compat the
+// compatibility listener (older algorithms, for accounts marked for it).
+// Both share the host keys.
+func (n *Node) listenSFTP(flag, addr string, compat bool) (*sftpd.Server, error) {
 	cfg := sftpd.DefaultConfig(filepath.Join(n.Config.DataDir, "hostkeys"))
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
+	cfg.Compat = compat
 	cfg.Memory, cfg.Observer = n.Memory, n.observer()
-	srv, err := sftpd.New(cfg, n.Auth, n.Access, n.Log)
+	name := "sftp"
+	if compat {
+		name = "sftp-compat"
+	}
+	log := n.Log.With("listener", name)
+	srv, err := sftpd.New(cfg, n.Auth, n.Access, log)
 	if err != nil {
 		return nil, err
 	}
+	srv.WithSessions(n.Sessions)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--sftp-addr: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil {
-			n.Log.Error("sftp server stopped", "err", err)
+			log.Error("sftp server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("sftp listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
+	log.Info(name+" listening", "addr", ln.Addr().String(), "host_keys", strings.Join(srv.Fingerprints(), ", "))
 	return srv, nil
 }
 
@@ -275,22 +352,33 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	}
 	dcfg := davd.DefaultConfig()
 	dcfg.Memory, dcfg.Observer = n.Memory, n.observer()
-	dav := davd.New(dcfg, n.Auth, n.Access, n.Log)
+	dav := davd.New(dcfg, n.Auth, n.Access, n.Log).WithSessions(n.Sessions)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10}
+		MaxHeaderBytes: 64 << 10, ErrorLog: serverLog(n.Log, "webdav")}
 	scheme := "https"
 	if n.Config.DAVInsecure {
 		scheme = "http"
 		n.Log.Warn("WebDAV over plain HTTP: passwords travel in clear; use only for development", "addr", ln.Addr().String())
 	} else {
-		tc, fp, err := davd.TLSConfig(n.Config.TLSCert, n.Config.TLSKey, filepath.Join(n.Config.DataDir, "tls"))
+		certFile, keyFile, made := n.Config.TLSCert, n.Config.TLSKey, false
+		if certFile == "" {
+			// Self-signed, naming every address listened on and the
+			// public names, so that clients checking names accept it.
+			certFile, keyFile, made, err = davd.SelfSigned(filepath.Join(n.Config.DataDir, "tls"),
+				davd.ListenNames(ln.Addr().String(), n.Config.PublicNames))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		tc, fp, err := davd.TLSConfig(certFile, keyFile, "")
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
-		n.Log.Info("webdav TLS certificate", "sha256", fp)
+		n.Log.Info("webdav TLS certificate", "sha256", fp, "file", certFile, "new", made)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -311,6 +399,7 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
+	mux.Handle(api.Prefix+"/", n.API)
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	if n.Config.AdminPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -319,8 +408,10 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	// Reading allows an 8 MiB user import over a slow line; writing, an
+	// import of thousands of rows or an audit search over a long trail.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: serverLog(n.Log, "admin")}
 	if n.Config.AdminPprof {
 		srv.WriteTimeout = 0 // a CPU profile takes as long as asked
 	}
@@ -329,8 +420,19 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 			n.Log.Error("admin server stopped", "err", err)
 		}
 	}()
-	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz")
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		n.Log.Warn("the admin listener is reachable from other machines over plain HTTP: API tokens and passwords cross the network in clear; keep --admin-addr on 127.0.0.1 or put a TLS proxy in front",
+			"addr", ln.Addr().String())
+	}
+	n.Log.Info("admin endpoint", "url", "http://"+ln.Addr().String()+"/readyz", "api", "http://"+ln.Addr().String()+api.Prefix+"/")
 	return srv, nil
+}
+
+// serverLog sends net/http's own messages (TLS handshakes that failed,
+// malformed requests: the client's doing) to the node's log at debug
+// level, instead of standard error.
+func serverLog(l *slog.Logger, name string) *log.Logger {
+	return slog.NewLogLogger(l.With("listener", name).Handler(), slog.LevelDebug)
 }
 
 // ready answers 200 when the catalog database and the blob storage both

@@ -165,7 +165,7 @@ func TestIdleSocketsDoNotStarve(t *testing.T) {
 		}
 		logins = append(logins, d)
 	}
-	sftpBin := need(t, "sftp")
+	sftpBin := testenv.Program(t, "sftp")
 	work := t.TempDir()
 	os.WriteFile(filepath.Join(work, "local.edi"), []byte("UNB+2"), 0o600)
 	os.WriteFile(filepath.Join(work, "batch"), []byte("put local.edi /acme/inbound/openssh.edi\n"), 0o600)
@@ -205,7 +205,13 @@ func TestHandshakeBurst(t *testing.T) { bothBackends(t, testHandshakeBurst) }
 
 func testHandshakeBurst(t *testing.T, prod bool) {
 	testenv.NoLeaks(t)
-	e := start(t, prod)
+	e := startWith(t, prod, func(c *sftpd.Config) {
+		if raceEnabled {
+			// Under the race detector a handshake (and argon2id) costs
+			// several times as much: the queue may wait longer.
+			c.HandshakeWait, c.HandshakeTimeout = time.Minute, 2*time.Minute
+		}
+	})
 	key := ssh.PublicKeys(e.signerOf(t, "anna"))
 	const n = 200
 	var peak struct {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"pier/internal/testenv"
 	"pier/sftpd"
 )
 
@@ -76,7 +77,7 @@ var acceptedFails = map[string]string{
 // policy must pass, a deviating server must fail it, and a plain audit
 // must rate nothing [fail] beyond acceptedFails.
 func TestSSHAudit(t *testing.T) {
-	audit := need(t, "ssh-audit")
+	audit := testenv.Program(t, "ssh-audit")
 	e := start(t, false)
 	if *updateAuditPolicy {
 		writeAuditPolicy(t, audit, e)

@@ -17,21 +17,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"pier/internal/testenv"
 	"pier/sftpd"
 )
-
-// need finds a client program; scripts/test installs them all.
-func need(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("PIER_TEST_REQUIRE") == "1" {
-			t.Fatalf("%s is not installed: scripts/test installs it", prog)
-		}
-		t.Skipf("%s is not installed", prog)
-	}
-	return p
-}
 
 func (e *env) port() string { _, p, _ := net.SplitHostPort(e.addr); return p }
 
@@ -82,7 +70,7 @@ func fileSum(t *testing.T, p string) [32]byte {
 func TestOpenSSHClients(t *testing.T) {
 	for _, prod := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sqlite+disk", true: "postgres+s3"}[prod], func(t *testing.T) {
-			sftpBin, scpBin := need(t, "sftp"), need(t, "scp")
+			sftpBin, scpBin := testenv.Program(t, "sftp"), testenv.Program(t, "scp")
 			e := start(t, prod)
 			work := t.TempDir()
 			_, sum := randomFile(t, work, "local.bin", 5<<20+123)
@@ -141,7 +129,7 @@ func TestOpenSSHClients(t *testing.T) {
 // TestCurlSFTP drives curl, whose libssh2 (1.10 in Debian 12) knows no
 // ETM MAC: it needs the CompatMACs switch, and fails cleanly without it.
 func TestCurlSFTP(t *testing.T) {
-	curl := need(t, "curl")
+	curl := testenv.Program(t, "curl")
 	bothBackends(t, func(t *testing.T, prod bool) { testCurlSFTP(t, curl, prod) })
 }
 
@@ -174,7 +162,7 @@ func testCurlSFTP(t *testing.T, curl string, prod bool) {
 }
 
 func TestRclone(t *testing.T) {
-	rclone := need(t, "rclone")
+	rclone := testenv.Program(t, "rclone")
 	for _, prod := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sqlite+disk", true: "postgres+s3"}[prod], func(t *testing.T) {
 			e := start(t, prod)
@@ -204,7 +192,7 @@ func TestRclone(t *testing.T) {
 }
 
 func TestLftp(t *testing.T) {
-	lftp := need(t, "lftp")
+	lftp := testenv.Program(t, "lftp")
 	bothBackends(t, func(t *testing.T, prod bool) { testLftp(t, lftp, prod) })
 }
 

@@ -15,6 +15,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/internal/untrusted"
+	"pier/sessions"
 	"pier/vpath"
 )
 
@@ -140,15 +141,29 @@ func (s *Server) handle(nc net.Conn) {
 	bc.start()
 	s.cfg.Observer.Session("sftp", 1)
 	defer s.cfg.Observer.Session("sftp", -1)
-	acct, who := account(sconn.Permissions), attempt(sconn)
+	acct, who := account(sconn.Permissions), s.attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.auth.LoggedIn(ctx, acct, who)
+	started := time.Now()
+	var why atomic.Value // why the session ended, if not the client's doing
+	defer func() {
+		reason, _ := why.Load().(string)
+		s.auth.LoggedOut(context.WithoutCancel(ctx), acct, who, time.Since(started), reason)
+	}()
 	// One authorising session for the connection, bound to the account,
 	// address and key it logged in with.
 	sess := s.fs.Session(authfs.Principal{Login: acct.Login, Protocol: authz.SFTP,
-		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key}})
-	go s.watch(ctx, sess, sconn)
+		Bind: authz.Session{UserID: acct.UserID, From: who.From, Key: acct.Key, Compat: who.Compat}})
+	go s.watch(ctx, sess, sconn, &why)
+	// Listed for administrators, who may end it (the REST API's /sessions).
+	_, listed := s.sessions.Add(sessions.Session{Login: acct.Login, Org: sess.Org(ctx), Protocol: string(authz.SFTP),
+		From: who.From.String(), Started: started}, func(reason string) {
+		s.log.Warn("session ended by an administrator", "user", acct.Login, "from", from, "reason", reason)
+		why.Store(reason)
+		sconn.Close()
+	})
+	defer listed()
 	go ssh.DiscardRequests(reqs) // port forwarding and the like: refused
 	// The sessions end when the connection does; wait for them, so that
 	// Shutdown waits for them too.
@@ -179,7 +194,7 @@ func (s *Server) handle(nc net.Conn) {
 // watch closes the connection once its account may no longer work: a
 // suspension, a deletion, an expiry, a removed key or a network
 // restriction ends the session's transfers too, within Revalidate.
-func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.ServerConn) {
+func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.ServerConn, why *atomic.Value) {
 	if s.cfg.Revalidate <= 0 {
 		return
 	}
@@ -196,6 +211,7 @@ func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.Serv
 		case err == nil:
 		case errors.Is(err, authfs.ErrRevoked):
 			s.log.Warn("session ended: access revoked", "user", sess.Login(), "from", conn.RemoteAddr().String(), "reason", err)
+			why.Store(err.Error())
 			conn.Close()
 			return
 		case ctx.Err() == nil:
@@ -204,20 +220,35 @@ func (s *Server) watch(ctx context.Context, sess *authfs.Session, conn *ssh.Serv
 	}
 }
 
-// session serves one channel: only the sftp subsystem; exec, shell and
-// the rest are refused.
+// session serves one channel: the sftp subsystem, or an exec request or
+// shell answered by exec (the hash commands, else an explanation); pty,
+// env, other subsystems and the rest are refused.
 func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	served := make(chan struct{})
 	started := false
 	for req := range reqs {
 		var sub struct{ Name string }
-		if req.Type == "subsystem" && !started && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp" {
+		var run struct{ Command string }
+		switch {
+		case started:
+		case req.Type == "subsystem" && ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp":
 			started = true
 			req.Reply(true, nil)
 			go func() {
 				defer close(served)
 				s.serveSFTP(ctx, sess, ch)
+			}()
+			continue
+		case req.Type == "exec" && ssh.Unmarshal(req.Payload, &run) == nil, req.Type == "shell":
+			started = true
+			req.Reply(true, nil)
+			go func() {
+				defer close(served)
+				status := s.exec(ctx, sess, ch, run.Command)
+				ch.CloseWrite()
+				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+				ch.Close()
 			}()
 			continue
 		}

@@ -55,6 +55,10 @@ func toStatus(log *slog.Logger, op string, err error) error {
 		return &statusError{"directory not empty", sftp.ErrSSHFxFailure}
 	case errors.Is(err, storage.ErrInvalidMove):
 		return &statusError{"cannot move a folder into itself or move the root", sftp.ErrSSHFxFailure}
+	case errors.Is(err, storage.ErrFull):
+		// The log says which store and why; the client that it is full.
+		log.Error("storage full", "op", op, "err", err)
+		return &statusError{"storage full", sftp.ErrSSHFxFailure}
 	case errors.Is(err, storage.ErrTooLarge):
 		return &statusError{"file too large for this folder", sftp.ErrSSHFxFailure}
 	case errors.Is(err, authfs.ErrLocked):

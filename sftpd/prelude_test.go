@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"pier/internal/testenv"
 )
 
 // TestCipherOffer: a client that can do AES-GCM gets it, whatever it
@@ -42,7 +44,7 @@ func TestCipherOffer(t *testing.T) {
 // TestOpenSSHDefaultsGetGCM: OpenSSH's client with its default lists
 // negotiates aes128-gcm, not aes128-ctr with an HMAC.
 func TestOpenSSHDefaultsGetGCM(t *testing.T) {
-	sshBin := need(t, "ssh")
+	sshBin := testenv.Need(t, "ssh")
 	e := start(t, false)
 	out, _ := exec.Command(sshBin, "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",

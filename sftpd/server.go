@@ -23,6 +23,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/membudget"
+	"pier/sessions"
 )
 
 // Config holds the SSH server's settings.
@@ -62,6 +63,13 @@ type Config struct {
 	// encrypt-and-MAC mode, after the ETM ones, for clients on libssh2
 	// before 1.11 (curl and PHP on Debian 12) that know no ETM MAC.
 	CompatMACs bool
+	// Compat makes this server the compatibility listener for older
+	// integration platforms (Debian's JSch 0.1.54, libssh2 1.10): it also
+	// offers compatMACs and compatKeyAlgos, and only accounts marked
+	// for it (identity's SSHCompat, on the user or an organisation above
+	// them) may log in — decided by auth and authz on every login and
+	// request, not by the listener. Keep the main listener modern.
+	Compat bool
 	// Revalidate is how often a connection checks that its account may
 	// still work (not suspended, deleted, expired; key and networks
 	// unchanged); a connection that may not is closed, transfers and all.
@@ -138,6 +146,14 @@ var (
 	MACs           = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM}
 	PublicKeyAlgos = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
 		ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+
+	// What the compatibility listener adds, measured against the clients
+	// that need it: hmac-sha2-256 in encrypt-and-MAC mode (JSch 0.1.54 and
+	// libssh2 1.10 know no ETM MAC; both know this one) and RSA signatures
+	// with SHA-1 for user keys (JSch 0.1.54 signs only so). Both find a key exchange (ECDH P-256,
+	// curve25519) and a cipher (aes-ctr) among the main listener's.
+	compatMACs     = []string{ssh.HMACSHA256}
+	compatKeyAlgos = []string{ssh.KeyAlgoRSA}
 )
 
 // Server is the SFTP server.
@@ -154,6 +170,8 @@ type Server struct {
 
 	admit   *admission
 	handles atomic.Int64 // open SFTP handles of all sessions
+	// sessions lists logged-in connections for administrators (nil: none).
+	sessions *sessions.Registry
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -168,6 +186,13 @@ type Server struct {
 const loginExt, keyExt, userExt = "pier-login", "pier-key", "pier-user"
 
 var errDenied = errors.New("permission denied")
+
+// WithSessions lists the server's sessions in r, where administrators
+// can see and end them.
+func (s *Server) WithSessions(r *sessions.Registry) *Server {
+	s.sessions = r
+	return s
+}
 
 // New prepares a server; host keys are loaded or generated now.
 func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server, error) {
@@ -188,13 +213,17 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger) (*Server
 	if cfg.ChaCha20 {
 		ciphers = append(append([]string{}, Ciphers...), ssh.CipherChaCha20Poly1305)
 	}
-	macs := MACs
-	if cfg.CompatMACs {
+	macs, keyAlgos := MACs, PublicKeyAlgos
+	switch {
+	case cfg.Compat:
+		macs = append(append([]string{}, MACs...), compatMACs...)
+		keyAlgos = append(append([]string{}, PublicKeyAlgos...), compatKeyAlgos...)
+	case cfg.CompatMACs:
 		macs = append(append([]string{}, MACs...), ssh.HMACSHA256, ssh.HMACSHA512)
 	}
 	s.ssh = &ssh.ServerConfig{
 		Config:                  ssh.Config{KeyExchanges: KeyExchanges, Ciphers: ciphers, MACs: macs},
-		PublicKeyAuthAlgorithms: PublicKeyAlgos,
+		PublicKeyAuthAlgorithms: keyAlgos,
 		MaxAuthTries:            cfg.MaxAuthTries,
 		ServerVersion:           "SSH-2.0-pier",
 		PasswordCallback:        s.password,
@@ -218,8 +247,8 @@ func (s *Server) Fingerprints() []string {
 	return out
 }
 
-func attempt(c ssh.ConnMetadata) auth.Attempt {
-	a := auth.Attempt{Login: c.User(), Protocol: authz.SFTP}
+func (s *Server) attempt(c ssh.ConnMetadata) auth.Attempt {
+	a := auth.Attempt{Login: c.User(), Protocol: authz.SFTP, Compat: s.cfg.Compat}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		a.From = ap.Addr()
 	}
@@ -229,7 +258,7 @@ func attempt(c ssh.ConnMetadata) auth.Attempt {
 func (s *Server) password(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
-	acct, ok, err := s.auth.Password(ctx, attempt(c), string(pw))
+	acct, ok, err := s.auth.Password(ctx, s.attempt(c), string(pw))
 	return s.permit(acct, ok, err)
 }
 
@@ -240,7 +269,7 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
 	fp := ssh.FingerprintSHA256(key)
-	acct, ok, err := s.auth.PublicKey(ctx, attempt(c), fp)
+	acct, ok, err := s.auth.PublicKey(ctx, s.attempt(c), fp)
 	return s.permit(acct, ok, err)
 }
 

@@ -418,7 +418,8 @@ func TestCutUploadLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestRefusedRequests: exec, shell and port forwarding are refused.
+// TestRefusedRequests: exec and shell run nothing; other subsystems and
+// port forwarding are refused.
 func TestRefusedRequests(t *testing.T) {
 	e := start(t, false)
 	conn, err := ssh.Dial("tcp", e.addr, &ssh.ClientConfig{User: "anna", Auth: []ssh.AuthMethod{ssh.Password(password)},
@@ -431,12 +432,22 @@ func TestRefusedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := sess.CombinedOutput("cat /etc/passwd"); err == nil || len(out) > 0 {
+	// exec and shell run nothing: one line of explanation, exit status 1.
+	if out, err := sess.CombinedOutput("cat /etc/passwd"); err == nil || !strings.HasPrefix(string(out), "pier: this server speaks SFTP only") {
 		t.Errorf("exec answered: %q %v", out, err)
 	}
 	sess, _ = conn.NewSession()
-	if err := sess.Shell(); err == nil {
-		t.Error("shell accepted")
+	var stderr strings.Builder
+	sess.Stderr = &stderr
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Wait(); err == nil || !strings.HasPrefix(stderr.String(), "pier: this server speaks SFTP only") {
+		t.Errorf("shell: %v %q", err, stderr.String())
+	}
+	sess, _ = conn.NewSession()
+	if ok, err := sess.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"netconf"})); ok || err != nil {
+		t.Errorf("another subsystem: %v %v", ok, err)
 	}
 	if _, err := conn.Listen("tcp", "127.0.0.1:0"); err == nil {
 		t.Error("remote port forwarding accepted")
@@ -474,7 +485,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	if err := c.RemoveAll("/acme/staff"); err == nil {
 		t.Error("remove of a folder holding a locked file succeeded")
 	}
-	if err := e.locks.Unlock(ctx, "someone-else", tok, time.Now()); err != nil {
+	if err := e.locks.Unlock(ctx, "someone-else", tok, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	put(t, c, "/acme/staff/locked.txt", []byte("v2"))
@@ -488,7 +499,7 @@ func TestWebDAVLockBlocksSFTP(t *testing.T) {
 	if err := f.Close(); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("upload published over a lock taken meanwhile: %v", err)
 	}
-	e.locks.Unlock(ctx, "someone-else", tok, time.Now())
+	e.locks.Unlock(ctx, "someone-else", tok, time.Now(), nil)
 }
 
 // TestIdleTimeout: a client that logs in and then says nothing is

@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"iter"
 	"sync"
 	"time"
@@ -70,8 +73,11 @@ func (f *FS) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[Entry, error] {
 }
 
 // Mkdir creates a folder inside an existing folder.
-func (f *FS) Mkdir(ctx context.Context, p vpath.Path, by string) error {
-	return f.cat.Mkdir(ctx, p, by, time.Now())
+func (f *FS) Mkdir(ctx context.Context, p vpath.Path, opts MkdirOptions) error {
+	if opts.ModTime.IsZero() {
+		opts.ModTime = time.Now()
+	}
+	return f.cat.Mkdir(ctx, p, opts)
 }
 
 // MkdirAll creates p and any missing parents; existing folders are fine.
@@ -89,7 +95,7 @@ func (f *FS) MkdirAll(ctx context.Context, p vpath.Path, by string) error {
 	if err := f.MkdirAll(ctx, p.Parent(), by); err != nil {
 		return err
 	}
-	if err := f.cat.Mkdir(ctx, p, by, time.Now()); err != nil && !errors.Is(err, ErrExist) {
+	if err := f.cat.Mkdir(ctx, p, MkdirOptions{By: by, ModTime: time.Now()}); err != nil && !errors.Is(err, ErrExist) {
 		return err
 	}
 	return nil
@@ -151,6 +157,8 @@ type CreateOptions struct {
 	Conflict Conflict
 	// Guard, if set, decides inside the publishing transaction.
 	Guard Guard
+	// Note, if set, records the publication in its transaction.
+	Note Note
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
@@ -189,7 +197,7 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		f.cat.AbandonUpload(context.WithoutCancel(ctx), id)
 		return nil, pathErr("create", p, err)
 	}
-	return &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), opts: opts}, nil
+	return &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), sha1: sha1.New(), opts: opts}, nil
 }
 
 // Upload streams a new file's bytes into a blob, hashing them on the way.
@@ -200,7 +208,12 @@ type Upload struct {
 	path vpath.Path
 	id   string
 	w    BlobWriter
-	hash hash.Hash
+	hash hash.Hash // SHA-256
+	// SHA-1 is computed while streaming too: sync tools (rclone's webdav
+	// remote, sha1sum over SSH) compare it, and a listing cannot compute
+	// it afterwards. MD5 costs twice as much CPU and is computed on first
+	// request instead (FS.Sums).
+	sha1 hash.Hash
 	size int64
 	opts CreateOptions
 
@@ -220,6 +233,7 @@ func (u *Upload) Write(b []byte) (int, error) {
 	}
 	n, err := u.w.Write(b)
 	u.hash.Write(b[:n])
+	u.sha1.Write(b[:n])
 	u.size += int64(n)
 	if err != nil {
 		u.err = pathErr("write", u.path, err)
@@ -261,8 +275,8 @@ func (u *Upload) Close() (Entry, error) {
 	}
 	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
 		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
-		ModTime: mtime, CreatedBy: u.opts.By,
-	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard})
+		SHA1: hex.EncodeToString(u.sha1.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By,
+	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
 	if err != nil {
 		u.discard(err)
 		return Entry{}, err
@@ -321,4 +335,39 @@ func (f *FS) Open(ctx context.Context, p vpath.Path) (*File, error) {
 		return nil, pathErr("open", p, err)
 	}
 	return &File{Entry: e, BlobReader: r}, nil
+}
+
+// Sums returns the entry at p, a file, with its SHA-1 and MD5 filled in:
+// hashes not recorded yet (MD5 of every file, SHA-1 of files published
+// before pier recorded it) are computed by reading the content once, and
+// recorded for every entry holding the same blob.
+func (f *FS) Sums(ctx context.Context, p vpath.Path) (Entry, error) {
+	e, err := f.cat.Stat(ctx, p)
+	if err != nil {
+		return e, err
+	}
+	if e.IsDir() {
+		return e, pathErr("hash", p, ErrIsDir)
+	}
+	if e.SHA1 != "" && e.MD5 != "" {
+		return e, nil
+	}
+	r, err := f.blobs.Open(ctx, e.BlobID, e.Size)
+	if err != nil {
+		return e, pathErr("hash", p, err)
+	}
+	defer r.Close()
+	h1, h5 := sha1.New(), md5.New()
+	if _, err := io.Copy(io.MultiWriter(h1, h5), r); err != nil {
+		return e, pathErr("hash", p, err)
+	}
+	s := Sums{SHA1: hex.EncodeToString(h1.Sum(nil)), MD5: hex.EncodeToString(h5.Sum(nil))}
+	if e.SHA1 != "" && e.SHA1 != s.SHA1 {
+		return e, pathErr("hash", p, fmt.Errorf("blob %s: content does not match its recorded SHA-1", e.BlobID))
+	}
+	if err := f.cat.SetSums(ctx, e.BlobID, s); err != nil {
+		return e, pathErr("hash", p, err)
+	}
+	e.SHA1, e.MD5 = s.SHA1, s.MD5
+	return e, nil
 }

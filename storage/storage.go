@@ -11,7 +11,8 @@
 //
 // Errors: a missing path wraps fs.ErrNotExist, an existing one fs.ErrExist;
 // ErrNotDir, ErrIsDir, ErrNotEmpty and ErrTooLarge name the other refusals,
-// and ErrUnavailable a blob store that does not answer. Front ends
+// ErrUnavailable a blob store that does not answer, and ErrFull one that
+// has no room left. Front ends
 // translate them to protocol codes; nothing here knows protocols.
 package storage
 
@@ -48,6 +49,11 @@ var (
 	// could not be reached: a fault of the service, not of the request,
 	// which front ends report as such (and may ask the client to retry).
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrFull means the blob storage has no room for the bytes: a full
+	// disk or quota (ENOSPC, EDQUOT), an S3 service past its free-space
+	// threshold or a bucket quota. Front ends say "storage full" (SFTP)
+	// and 507 (WebDAV) rather than "internal error".
+	ErrFull = errors.New("storage full")
 )
 
 // PathError carries the operation and path of a failure; Err is one of the
@@ -82,11 +88,14 @@ const (
 
 // Entry is one row of the catalog.
 type Entry struct {
-	Path      vpath.Path
-	Kind      Kind
-	Size      int64
-	ModTime   time.Time
-	SHA256    string    // hex; empty for folders
+	Path    vpath.Path
+	Kind    Kind
+	Size    int64
+	ModTime time.Time
+	SHA256  string // hex; empty for folders
+	// SHA1 and MD5 are hex, for sync tools that compare no other hash
+	// (see FS.Sums); empty for folders and while not yet computed.
+	SHA1, MD5 string
 	BlobID    string    // empty for folders
 	ID        int64     // stable across renames and overwrites
 	Version   int64     // grows with every overwrite
@@ -163,6 +172,9 @@ type Prop struct {
 	XML          []byte // inner XML
 }
 
+// Sums are hex digests of a file's content; an empty one is not known.
+type Sums struct{ SHA1, MD5 string }
+
 // Limits on dead properties.
 const (
 	MaxPropsPerEntry = 100
@@ -177,6 +189,8 @@ type NewFile struct {
 	BlobID    string
 	Size      int64
 	SHA256    string
+	SHA1      string
+	MD5       string // "" when not computed while uploading
 	ModTime   time.Time
 	CreatedBy string
 }
@@ -188,7 +202,7 @@ type Catalog interface {
 	// List returns up to limit children of dir with names greater than
 	// after, in byte order of their names.
 	List(ctx context.Context, dir vpath.Path, after string, limit int) ([]Entry, error)
-	Mkdir(ctx context.Context, p vpath.Path, by string, mtime time.Time) error
+	Mkdir(ctx context.Context, p vpath.Path, opts MkdirOptions) error
 	// BeginUpload records a blob being written so GC can find it if the
 	// upload is never published.
 	BeginUpload(ctx context.Context, blobID string, p vpath.Path) error
@@ -213,6 +227,10 @@ type Catalog interface {
 	// (Entry.Shadows), or an error wrapping ErrNotExist.
 	Shadow(ctx context.Context, p vpath.Path, by string) (Entry, error)
 	SetModTime(ctx context.Context, p vpath.Path, t time.Time) error
+	// SetSums records hashes of a blob's content on every entry that
+	// holds it, where they are not recorded yet (blobs never change, so
+	// a hash computed once holds for every copy).
+	SetSums(ctx context.Context, blobID string, s Sums) error
 
 	// DeadProps returns the dead (client-set) properties of entries.
 	DeadProps(ctx context.Context, ids []int64) (map[int64][]Prop, error)
@@ -248,6 +266,20 @@ type View interface {
 // and is returned as it is.
 type Guard func(ctx context.Context, v View) error
 
+// Note is the audit record of a change, written in the change's own
+// transaction so that the change and its record commit together or not at
+// all: given the entry the change produced (published, made, moved or
+// copied; for a removal, the removed one), it returns the record's bytes,
+// or nil for none. It may run more than once (a retried transaction).
+type Note func(result Entry) []byte
+
+// MkdirOptions shape the making of a folder.
+type MkdirOptions struct {
+	By      string    // who makes it
+	ModTime time.Time // zero: now
+	Note    Note
+}
+
 // Replace says what a move or copy may replace at its target.
 type Replace uint8
 
@@ -276,6 +308,9 @@ type MoveOptions struct {
 	Conflict Conflict
 	// Guard, if set, decides inside the transaction.
 	Guard Guard
+	// Note, if set, records the move or copy (its result: the entry at
+	// its new place) in its transaction.
+	Note Note
 }
 
 // RemoveOptions shape a removal.
@@ -284,6 +319,8 @@ type RemoveOptions struct {
 	Recursive bool
 	// Guard, if set, decides inside the transaction.
 	Guard Guard
+	// Note, if set, records the removal in its transaction.
+	Note Note
 }
 
 // PublishOptions shape the publication of an upload.
@@ -297,6 +334,8 @@ type PublishOptions struct {
 	// Guard, if set, decides inside the transaction, on the entry the
 	// upload would replace (a conditional PUT's If-Match, say).
 	Guard Guard
+	// Note, if set, records the publication in its transaction.
+	Note Note
 }
 
 // Conflict decides, inside a change's transaction, whether a file that

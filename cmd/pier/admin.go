@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"pier/admin"
+	"pier/audit"
 	"pier/config"
 	"pier/identity"
 	"pier/node"
@@ -79,26 +81,45 @@ func parseAdmin(name, synopsis string, nargs int, args []string, register func(*
 	return cfg, pos, nil
 }
 
-// admin is an opened store for one admin command.
-type admin struct {
+// opened is an opened store for one admin command.
+type opened struct {
 	node *node.Node
 	ids  *identity.Store
+	ops  *admin.Service
 	stdio
 }
 
-func openAdmin(ctx context.Context, cfg config.Config, io stdio) (*admin, error) {
+// actor is the command line's administrator: a super administrator named
+// after the operating system user.
+func (a *opened) actor(ctx context.Context) admin.Actor { return admin.CLI(audit.ActorFrom(ctx)) }
+
+// fields names the flag an admin operation's field error came through
+// ("--cidr: …") when the command has that flag; other errors pass as
+// they are.
+func fields(err error, flags ...string) error {
+	var fe *identity.FieldError
+	if errors.As(err, &fe) {
+		name := strings.ReplaceAll(fe.Field, "_", "-")
+		if slices.Contains(flags, name) {
+			return fmt.Errorf("--%s: %s", name, fe.Msg)
+		}
+	}
+	return err
+}
+
+func openAdmin(ctx context.Context, cfg config.Config, io stdio) (*opened, error) {
 	n, err := node.Open(ctx, cfg, logger())
 	if err != nil {
 		return nil, err
 	}
-	return &admin{node: n, ids: n.IDs, stdio: io}, nil
+	return &opened{node: n, ids: n.IDs, ops: n.Admin, stdio: io}, nil
 }
 
-func (a *admin) Close() error { return a.node.Close() }
+func (a *opened) Close() error { return a.node.Close() }
 
 // openCommand parses a command's arguments (as parseAdmin) and opens the
 // store: what every admin command that needs no checks in between does.
-func openCommand(ctx context.Context, io stdio, name, synopsis string, nargs int, args []string, register func(*flag.FlagSet)) (*admin, []string, error) {
+func openCommand(ctx context.Context, io stdio, name, synopsis string, nargs int, args []string, register func(*flag.FlagSet)) (*opened, []string, error) {
 	cfg, pos, err := parseAdmin(name, synopsis, nargs, args, register)
 	if err != nil {
 		return nil, nil, err
@@ -108,6 +129,14 @@ func openCommand(ctx context.Context, io stdio, name, synopsis string, nargs int
 		return nil, nil, err
 	}
 	return a, pos, nil
+}
+
+// clipArg shortens user input echoed in an error.
+func clipArg(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // printJSON writes v as indented JSON.

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"time"
 
+	"pier/admin"
 	"pier/authfs"
 	"pier/authz"
 	"pier/vpath"
@@ -84,7 +84,7 @@ func (f *explainFlags) request(pos []string) (request, error) {
 		return r, err
 	}
 	if f.size != "" {
-		if r.size, err = parseSize(f.size); err != nil {
+		if r.size, err = admin.ParseSize(f.size); err != nil {
 			return r, flagErr("size", err)
 		}
 	}
@@ -133,33 +133,17 @@ func accessExplain(ctx context.Context, args []string, io stdio) error {
 
 // explain asks the authorising file system, which decides with the very
 // code the servers use.
-func (a *admin) explain(ctx context.Context, r request, f explainFlags) (authz.Decision, error) {
+func (a *opened) explain(ctx context.Context, r request, f explainFlags) (authz.Decision, error) {
 	q := authfs.Question{Login: r.login, Protocol: r.protocol, Action: r.action, Rename: r.rename,
 		Path: r.paths[0], Size: r.size, Exists: f.exists, Dir: f.dir}
 	if r.rename {
 		q.To = r.paths[1]
 	}
-	d, err := a.node.Access.Explain(ctx, q)
+	d, err := a.ops.Explain(ctx, a.actor(ctx), q)
 	if err != nil {
 		return d, fmt.Errorf("access: %w", err)
 	}
 	return d, nil
-}
-
-// viewJSON is `access view --json`.
-type viewJSON struct {
-	Login   string          `json:"login"`
-	Usable  bool            `json:"usable"`
-	Reason  string          `json:"reason,omitempty"`
-	Entries []viewEntryJSON `json:"entries"`
-}
-
-type viewEntryJSON struct {
-	Path   string   `json:"path"`
-	Perms  string   `json:"perms"`
-	Grants []int64  `json:"grants"`
-	Limits []string `json:"limits"`
-	Text   string   `json:"text"`
 }
 
 func accessView(ctx context.Context, args []string, io stdio) error {
@@ -181,15 +165,9 @@ func accessView(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	facts, view, err := a.node.Access.View(ctx, pos[0], proto)
+	v, err := a.ops.View(ctx, a.actor(ctx), pos[0], proto)
 	if err != nil {
 		return fmt.Errorf("access: %w", err)
-	}
-	v := viewJSON{Login: facts.Login, Entries: []viewEntryJSON{}}
-	v.Usable, v.Reason = facts.Usable(time.Now())
-	for _, e := range view {
-		v.Entries = append(v.Entries, viewEntryJSON{Path: e.Path.String(), Perms: e.Perms.String(),
-			Grants: e.Grants, Limits: append([]string{}, e.Limits...), Text: e.String()})
 	}
 	if asJSON {
 		return printJSON(a.out, v)

@@ -10,44 +10,20 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"pier/admin"
 	"pier/credential"
 	"pier/identity"
 )
 
-// password is a new password: typed by the administrator or generated.
-type password struct {
-	clear     string
-	generated bool
-}
-
 // reveal prints a generated password, the one time it is ever shown.
-func (p password) reveal(w io.Writer, login string) {
-	if !p.generated {
+func reveal(w io.Writer, login, password string) {
+	if password == "" {
 		return
 	}
-	fmt.Fprintf(w, "password for %s: %s\n", login, p.clear)
+	fmt.Fprintf(w, "password for %s: %s\n", login, password)
 	fmt.Fprintln(w, "This password will not be shown again: hand it over now; pier stores only its hash.")
-}
-
-// newPassword reads (fromStdin) or generates (generate) a password for u
-// and checks it against the policy; with neither it returns no password.
-func newPassword(fromStdin, generate bool, stdin io.Reader, u identity.User) (password, error) {
-	switch {
-	case generate:
-		pw, err := credential.Generate()
-		return password{clear: pw, generated: true}, err
-	case !fromStdin:
-		return password{}, nil
-	}
-	pw, err := readPassword(stdin)
-	if err != nil {
-		return password{}, err
-	}
-	if err := (credential.Policy{}).Check(pw, u.Login, u.Name, u.Email); err != nil {
-		return password{}, err // "password must be at least 15 characters (got 9)"
-	}
-	return password{clear: pw}, nil
 }
 
 // readPassword reads the first line of r without its line ending.
@@ -63,107 +39,33 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// hashPassword hashes a new password; no password gives no hash.
-func hashPassword(ctx context.Context, pw string) (string, error) {
-	if pw == "" {
-		return "", nil
-	}
-	h, err := credential.NewHasher(credential.DefaultParams(), 1)
-	if err != nil {
-		return "", err
-	}
-	return h.Hash(ctx, pw)
-}
-
-// readKeyFile parses an authorized_keys file ("-": standard input; "": no
-// file). Blank lines and # comments are skipped; any other line that is
-// not an acceptable key fails the whole file, naming its line number.
-func readKeyFile(path string, stdin io.Reader) ([]identity.Key, error) {
+// readKeyFile reads an authorized_keys file ("-": standard input; "": no
+// file) for the admin layer to parse.
+func readKeyFile(path string, stdin io.Reader) (string, error) {
 	if path == "" {
-		return nil, nil
+		return "", nil
 	}
 	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("--key: %w", err)
+			return "", fmt.Errorf("--key: %w", err)
 		}
 		defer f.Close()
 		r = f
 	}
-	keys, err := parseKeys(r)
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+		return "", fmt.Errorf("key file %s: %w", path, err)
 	}
-	return keys, nil
-}
-
-func parseKeys(r io.Reader) ([]identity.Key, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), credential.MaxAuthorizedLine+2)
-	var keys []identity.Key
-	seen := map[string]int{}
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	if _, err := admin.ParseKeys(string(b)); err != nil {
+		var fe *identity.FieldError
+		if errors.As(err, &fe) {
+			return "", fmt.Errorf("key file %s: %s", path, fe.Msg)
 		}
-		k, err := parseKey(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		if first, dup := seen[k.Fingerprint]; dup {
-			return nil, fmt.Errorf("line %d: the same key as line %d", n, first)
-		}
-		seen[k.Fingerprint] = n
-		keys = append(keys, k)
+		return "", fmt.Errorf("key file %s: %w", path, err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("after line %d keys: %w", len(keys), err)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("no SSH public key in it")
-	}
-	return keys, nil
-}
-
-// parseKey reads one authorized_keys line.
-func parseKey(line string) (identity.Key, error) {
-	k, err := credential.ParseAuthorizedKey(line)
-	if err != nil {
-		return identity.Key{}, err
-	}
-	return identity.Key{Fingerprint: k.Fingerprint, Type: k.Type, PublicKey: k.AuthorizedKey, Comment: k.Comment}, nil
-}
-
-// checkKeysFree refuses keys that already belong to another user: a key
-// names one identity.
-func (a *admin) checkKeysFree(ctx context.Context, login string, keys []identity.Key) error {
-	for _, k := range keys {
-		owner, err := a.ids.KeyByFingerprint(ctx, k.Fingerprint)
-		switch {
-		case errors.Is(err, identity.ErrNotFound):
-		case err != nil:
-			return err
-		case owner.Login != identity.CanonicalLogin(login):
-			return fmt.Errorf("key: %s already belongs to user %s", k.Fingerprint, owner.Login)
-		}
-	}
-	return nil
-}
-
-// addKeys attaches keys to a user; if one is refused, the ones just added
-// are taken away again.
-func (a *admin) addKeys(ctx context.Context, login string, keys []identity.Key) error {
-	for i, k := range keys {
-		if _, err := a.ids.AddKey(ctx, login, k); err != nil {
-			for _, done := range keys[:i] {
-				a.ids.RemoveKey(context.WithoutCancel(ctx), login, done.Fingerprint)
-			}
-			return fmt.Errorf("key %s: %w", k.Fingerprint, err)
-		}
-	}
-	return nil
+	return string(b), nil
 }
 
 func userPasswd(ctx context.Context, args []string, io stdio) error {
@@ -178,28 +80,24 @@ func userPasswd(ctx context.Context, args []string, io stdio) error {
 	if err := oneOf("user passwd", map[string]bool{"generate": generate, "stdin": fromStdin}); err != nil {
 		return err
 	}
+	var pw string
+	if fromStdin {
+		if pw, err = readPassword(io.in); err != nil {
+			return err
+		}
+	}
 	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, err := a.ids.GetUser(ctx, pos[0])
+	generated, err := a.ops.SetPassword(ctx, a.actor(ctx), pos[0], pw, generate)
 	if err != nil {
 		return fmt.Errorf("user passwd: %w", err)
 	}
-	pw, err := newPassword(fromStdin, generate, io.in, u)
-	if err != nil {
-		return err
-	}
-	hash, err := hashPassword(ctx, pw.clear)
-	if err != nil {
-		return err
-	}
-	if _, err := a.ids.UpdateUser(ctx, u.Login, func(u *identity.User) error { u.PasswordHash = hash; return nil }); err != nil {
-		return fmt.Errorf("user passwd: %w", err)
-	}
-	fmt.Fprintf(a.out, "password of %s changed\n", u.Login)
-	pw.reveal(a.out, u.Login)
+	login := identity.CanonicalLogin(pos[0])
+	fmt.Fprintf(a.out, "password of %s changed\n", login)
+	reveal(a.out, login, generated)
 	return nil
 }
 
@@ -221,7 +119,7 @@ func keyAdd(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	keys, err := readKeyFile(pos[1], io.in)
+	text, err := readKeyFile(pos[1], io.in)
 	if err != nil {
 		return err
 	}
@@ -230,29 +128,18 @@ func keyAdd(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.ids.GetUser(ctx, pos[0]); err != nil {
+	before, err := a.ops.ListKeys(ctx, a.actor(ctx), pos[0])
+	if err != nil {
 		return fmt.Errorf("user key add: %w", err)
 	}
-	if err := a.checkKeysFree(ctx, pos[0], keys); err != nil {
-		return err
+	after, err := a.ops.AddKeys(ctx, a.actor(ctx), pos[0], text)
+	if err != nil {
+		return fmt.Errorf("user key add: %w", err)
 	}
-	if err := a.addKeys(ctx, pos[0], keys); err != nil {
-		return err
-	}
-	for _, k := range keys {
+	for _, k := range after[len(before):] {
 		fmt.Fprintf(a.out, "key %s (%s) added to %s\n", k.Fingerprint, k.Type, identity.CanonicalLogin(pos[0]))
 	}
 	return nil
-}
-
-// keyJSON is a key as `user key list --json` prints it.
-type keyJSON struct {
-	Fingerprint string `json:"fingerprint"`
-	Type        string `json:"type"`
-	Comment     string `json:"comment"`
-	Created     string `json:"created"`
-	Expires     string `json:"expires,omitempty"`
-	LastUsed    string `json:"last_used,omitempty"`
 }
 
 func keyList(ctx context.Context, args []string, io stdio) error {
@@ -264,22 +151,17 @@ func keyList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	keys, err := a.ids.ListKeys(ctx, pos[0])
+	keys, err := a.ops.ListKeys(ctx, a.actor(ctx), pos[0])
 	if err != nil {
 		return fmt.Errorf("user key list: %w", err)
 	}
-	out := []keyJSON{}
-	for _, k := range keys {
-		out = append(out, keyJSON{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment,
-			Created: timeText(k.Created), Expires: timeText(k.Expires), LastUsed: timeText(k.LastUsed)})
-	}
 	if asJSON {
-		return printJSON(a.out, out)
+		return printJSON(a.out, keys)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tCREATED\tLAST USED")
-	for _, k := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), k.Created, orText(k.LastUsed, "never"))
+	fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tCREATED\tEXPIRES\tLAST USED")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), k.Created, orText(k.Expires, "never"), orText(k.LastUsed, "never"))
 	}
 	return tw.Flush()
 }
@@ -290,9 +172,113 @@ func keyRemove(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.RemoveKey(ctx, pos[0], pos[1]); err != nil {
+	if err := a.ops.RemoveKey(ctx, a.actor(ctx), pos[0], pos[1]); err != nil {
 		return fmt.Errorf("user key remove: %w", err)
 	}
 	fmt.Fprintf(a.out, "key %s removed from %s\n", pos[1], identity.CanonicalLogin(pos[0]))
+	return nil
+}
+
+const tokenUsage = `Usage: pier user token COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
+
+  add LOGIN NAME [--read-only] [--org SLUG] [--expires 90d]
+                   make an API token for an administrator; it is printed once
+  list [--json]    every token (never its secret)
+  revoke ID        revoke a token for good
+`
+
+func userToken(ctx context.Context, args []string, io stdio) error {
+	return subcommands(ctx, "user token", tokenUsage, args, io, map[string]func(context.Context, []string, stdio) error{
+		"add": tokenAdd, "list": tokenList, "revoke": tokenRevoke,
+	})
+}
+
+// parseAge reads a duration with days: "90d", "36h", "1h30m".
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(d, "%d", &n); err == nil && n > 0 && fmt.Sprint(n) == d {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration (want 90d or 36h)", clipArg(s))
+	}
+	return d, nil
+}
+
+func tokenAdd(ctx context.Context, args []string, io stdio) error {
+	var readOnly bool
+	var org, expires string
+	a, pos, err := openCommand(ctx, io, "user token add", "LOGIN NAME [--read-only] [--org SLUG] [--expires 90d]", 2, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&readOnly, "read-only", false, "the token only reads")
+		fs.StringVar(&org, "org", "", "narrow the token to this organisation subtree")
+		fs.StringVar(&expires, "expires", "", "the token stops working after this long (90d, 36h)")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	in := admin.TokenInput{Login: pos[0], Name: pos[1], ReadOnly: readOnly, Org: org}
+	if expires != "" {
+		if in.Expires, err = parseAge(expires); err != nil {
+			return fmt.Errorf("--expires: %w", err)
+		}
+	}
+	t, text, err := a.ops.AddToken(ctx, a.actor(ctx), in)
+	if err != nil {
+		return fmt.Errorf("user token add: %w", fields(err, "org"))
+	}
+	fmt.Fprintf(a.out, "token %d (%s) for %s: %s\n", t.ID, t.Name, t.Login, text)
+	fmt.Fprintln(a.out, "This token will not be shown again: pier stores only its hash.")
+	return nil
+}
+
+func tokenList(ctx context.Context, args []string, io stdio) error {
+	var asJSON bool
+	a, _, err := openCommand(ctx, io, "user token list", "[--json]", 0, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	tokens, err := a.ops.ListTokens(ctx, a.actor(ctx))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(a.out, tokens)
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tLOGIN\tNAME\tSCOPE\tEXPIRES\tLAST USED\tREVOKED")
+	for _, t := range tokens {
+		scope := "write"
+		if t.ReadOnly {
+			scope = "read"
+		}
+		if t.Org != "" {
+			scope += " " + t.Org
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Login, t.Name, scope, orText(t.Expires, "never"), orText(t.LastUsed, "never"), dash(t.Revoked))
+	}
+	return tw.Flush()
+}
+
+func tokenRevoke(ctx context.Context, args []string, io stdio) error {
+	a, pos, err := openCommand(ctx, io, "user token revoke", "ID", 1, args, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var id int64
+	if _, err := fmt.Sscanf(pos[0], "%d", &id); err != nil || id <= 0 {
+		return usageError{fmt.Sprintf("user token revoke: %q is not a token number", clipArg(pos[0]))}
+	}
+	if err := a.ops.RevokeToken(ctx, a.actor(ctx), id); err != nil {
+		return fmt.Errorf("user token revoke: %w", err)
+	}
+	fmt.Fprintf(a.out, "token %d revoked\n", id)
 	return nil
 }

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
-	"pier/authz"
-	"pier/vpath"
+	"pier/admin"
+	"text/tabwriter"
 )
 
 const grantUsage = `Usage: pier grant COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
@@ -46,110 +43,28 @@ func (f *grantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.maxSize, "max-size", "", "largest upload, 50MB or 1GiB")
 }
 
-// grant builds the grant the flags describe, checking every field.
-func (f *grantFlags) grant() (authz.Grant, error) {
-	for name, v := range map[string]string{"to": f.to, "path": f.path, "perms": f.perms} {
-		if v == "" {
-			return authz.Grant{}, usageError{"grant add: --" + name + " is required"}
-		}
-	}
-	var g authz.Grant
-	var err error
-	if g.Subject, err = authz.ParseSubject(f.to); err != nil {
-		return g, flagErr("to", err)
-	}
-	if g.Path, err = vpath.Parse(f.path); err != nil {
-		return g, flagErr("path", err)
-	}
-	if g.Perms, err = authz.ParsePerms(f.perms); err != nil {
-		return g, flagErr("perms", err)
-	}
-	if g.Perms == authz.PermNone {
-		return g, errors.New("--perms: a grant needs at least one permission")
-	}
-	for _, p := range f.allow {
-		if err := authz.ValidatePattern(p); err != nil {
-			return g, flagErr("allow", err)
-		}
-	}
-	for _, p := range f.deny {
-		if err := authz.ValidatePattern(p); err != nil {
-			return g, flagErr("deny", err)
-		}
-	}
-	g.Allow, g.Deny = f.allow, f.deny
-	if f.maxSize != "" {
-		if g.MaxSize, err = parseSize(f.maxSize); err != nil {
-			return g, flagErr("max-size", err)
-		}
-	}
-	return g, nil
-}
-
 func grantAdd(ctx context.Context, args []string, io stdio) error {
 	var f grantFlags
 	cfg, _, err := parseAdmin("grant add", "--to SUBJECT --path /P --perms LIST [flags]", 0, args, f.register)
 	if err != nil {
 		return err
 	}
-	g, err := f.grant()
-	if err != nil {
-		return err
+	for name, v := range map[string]string{"to": f.to, "path": f.path, "perms": f.perms} {
+		if v == "" {
+			return usageError{"grant add: --" + name + " is required"}
+		}
 	}
 	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if g, err = a.ids.AddGrant(ctx, g, "admin"); err != nil {
-		return fmt.Errorf("grant add: %w", err)
+	g, err := a.ops.AddGrant(ctx, a.actor(ctx), admin.GrantInput{To: f.to, Path: f.path, Perms: f.perms, Allow: f.allow, Deny: f.deny, MaxSize: f.maxSize})
+	if err != nil {
+		return fields(err, "to", "path", "perms", "allow", "deny", "max-size")
 	}
-	fmt.Fprintln(a.out, g.String()) // "grant 7 (group:staff on /acme: list,read)"
+	fmt.Fprintln(a.out, g.Description) // "grant 7 (group:staff on /acme: list,read)"
 	return nil
-}
-
-// sizeUnits are the units --max-size accepts, by their lower-case name.
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
-}
-
-// parseSize reads a positive size: "50MB", "1.5 GiB", "1048576".
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i < 0 {
-		i = len(t)
-	}
-	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || num == "" {
-		return 0, fmt.Errorf("%q is not a size (want e.g. 50MB or 1GiB)", clipArg(s))
-	}
-	mult, ok := sizeUnits[unit]
-	if !ok {
-		return 0, fmt.Errorf("%q: unknown unit %q (want B, KB, MB, GB, KiB, MiB or GiB)", clipArg(s), clipArg(t[i:]))
-	}
-	size := n * float64(mult)
-	switch {
-	case size < 1:
-		return 0, fmt.Errorf("%q: must be at least 1 byte (leave --max-size out for no limit)", clipArg(s))
-	case size > math.MaxInt64/2:
-		return 0, fmt.Errorf("%q is too large", clipArg(s))
-	}
-	return int64(size), nil
-}
-
-// grantJSON is a grant as `grant list --json` prints it.
-type grantJSON struct {
-	ID          int64    `json:"id"`
-	To          string   `json:"to"`
-	Path        string   `json:"path"`
-	Perms       string   `json:"perms"`
-	Allow       []string `json:"allow"`
-	Deny        []string `json:"deny"`
-	MaxSize     int64    `json:"max_size,omitempty"`
-	Description string   `json:"description"`
 }
 
 func grantList(ctx context.Context, args []string, io stdio) error {
@@ -161,14 +76,9 @@ func grantList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	grants, err := a.ids.ListGrants(ctx)
+	out, err := a.ops.ListGrants(ctx, a.actor(ctx))
 	if err != nil {
 		return err
-	}
-	out := []grantJSON{}
-	for _, g := range grants {
-		out = append(out, grantJSON{ID: g.ID, To: g.Subject.String(), Path: g.Path.String(), Perms: g.Perms.String(),
-			Allow: append([]string{}, g.Allow...), Deny: append([]string{}, g.Deny...), MaxSize: g.MaxSize, Description: g.String()})
 	}
 	if asJSON {
 		return printJSON(a.out, out)
@@ -181,7 +91,7 @@ func grantList(ctx context.Context, args []string, io stdio) error {
 	return tw.Flush()
 }
 
-func conditions(g grantJSON) string {
+func conditions(g admin.GrantView) string {
 	var c []string
 	if len(g.Allow) > 0 {
 		c = append(c, "allow "+strings.Join(g.Allow, " "))
@@ -209,7 +119,7 @@ func grantRemove(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.RemoveGrant(ctx, id); err != nil {
+	if err := a.ops.RemoveGrant(ctx, a.actor(ctx), id); err != nil {
 		return fmt.Errorf("grant remove: %w", err)
 	}
 	fmt.Fprintf(a.out, "grant %d removed\n", id)

@@ -27,26 +27,20 @@ func groupCmd(ctx context.Context, args []string, io stdio) error {
 }
 
 func groupAdd(ctx context.Context, args []string, io stdio) error {
-	var desc string
-	a, pos, err := openCommand(ctx, io, "group add", "NAME [--description D]", 1, args, func(fs *flag.FlagSet) {
+	var desc, owner string
+	a, pos, err := openCommand(ctx, io, "group add", "NAME [--description D] [--owner SLUG]", 1, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&desc, "description", "", "what the group is for")
+		fs.StringVar(&owner, "owner", "", "the organisation whose administrators manage the group (default: only super administrators)")
 	})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.ids.AddGroup(ctx, pos[0], desc); err != nil {
-		return fmt.Errorf("group add: %w", err)
+	if _, err := a.ops.AddGroup(ctx, a.actor(ctx), pos[0], desc, owner); err != nil {
+		return fmt.Errorf("group add: %w", fields(err, "owner"))
 	}
 	fmt.Fprintf(a.out, "group %s created\n", pos[0])
 	return nil
-}
-
-// groupJSON is a group as `group list --json` prints it.
-type groupJSON struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Members     []string `json:"members"`
 }
 
 func groupList(ctx context.Context, args []string, io stdio) error {
@@ -58,17 +52,9 @@ func groupList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	groups, err := a.ids.ListGroups(ctx)
+	out, err := a.ops.ListGroups(ctx, a.actor(ctx))
 	if err != nil {
 		return err
-	}
-	out := []groupJSON{}
-	for _, g := range groups {
-		j := groupJSON{Name: g.Name, Description: g.Description, Members: []string{}}
-		for _, m := range g.Members {
-			j.Members = append(j.Members, m.String())
-		}
-		out = append(out, j)
 	}
 	if asJSON {
 		return printJSON(a.out, out)
@@ -87,7 +73,7 @@ func groupDelete(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.DeleteGroup(ctx, pos[0]); err != nil {
+	if err := a.ops.DeleteGroup(ctx, a.actor(ctx), pos[0]); err != nil {
 		return fmt.Errorf("group delete: %w", err)
 	}
 	fmt.Fprintf(a.out, "group %s deleted\n", pos[0])
@@ -161,9 +147,9 @@ func memberCmd(verb string) func(context.Context, []string, stdio) error {
 		}
 		defer a.Close()
 		if verb == "add" {
-			err = a.ids.AddMember(ctx, pos[0], m)
+			err = a.ops.AddMember(ctx, a.actor(ctx), pos[0], m.String())
 		} else {
-			err = a.ids.RemoveMember(ctx, pos[0], m)
+			err = a.ops.RemoveMember(ctx, a.actor(ctx), pos[0], m.String())
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

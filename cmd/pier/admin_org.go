@@ -2,22 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
-	"pier/identity"
-	"pier/storage"
-	"pier/vpath"
+	"pier/admin"
 )
 
 const orgUsage = `Usage: pier org COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
 
-  add  SLUG [--parent SLUG] [--name N] [--kind internal|partner|customer]
+  add  SLUG [--parent SLUG] [--name N] [--kind internal|partner|customer] [--ssh-compat]
                   create an organisation and its folder /SLUG; the kind
                   defaults to the parent's, else partner
+  ssh-compat SLUG on|off
+                  let the organisation's users (and those of the ones below
+                  it) log in through the SFTP compatibility listener
   move SLUG --parent SLUG|""
                   put an organisation under another one (or at the top)
   list [--json]   print the organisation tree
@@ -25,63 +25,32 @@ const orgUsage = `Usage: pier org COMMAND [--data DIR] [--db URL] [--storage URL
 
 func orgCmd(ctx context.Context, args []string, io stdio) error {
 	return subcommands(ctx, "org", orgUsage, args, io, map[string]func(context.Context, []string, stdio) error{
-		"add": orgAdd, "move": orgMove, "list": orgList,
+		"add": orgAdd, "move": orgMove, "list": orgList, "ssh-compat": orgSSHCompat,
 	})
 }
 
 func orgAdd(ctx context.Context, args []string, io stdio) error {
-	var parent, name, kind string
-	cfg, pos, err := parseAdmin("org add", "SLUG [--parent SLUG] [--name N] [--kind K]", 1, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&parent, "parent", "", "slug of the parent organisation")
-		fs.StringVar(&name, "name", "", "display name (default: the slug)")
-		fs.StringVar(&kind, "kind", "", "internal, partner or customer (default: the parent's kind, else partner)")
+	var in admin.OrgInput
+	cfg, pos, err := parseAdmin("org add", "SLUG [--parent SLUG] [--name N] [--kind K] [--ssh-compat]", 1, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&in.SSHCompat, "ssh-compat", false, "let its users log in through the SFTP compatibility listener")
+		fs.StringVar(&in.Parent, "parent", "", "slug of the parent organisation")
+		fs.StringVar(&in.Name, "name", "", "display name (default: the slug)")
+		fs.StringVar(&in.Kind, "kind", "", "internal, partner or customer (default: the parent's kind, else partner)")
 	})
 	if err != nil {
 		return err
 	}
-	o := identity.Org{Slug: pos[0], Name: name, Parent: parent}
-	if kind != "" {
-		k, err := identity.ParseOrgKind(kind)
-		if err != nil {
-			return flagErr("kind", err)
-		}
-		o.Kind = k
-	}
+	in.Slug = pos[0]
 	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	return a.addOrg(ctx, o)
-}
-
-// addOrg creates the organisation, then its folder; if the folder cannot be
-// made the organisation is removed again, so nothing is half done.
-func (a *admin) addOrg(ctx context.Context, o identity.Org) error {
-	if o.Kind == "" && o.Parent != "" {
-		p, err := a.ids.GetOrg(ctx, o.Parent)
-		if err != nil {
-			return flagErr("parent", err)
-		}
-		o.Kind = p.Kind
-	}
-	dir, err := vpath.Parse("/" + o.Slug)
+	o, err := a.ops.AddOrg(ctx, a.actor(ctx), in)
 	if err != nil {
-		return fmt.Errorf("slug: %w", err)
+		return fmt.Errorf("org add: %w", fields(err, "parent", "kind"))
 	}
-	if e, err := a.node.FS.Stat(ctx, dir); err == nil && !e.IsDir() {
-		return fmt.Errorf("org add %s: %s exists and is not a folder", o.Slug, dir)
-	} else if err != nil && !errors.Is(err, storage.ErrNotExist) {
-		return err
-	}
-	o, err = a.ids.AddOrg(ctx, o)
-	if err != nil {
-		return fmt.Errorf("org add: %w", err)
-	}
-	if err := a.node.FS.MkdirAll(ctx, dir, "admin"); err != nil {
-		return errors.Join(fmt.Errorf("org add %s: folder %s: %w", o.Slug, dir, err), a.ids.DeleteOrg(context.WithoutCancel(ctx), o.Slug))
-	}
-	fmt.Fprintf(a.out, "organisation %s (%s) created with folder %s\n", o.Slug, o.Kind, dir)
+	fmt.Fprintf(a.out, "organisation %s (%s) created with folder /%s\n", o.Slug, o.Kind, o.Slug)
 	return nil
 }
 
@@ -101,21 +70,11 @@ func orgMove(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.SetOrgParent(ctx, pos[0], parent); err != nil {
-		return flagErr("parent", err)
+	if err := a.ops.MoveOrg(ctx, a.actor(ctx), pos[0], parent); err != nil {
+		return fields(err, "parent")
 	}
 	fmt.Fprintf(a.out, "organisation %s moved under %q\n", pos[0], parent)
 	return nil
-}
-
-// orgJSON is an organisation as `org list --json` prints it, in tree order.
-type orgJSON struct {
-	Slug   string `json:"slug"`
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Parent string `json:"parent,omitempty"`
-	Status string `json:"status"`
-	Depth  int    `json:"depth"`
 }
 
 func orgList(ctx context.Context, args []string, io stdio) error {
@@ -127,46 +86,41 @@ func orgList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	orgs, err := a.ids.ListOrgs(ctx)
+	tree, err := a.ops.ListOrgs(ctx, a.actor(ctx))
 	if err != nil {
 		return err
 	}
-	tree := orgTree(orgs)
 	if asJSON {
 		return printJSON(a.out, tree)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	for _, o := range tree {
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", strings.Repeat("  ", o.Depth), o.Slug, o.Kind, o.Name)
+		mark := ""
+		if o.SSHCompat {
+			mark = "\tssh-compat"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s%s\n", strings.Repeat("  ", o.Depth), o.Slug, o.Kind, o.Name, mark)
 	}
 	return tw.Flush()
 }
 
-// orgTree orders organisations depth first, children by slug.
-func orgTree(orgs []identity.Org) []orgJSON {
-	children := map[string][]identity.Org{}
-	known := map[string]bool{}
-	for _, o := range orgs {
-		known[o.Slug] = true
+func orgSSHCompat(ctx context.Context, args []string, io stdio) error {
+	cfg, pos, err := parseAdmin("org ssh-compat", "SLUG on|off", 2, args, nil)
+	if err != nil {
+		return err
 	}
-	for _, o := range orgs { // ListOrgs sorts by slug
-		p := o.Parent
-		if !known[p] {
-			p = ""
-		}
-		children[p] = append(children[p], o)
+	on, err := parseOnOff("org ssh-compat", pos[1])
+	if err != nil {
+		return err
 	}
-	out := []orgJSON{}
-	var walk func(parent string, depth int)
-	walk = func(parent string, depth int) {
-		for _, o := range children[parent] {
-			if depth > 100 { // a corrupt, cyclic tree
-				return
-			}
-			out = append(out, orgJSON{Slug: o.Slug, Name: o.Name, Kind: string(o.Kind), Parent: o.Parent, Status: o.Status, Depth: depth})
-			walk(o.Slug, depth+1)
-		}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return err
 	}
-	walk("", 0)
-	return out
+	defer a.Close()
+	if err := a.ops.SetOrgSSHCompat(ctx, a.actor(ctx), pos[0], on); err != nil {
+		return fmt.Errorf("org ssh-compat: %w", err)
+	}
+	fmt.Fprintf(a.out, "organisation %s: ssh compatibility listener %s\n", pos[0], pos[1])
+	return nil
 }

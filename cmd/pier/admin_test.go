@@ -118,7 +118,12 @@ func buildModel(t *testing.T, a adm) model {
 
 func testModelFromCLI(t *testing.T, env []string) {
 	a := newAdm(t, env)
-	m := buildModel(t, a)
+	checkModel(t, a, buildModel(t, a))
+}
+
+// checkModel checks the example's organisations and what its grants give.
+func checkModel(t *testing.T, a adm, m model) {
+	t.Helper()
 	tree := a.ok("org", "list")
 	for _, want := range []string{"^acme +partner +Acme GmbH$", "^  acme-berlin +partner +Acme Berlin$", "^globex +customer +globex$",
 		"^hq +internal +Our Company$", "^  hq-sales +internal +Sales$"} {
@@ -199,5 +204,38 @@ func TestAdminJSON(t *testing.T) {
 	json.Unmarshal([]byte(a.ok("user", "key", "list", "acme-edi", "--json")), &keys)
 	if len(keys) != 1 || !strings.HasPrefix(keys[0]["fingerprint"].(string), "SHA256:") {
 		t.Errorf("user key list --json: %v", keys)
+	}
+}
+
+// TestSSHCompatCommands: users and organisations are marked for the SFTP
+// compatibility listener, and show and list say so.
+func TestSSHCompatCommands(t *testing.T) {
+	a := newAdm(t, nil)
+	buildModel(t, a)
+	a.ok("org", "add", "legacy-corp", "--ssh-compat")
+	a.ok("user", "add", "jsch-bot", "--org", "acme", "--ssh-compat")
+	if out := a.ok("user", "show", "jsch-bot"); !regexp.MustCompile(`ssh compat:\s+yes\n`).MatchString(out) {
+		t.Errorf("user show: %s", out)
+	}
+	a.ok("user", "ssh-compat", "jsch-bot", "off")
+	a.ok("org", "ssh-compat", "acme", "on")
+	if out := a.ok("user", "show", "jsch-bot"); !strings.Contains(out, "yes, through the organisation") {
+		t.Errorf("user show after marking the organisation: %s", out)
+	}
+	if out := a.ok("org", "list"); !regexp.MustCompile(`(?m)^acme\s.*ssh-compat$`).MatchString(out) || !strings.Contains(out, "legacy-corp") {
+		t.Errorf("org list: %s", out)
+	}
+	var show map[string]any
+	json.Unmarshal([]byte(a.ok("user", "show", "jsch-bot", "--json")), &show)
+	if show["ssh_compat"] != false || show["ssh_compat_via_org"] != true {
+		t.Errorf("user show --json: %v", show)
+	}
+	for _, args := range [][]string{{"user", "ssh-compat", "jsch-bot", "maybe"}, {"user", "ssh-compat", "jsch-bot"}, {"org", "ssh-compat", "acme", "yes"}} {
+		if _, _, code := a.run("", args...); code != 2 {
+			t.Errorf("pier %q: exit %d, want 2", args, code)
+		}
+	}
+	if _, _, code := a.run("", "org", "ssh-compat", "nope", "on"); code != 1 {
+		t.Errorf("unknown organisation: exit %d, want 1", code)
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"pier/authz"
+	"pier/admin"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
@@ -18,7 +19,7 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
   add LOGIN --org SLUG [--role R] [--name N] [--email E]
       [--password-stdin | --generate-password] [--key FILE]
       [--expires 2027-01-31] [--cidr 10.0.0.0/8,...] [--protocols sftp,webdav] [--pending]
-                        create a user; nothing is written if any part is refused
+      [--ssh-compat]    create a user; nothing is written if any part is refused
   list [--org SLUG] [--json]
   show LOGIN [--json]   (shows "password: set" or "none", never the hash)
   suspend LOGIN         stop an account
@@ -26,6 +27,9 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
                         reopen a suspended or expired account
   approve LOGIN         let a pending account work
   delete LOGIN          remove a user with their keys, memberships and grants
+  ssh-compat LOGIN on|off
+                        let the user log in through the SFTP compatibility
+                        listener (--sftp-compat-addr), or stop it
   passwd LOGIN (--generate | --stdin)
                         set a new password (--generate prints it once)
   key add LOGIN FILE|-  add the keys of an authorized_keys file
@@ -33,20 +37,25 @@ const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage U
   key remove LOGIN FINGERPRINT
   import FILE.csv [--dry-run] [--json]
                         create or update users from CSV (see README)
+  admin LOGIN --role super|org-admin|auditor|none [--org SLUG]
+                        make a user an administrator of the admin API
+  token add LOGIN NAME [--read-only] [--org SLUG] [--expires 90d]
+                        make an API token (printed once); token list; token revoke ID
 `
 
 func userCmd(ctx context.Context, args []string, io stdio) error {
 	return subcommands(ctx, "user", userUsage, args, io, map[string]func(context.Context, []string, stdio) error{
 		"add": userAdd, "list": userList, "show": userShow,
 		"suspend": userStatus("suspend"), "activate": userStatus("activate"), "approve": userStatus("approve"),
-		"delete": userDelete, "passwd": userPasswd, "key": userKey, "import": userImport,
+		"delete": userDelete, "passwd": userPasswd, "key": userKey, "import": userImport, "admin": userAdminRole, "token": userToken,
+		"ssh-compat": userSSHCompat,
 	})
 }
 
 // userAddFlags are the flags of "user add".
 type userAddFlags struct {
 	org, role, name, email, keyFile, expires, cidr, protocols string
-	pwStdin, genPw, pending                                   bool
+	pwStdin, genPw, pending, sshCompat                        bool
 }
 
 func (f *userAddFlags) register(fs *flag.FlagSet) {
@@ -61,30 +70,7 @@ func (f *userAddFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cidr, "cidr", "", "networks the user may connect from, 10.0.0.0/8,192.0.2.7")
 	fs.StringVar(&f.protocols, "protocols", "", "protocols the user may use: sftp, webdav (default both)")
 	fs.BoolVar(&f.pending, "pending", false, "create the account pending approval")
-}
-
-// user builds the account the flags describe, checking every field.
-func (f *userAddFlags) user(login string, now time.Time) (identity.User, error) {
-	u := identity.User{Login: login, Org: f.org, Role: f.role, Name: f.name, Email: f.email, Status: authz.StatusActive}
-	if f.pending {
-		u.Status = authz.StatusPending
-	}
-	if err := identity.CheckUser(u); err != nil {
-		return u, err
-	}
-	var err error
-	if u.CIDRs, err = identity.ParseCIDRs(f.cidr); err != nil {
-		return u, flagErr("cidr", err)
-	}
-	if u.Protocols, err = identity.ParseProtocols(f.protocols); err != nil {
-		return u, flagErr("protocols", err)
-	}
-	if f.expires != "" {
-		if u.Expires, err = parseExpires(f.expires, now); err != nil {
-			return u, err
-		}
-	}
-	return u, nil
+	fs.BoolVar(&f.sshCompat, "ssh-compat", false, "let the user log in through the SFTP compatibility listener (older algorithms)")
 }
 
 func userAdd(ctx context.Context, args []string, io stdio) error {
@@ -102,131 +88,39 @@ func userAdd(ctx context.Context, args []string, io stdio) error {
 	if f.pwStdin && f.keyFile == "-" {
 		return usageError{"user add: --password-stdin and --key - cannot both read standard input"}
 	}
-	u, err := f.user(pos[0], time.Now())
-	if err != nil {
-		return err
-	}
 	keys, err := readKeyFile(f.keyFile, io.in)
 	if err != nil {
 		return err
 	}
-	pw, err := newPassword(f.pwStdin, f.genPw, io.in, u)
-	if err != nil {
-		return err
-	}
-	if u.PasswordHash, err = hashPassword(ctx, pw.clear); err != nil {
-		return err
+	in := admin.UserInput{Login: pos[0], Org: f.org, Role: f.role, Name: f.name, Email: f.email, Keys: keys,
+		GeneratePassword: f.genPw, Expires: f.expires, CIDRs: f.cidr, Protocols: f.protocols, Pending: f.pending,
+		SSHCompat: f.sshCompat}
+	if f.pwStdin {
+		if in.Password, err = readPassword(io.in); err != nil {
+			return err
+		}
 	}
 	a, err := openAdmin(ctx, cfg, io)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if u, err = a.addUser(ctx, u, keys); err != nil {
-		return err
+	u, generated, err := a.ops.AddUser(ctx, a.actor(ctx), in)
+	if err != nil {
+		return fields(err, "org", "cidr", "protocols", "expires")
 	}
-	fmt.Fprintf(a.out, "user %s created in %s (%s, %d key(s), password %s)\n", u.Login, u.Org, u.Status, len(keys), passwordState(u))
-	pw.reveal(a.out, u.Login)
+	n := 0
+	if keys != "" {
+		parsed, _ := admin.ParseKeys(keys)
+		n = len(parsed)
+	}
+	fmt.Fprintf(a.out, "user %s created in %s (%s, %d key(s), password %s)\n", u.Login, u.Org, u.Status, n, u.Password)
+	reveal(a.out, u.Login, generated)
 	return nil
 }
 
-// addUser creates the user, then attaches the keys; if a key is refused the
-// user is deleted again, so that nothing is half written.
-func (a *admin) addUser(ctx context.Context, u identity.User, keys []identity.Key) (identity.User, error) {
-	if err := a.checkKeysFree(ctx, u.Login, keys); err != nil {
-		return u, err
-	}
-	u, err := a.ids.AddUser(ctx, u)
-	if err != nil {
-		return u, fmt.Errorf("user add: %w", err)
-	}
-	if err := a.addKeys(ctx, u.Login, keys); err != nil {
-		if derr := a.ids.DeleteUser(context.WithoutCancel(ctx), u.Login); derr != nil {
-			return u, fmt.Errorf("user add %s: %w (and the half-made user could not be removed: %v)", u.Login, err, derr)
-		}
-		return u, fmt.Errorf("user add %s: %w", u.Login, err)
-	}
-	return u, nil
-}
-
-func passwordState(u identity.User) string {
-	if u.PasswordHash != "" {
-		return "set"
-	}
-	return "none"
-}
-
-// parseExpires reads the last day an account works, "2027-01-31" (it
-// works until the end of that day, UTC), or an RFC 3339 time.
-func parseExpires(s string, now time.Time) (time.Time, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err == nil {
-		t = t.AddDate(0, 0, 1)
-	} else if t, err = time.Parse(time.RFC3339, s); err != nil {
-		return t, fmt.Errorf("--expires: %q is not a date (want 2027-01-31)", clipArg(s))
-	}
-	if !t.After(now) {
-		return t, fmt.Errorf("--expires: %s is in the past", s)
-	}
-	return t.UTC(), nil
-}
-
-// clipArg shortens user input echoed in an error.
-func clipArg(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-// userJSON is a user as list and show print it; never the hash.
-type userJSON struct {
-	Login     string   `json:"login"`
-	Name      string   `json:"name"`
-	Email     string   `json:"email"`
-	Org       string   `json:"org"`
-	Role      string   `json:"role"`
-	Status    string   `json:"status"`
-	Password  string   `json:"password"` // "set" or "none"
-	Expires   string   `json:"expires,omitempty"`
-	CIDRs     []string `json:"cidrs"`
-	Protocols []string `json:"protocols"`
-	// Unreadable names stored restrictions that do not parse ("network",
-	// "protocol"): the account is refused until they are set anew.
-	Unreadable []string `json:"unreadable,omitempty"`
-	Created    string   `json:"created"`
-	LastLogin  string   `json:"last_login,omitempty"`
-}
-
-// userShowJSON is what show adds: the number of keys and the effective
-// groups (direct and through organisation or role).
-type userShowJSON struct {
-	userJSON
-	Keys   int      `json:"keys"`
-	Groups []string `json:"groups"`
-}
-
-func toUserJSON(u identity.User) userJSON {
-	j := userJSON{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role,
-		Status: u.Status.String(), Password: passwordState(u), Created: timeText(u.Created),
-		CIDRs: []string{}, Protocols: []string{}, Unreadable: u.Unreadable}
-	if !u.Expires.IsZero() {
-		j.Expires = timeText(u.Expires)
-	}
-	if !u.LastLogin.IsZero() {
-		j.LastLogin = timeText(u.LastLogin)
-	}
-	for _, c := range u.CIDRs {
-		j.CIDRs = append(j.CIDRs, c.String())
-	}
-	for _, p := range u.Protocols {
-		j.Protocols = append(j.Protocols, string(p))
-	}
-	return j
-}
-
 // restriction shows a network or protocol restriction for show.
-func restriction(j userShowJSON, name string, values []string) string {
+func restriction(j admin.UserDetail, name string, values []string) string {
 	if slices.Contains(j.Unreadable, name) {
 		return "unreadable in the database: every login and action is refused"
 	}
@@ -251,26 +145,17 @@ func userList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if org != "" {
-		if _, err := a.ids.GetOrg(ctx, org); err != nil {
-			return flagErr("org", err)
-		}
-	}
-	users, err := a.ids.ListUsers(ctx, org)
+	users, err := a.ops.ListUsers(ctx, a.actor(ctx), org)
 	if err != nil {
-		return err
+		return fields(err, "org")
 	}
 	if asJSON {
-		out := []userJSON{}
-		for _, u := range users {
-			out = append(out, toUserJSON(u))
-		}
-		return printJSON(a.out, out)
+		return printJSON(a.out, users)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOGIN\tORG\tROLE\tSTATUS\tPASSWORD\tNAME\tEMAIL")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Login, u.Org, dash(u.Role), u.Status, passwordState(u), dash(u.Name), dash(u.Email))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Login, u.Org, dash(u.Role), u.Status, u.Password, dash(u.Name), dash(u.Email))
 	}
 	return tw.Flush()
 }
@@ -291,9 +176,9 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	j, err := a.showUser(ctx, pos[0])
+	j, err := a.ops.GetUser(ctx, a.actor(ctx), pos[0])
 	if err != nil {
-		return err
+		return fmt.Errorf("user show: %w", err)
 	}
 	if asJSON {
 		return printJSON(a.out, j)
@@ -304,28 +189,21 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"status", j.Status}, {"password", j.Password}, {"keys", fmt.Sprint(j.Keys)},
 		{"groups", orNone(strings.Join(j.Groups, ", "))}, {"expires", orText(j.Expires, "never")},
 		{"cidrs", restriction(j, identity.RestrictNetwork, j.CIDRs)}, {"protocols", restriction(j, identity.RestrictProtocol, j.Protocols)},
+		{"ssh compat", sshCompatText(j.SSHCompat, j.SSHCompatVia)},
 		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
+		{"administrator", orText(strings.TrimSpace(j.AdminRole+" "+j.AdminOrg), "no")}, {"source", sourceText(j)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
 	return tw.Flush()
 }
 
-// showUser gathers a user with their key count and effective groups.
-func (a *admin) showUser(ctx context.Context, login string) (userShowJSON, error) {
-	u, err := a.ids.GetUser(ctx, login)
-	if err != nil {
-		return userShowJSON{}, fmt.Errorf("user show: %w", err)
+// sourceText says where an account comes from, for show.
+func sourceText(j admin.UserDetail) string {
+	if j.Source == "pier" {
+		return "pier (made by an administrator)"
 	}
-	keys, err := a.ids.ListKeys(ctx, login)
-	if err != nil {
-		return userShowJSON{}, err
-	}
-	f, _, err := a.ids.Facts(ctx, login)
-	if err != nil {
-		return userShowJSON{}, err
-	}
-	return userShowJSON{userJSON: toUserJSON(u), Keys: len(keys), Groups: append([]string{}, f.Groups...)}, nil
+	return fmt.Sprintf("%s, entry %s (%s in the directory)", j.Source, untrusted.Text(j.SourceDN), j.SourceState)
 }
 
 func orNone(s string) string { return orText(s, "none") }
@@ -350,60 +228,13 @@ func userStatus(verb string) func(context.Context, []string, stdio) error {
 			return err
 		}
 		defer a.Close()
-		u, err := a.ids.UpdateUser(ctx, pos[0], func(u *identity.User) error { return transition(u, verb, expires, time.Now()) })
+		u, err := a.ops.SetStatus(ctx, a.actor(ctx), pos[0], verb, expires)
 		if err != nil {
-			return fmt.Errorf("user %s: %w", verb, err)
+			return fmt.Errorf("user %s: %w", verb, fields(err, "expires"))
 		}
 		fmt.Fprintf(a.out, "user %s is %s\n", u.Login, u.Status)
 		return nil
 	}
-}
-
-// transition applies suspend, activate or approve to u, refusing a change
-// that does not fit its status.
-func transition(u *identity.User, verb, expires string, now time.Time) error {
-	from := u.Status
-	bad := func(want string) error {
-		return &identity.FieldError{Field: "status", Msg: fmt.Sprintf("%s is %s; %s takes %s", u.Login, from, verb, want)}
-	}
-	switch verb {
-	case "suspend":
-		if from == authz.StatusSuspended {
-			return bad("active, pending or expired accounts")
-		}
-		u.Status = authz.StatusSuspended
-	case "approve":
-		if from != authz.StatusPending {
-			return bad("pending accounts")
-		}
-		u.Status = authz.StatusActive
-	case "activate":
-		if from != authz.StatusSuspended && from != authz.StatusExpired {
-			return bad("suspended or expired accounts (a pending one needs approve)")
-		}
-		return activate(u, expires, now)
-	}
-	return nil
-}
-
-// activate reopens an account; one past its expiry needs a new --expires.
-func activate(u *identity.User, expires string, now time.Time) error {
-	switch expires {
-	case "":
-		if !u.Expires.IsZero() && !now.Before(u.Expires) {
-			return &identity.FieldError{Field: "expires", Msg: fmt.Sprintf("%s expired at %s: give --expires DATE or --expires never", u.Login, timeText(u.Expires))}
-		}
-	case "never":
-		u.Expires = time.Time{}
-	default:
-		t, err := parseExpires(expires, now)
-		if err != nil {
-			return err
-		}
-		u.Expires = t
-	}
-	u.Status = authz.StatusActive
-	return nil
 }
 
 func userDelete(ctx context.Context, args []string, io stdio) error {
@@ -412,9 +243,80 @@ func userDelete(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.ids.DeleteUser(ctx, pos[0]); err != nil {
+	if err := a.ops.DeleteUser(ctx, a.actor(ctx), pos[0]); err != nil {
 		return fmt.Errorf("user delete: %w", err)
 	}
 	fmt.Fprintf(a.out, "user %s deleted\n", identity.CanonicalLogin(pos[0]))
+	return nil
+}
+
+func userAdminRole(ctx context.Context, args []string, io stdio) error {
+	var role, org string
+	a, pos, err := openCommand(ctx, io, "user admin", "LOGIN --role super|org-admin|auditor|none [--org SLUG]", 1, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&role, "role", "", "super, org-admin, auditor or none (required)")
+		fs.StringVar(&org, "org", "", "the organisation subtree an org-admin or auditor acts on (default: the user's organisation for an org-admin, all for an auditor)")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if role == "" {
+		return usageError{"user admin: --role is required"}
+	}
+	r, err := admin.ParseRole(role)
+	if err != nil {
+		return fields(err, "role")
+	}
+	if err := a.ops.SetAdminRole(ctx, a.actor(ctx), pos[0], r, org); err != nil {
+		return fmt.Errorf("user admin: %w", fields(err, "org"))
+	}
+	if r == admin.RoleNone {
+		fmt.Fprintf(a.out, "user %s is no longer an administrator\n", identity.CanonicalLogin(pos[0]))
+		return nil
+	}
+	fmt.Fprintf(a.out, "user %s is %s %s\n", identity.CanonicalLogin(pos[0]), r, orText(org, ""))
+	return nil
+}
+
+func sshCompatText(user, viaOrg bool) string {
+	switch {
+	case user:
+		return "yes"
+	case viaOrg:
+		return "yes, through the organisation"
+	}
+	return "no"
+}
+
+// parseOnOff reads the on|off argument of the ssh-compat commands.
+func parseOnOff(cmd, s string) (bool, error) {
+	switch s {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, usageError{fmt.Sprintf("%s: want on or off, not %q", cmd, s)}
+}
+
+func userSSHCompat(ctx context.Context, args []string, io stdio) error {
+	cfg, pos, err := parseAdmin("user ssh-compat", "LOGIN on|off", 2, args, nil)
+	if err != nil {
+		return err
+	}
+	on, err := parseOnOff("user ssh-compat", pos[1])
+	if err != nil {
+		return err
+	}
+	a, err := openAdmin(ctx, cfg, io)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.ops.UpdateUser(ctx, a.actor(ctx), pos[0], admin.UserPatch{SSHCompat: &on}, "")
+	if err != nil {
+		return fmt.Errorf("user ssh-compat: %w", err)
+	}
+	fmt.Fprintf(a.out, "user %s: ssh compatibility listener %s\n", u.Login, pos[1])
 	return nil
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"pier/admin"
 	"text/tabwriter"
 	"time"
 
+	"pier/audit"
 	"pier/config"
 	"pier/node"
 	"pier/storage"
@@ -63,11 +65,8 @@ func files(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	case "ls":
 		return filesLs(ctx, nd, a[0], stdout)
 	case "mkdir":
-		p, err := vpath.Parse(a[0])
-		if err != nil {
-			return err
-		}
-		return nd.FS.MkdirAll(ctx, p, "admin")
+		_, err := nd.Admin.MakeFolder(ctx, admin.CLI(audit.ActorFrom(ctx)), a[0])
+		return err
 	case "put":
 		return filesPut(ctx, nd, a[0], a[1], stdin)
 	case "get":
@@ -81,13 +80,27 @@ func files(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		return nd.FS.Rename(ctx, from, to, false)
+		return nd.FS.Move(ctx, from, to, storage.MoveOptions{Note: cliNote(ctx, audit.Rename, from.String(), to.String())})
 	default: // rm
 		p, err := vpath.Parse(a[0])
 		if err != nil {
 			return err
 		}
-		return nd.FS.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive})
+		return nd.FS.Remove(ctx, p, storage.RemoveOptions{Recursive: recursive, Note: cliNote(ctx, audit.Delete, p.String(), "")})
+	}
+}
+
+// cliRecord is the audit record of an administrator's file operation.
+func cliRecord(ctx context.Context, action, path, to string) audit.Record {
+	return audit.Record{Time: time.Now(), Actor: audit.ActorFrom(ctx), Action: action, Protocol: "cli", Path: path, To: to}
+}
+
+// cliNote records a change in its own transaction.
+func cliNote(ctx context.Context, action, path, to string) storage.Note {
+	return func(e storage.Entry) []byte {
+		r := cliRecord(ctx, action, path, to)
+		r.Size, r.SHA256 = e.Size, e.SHA256
+		return audit.Encode(r)
 	}
 }
 
@@ -135,7 +148,7 @@ func filesPut(ctx context.Context, nd *node.Node, local, path string, stdin io.R
 		defer f.Close()
 		src = f
 	}
-	u, err := nd.FS.Create(ctx, p, storage.CreateOptions{By: "admin"})
+	u, err := nd.FS.Create(ctx, p, storage.CreateOptions{By: "admin", Note: cliNote(ctx, audit.Upload, p.String(), "")})
 	if err != nil {
 		return err
 	}
@@ -157,6 +170,13 @@ func filesGet(ctx context.Context, nd *node.Node, path, local string, stdout io.
 		return err
 	}
 	f, err := nd.FS.Open(ctx, p)
+	if err == nil {
+		r := cliRecord(ctx, audit.Download, p.String(), "")
+		r.Size, r.SHA256 = f.Size, f.SHA256
+		if err = nd.Audit.Record(ctx, r); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@
 //	pier group     groups: add, list, delete, member add|remove
 //	pier grant     grants of folder rights: add, list, remove
 //	pier access    explain a decision, view a user's rights
+//	pier audit     verify the audit log, prove a record, search, show the key
+//	pier directory sync users from LDAP / Active Directory
 //
 // Every command takes --data, --db and --storage (or PIER_DATA, PIER_DB,
 // PIER_STORAGE); with none of them pier uses ./pier-data.
@@ -23,8 +25,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
+	"pier/audit"
 	"pier/config"
 	"pier/db"
 	"pier/node"
@@ -42,6 +46,8 @@ Usage:
   pier group   add|list|delete|member ...
   pier grant   add|list|remove ...
   pier access  explain|view ...
+  pier audit   verify|prove|search|key|checkpoint ...
+  pier directory sync [--dry-run] [--force] [--json] [--ldap-...]
 
 Run "pier COMMAND --help" for a command's flags.
 `
@@ -78,6 +84,8 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	// Changes made from the command line are the operating system user's.
+	ctx = audit.WithActor(ctx, cliActor())
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return usageError{"no command given"}
@@ -102,17 +110,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return grantCmd(ctx, args, stdio{stdin, stdout})
 	case "access":
 		return accessCmd(ctx, args, stdio{stdin, stdout})
+	case "audit":
+		return auditCmd(ctx, args, stdio{stdin, stdout})
+	case "directory":
+		return directoryCmd(ctx, args, stdio{stdin, stdout})
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, audit, directory)", cmd)}
 }
 
 // parse fills a config from defaults, the environment and flags.
 func parse(name string, args []string, register func(*config.Config, *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	cfg := config.Default()
 	cfg.FromEnv(os.Getenv)
+	if err := cfg.DirectoryFromEnv(args, os.Getenv); err != nil {
+		return cfg, nil, err
+	}
 	fs := flag.NewFlagSet("pier "+name, flag.ContinueOnError)
 	register(&cfg, fs)
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +137,15 @@ func parse(name string, args []string, register func(*config.Config, *flag.FlagS
 		return cfg, fs, usageError{err.Error()}
 	}
 	return cfg, fs, nil
+}
+
+// cliActor names who runs the command line in audit records: "cli:root".
+func cliActor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return "cli:" + name
 }
 
 func logger() *slog.Logger {

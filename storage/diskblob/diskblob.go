@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"pier/storage"
 )
@@ -66,7 +67,16 @@ func (w *writer) Write(p []byte) (int, error) {
 	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return w.f.Write(p)
+	n, err := w.f.Write(p)
+	return n, full(err)
+}
+
+// full marks a full disk or an exhausted quota as storage.ErrFull.
+func full(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", storage.ErrFull, err)
+	}
+	return err
 }
 
 // Commit syncs the file and renames it into place.
@@ -90,7 +100,7 @@ func (w *writer) Commit() error {
 	}
 	if err != nil {
 		os.Remove(w.f.Name())
-		return fmt.Errorf("commit blob: %w", err)
+		return fmt.Errorf("commit blob: %w", full(err))
 	}
 	return nil
 }
@@ -181,8 +191,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer s.pinging.Store(false)
-		done <- s.probe()
+		err := s.probe()
+		s.pinging.Store(false) // before the answer: the next Ping may follow at once
+		done <- err
 	}()
 	select {
 	case err := <-done:

@@ -304,5 +304,21 @@ func failure(ctx context.Context, err error) error {
 	if !errors.Is(err, storage.ErrUnavailable) && isTimeout(err) && ctx.Err() == nil {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
+	if isFull(err) {
+		return fmt.Errorf("%w: %w", storage.ErrFull, err)
+	}
 	return err
+}
+
+// fullCodes are the S3 error codes of a service without room: MinIO past
+// its free-drive threshold or a bucket quota, and the quota error of other
+// S3 services (Ceph RGW).
+var fullCodes = map[string]bool{"XMinioStorageFull": true, "XMinioAdminBucketQuotaExceeded": true, "QuotaExceeded": true}
+
+func isFull(err error) bool {
+	if errors.Is(err, storage.ErrFull) {
+		return false // marked already
+	}
+	r := minio.ToErrorResponse(err)
+	return fullCodes[r.Code] || r.StatusCode == http.StatusInsufficientStorage
 }

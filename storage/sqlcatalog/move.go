@@ -153,14 +153,17 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ?, shadows = ? WHERE id = ?", parent, name, shadows, src.ID); err != nil {
 			return err
 		}
-		if !src.IsDir() {
-			return nil
+		moved := src
+		moved.Path, moved.Shadows = at, shadows
+		if src.IsDir() {
+			lo, hi := below(from)
+			// substr counts characters in both dialects.
+			if _, err := tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
+				to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi); err != nil {
+				return err
+			}
 		}
-		lo, hi := below(from)
-		// substr counts characters in both dialects.
-		_, err = tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
-			to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi)
-		return err
+		return journal(ctx, tx, opts.Note, moved)
 	})
 	return wrap("rename", from, err)
 }
@@ -194,7 +197,12 @@ func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.Mo
 				return err
 			}
 		}
-		return copyRows(ctx, tx, src, to, opts)
+		if err := copyRows(ctx, tx, src, to, opts); err != nil {
+			return err
+		}
+		copied := src
+		copied.Path = to
+		return journal(ctx, tx, opts.Note, copied)
 	})
 	return wrap("copy", from, err)
 }
@@ -207,9 +215,9 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, 
 	}
 	parent, name := key(to)
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
-		src.SHA256, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
+		src.SHA256, src.SHA1, src.MD5, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
@@ -222,8 +230,8 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, 
 	from := src.Path
 	lo, hi := below(from)
 	cut := utf8.RuneCountInString(from.String()) + 1
-	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
+	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, sha1, md5, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
 			CASE WHEN kind = 'f' THEN CAST(? AS BIGINT) ELSE 0 END
 		FROM entries WHERE `+subtree, to.String(), cut, opts.By, now, now, from.String(), lo, hi); err != nil {
 		return err
@@ -249,7 +257,10 @@ func (c *Catalog) Remove(ctx context.Context, p vpath.Path, opts storage.RemoveO
 		if err := guard(ctx, tx, opts.Guard); err != nil {
 			return err
 		}
-		return removeEntry(ctx, tx, e, opts.Recursive)
+		if err := removeEntry(ctx, tx, e, opts.Recursive); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, e)
 	})
 	return wrap("remove", p, err)
 }

@@ -30,7 +30,7 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, blob_id, version, created_by, created_at, published_at, shadows"
+const entryCols = "id, parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows"
 
 type scanner interface{ Scan(...any) error }
 
@@ -38,7 +38,8 @@ func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
 	var mtime, created, published int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.BlobID, &e.Version, &e.CreatedBy, &created, &published, &e.Shadows); err != nil {
+	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy,
+		&created, &published, &e.Shadows); err != nil {
 		return e, err
 	}
 	if published != 0 {
@@ -134,7 +135,7 @@ func needParent(ctx context.Context, tx *db.Tx, p vpath.Path) error {
 }
 
 // Mkdir creates the folder p inside an existing folder.
-func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time.Time) error {
+func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, opts storage.MkdirOptions) error {
 	if p.IsRoot() {
 		return wrap("mkdir", p, storage.ErrExist)
 	}
@@ -149,11 +150,21 @@ func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, by string, mtime time
 		}
 		parent, name := key(p)
 		now := time.Now().UnixNano()
-		_, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
-			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, mtime.UnixNano(), by, now)
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
+			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, opts.ModTime.UnixNano(), opts.By, now); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, storage.Entry{Path: p, Kind: storage.KindDir, ModTime: opts.ModTime, CreatedBy: opts.By})
 	})
 	return wrap("mkdir", p, err)
+}
+
+// journal writes a change's audit record in its transaction.
+func journal(ctx context.Context, tx *db.Tx, note storage.Note, result storage.Entry) error {
+	if note == nil {
+		return nil
+	}
+	return tx.Journal(ctx, note(result))
 }
 
 // BeginUpload records a blob that an upload is writing.
@@ -219,20 +230,22 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		now := time.Now().UnixNano()
 		// RETURNING gives the published entry without one more query.
 		if err == nil && at == p {
-			out, err = scanEntry(tx.QueryRow(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, blob_id = ?, version = version + 1, created_by = ?, published_at = ?
-				WHERE id = ? RETURNING `+entryCols, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, old.ID))
+			out, err = scanEntry(tx.QueryRow(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
+				created_by = ?, published_at = ? WHERE id = ? RETURNING `+entryCols, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID))
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			out, err = scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at, shadows)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+entryCols, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.BlobID, f.CreatedBy, now, now, shadows))
+			out, err = scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+entryCols, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows))
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID)
-		return err
+		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
+			return err
+		}
+		return journal(ctx, tx, opts.Note, out)
 	})
 	return out, wrap("publish", p, err)
 }
@@ -281,6 +294,17 @@ func (c *Catalog) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 		}
 	}
 	return wrap("chtimes", p, err)
+}
+
+// SetSums records the hashes of a blob's content on the entries that hold
+// it, keeping any already recorded.
+func (c *Catalog) SetSums(ctx context.Context, blobID string, s storage.Sums) error {
+	if blobID == "" {
+		return nil
+	}
+	_, err := c.db.Exec(ctx, `UPDATE entries SET sha1 = CASE WHEN sha1 = '' THEN ? ELSE sha1 END,
+		md5 = CASE WHEN md5 = '' THEN ? ELSE md5 END WHERE blob_id = ?`, s.SHA1, s.MD5, blobID)
+	return err
 }
 
 // wrap gives err the operation and path, unless it already has them (a

@@ -136,6 +136,7 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("Replace", func(t *testing.T) { testReplace(t, ctx, open) })
 	t.Run("Copy", func(t *testing.T) { testCopy(t, ctx, open) })
 	t.Run("Guards", func(t *testing.T) { testGuards(t, ctx, open) })
+	t.Run("Sums", func(t *testing.T) { testSums(t, ctx, open) })
 }
 
 type opener func(t *testing.T) (*storage.FS, Backend)
@@ -150,11 +151,11 @@ func testBasics(t *testing.T, ctx context.Context, open opener) {
 		t.Fatalf("new store lists %v", got)
 	}
 	acme := mustPath(t, "/acme")
-	if err := fsys.Mkdir(ctx, acme, "test"); err != nil {
+	if err := fsys.Mkdir(ctx, acme, storage.MkdirOptions{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "Mkdir twice", fsys.Mkdir(ctx, acme, "test"), storage.ErrExist)
-	wantErr(t, "Mkdir without parent", fsys.Mkdir(ctx, mustPath(t, "/nope/x"), "test"), storage.ErrNotExist)
+	wantErr(t, "Mkdir twice", fsys.Mkdir(ctx, acme, storage.MkdirOptions{By: "test"}), storage.ErrExist)
+	wantErr(t, "Mkdir without parent", fsys.Mkdir(ctx, mustPath(t, "/nope/x"), storage.MkdirOptions{By: "test"}), storage.ErrNotExist)
 	_, err := fsys.Create(ctx, mustPath(t, "/nope/x.edi"), storage.CreateOptions{})
 	wantErr(t, "Create without parent", err, storage.ErrNotExist)
 
@@ -171,7 +172,7 @@ func testBasics(t *testing.T, ctx context.Context, open opener) {
 	if err != nil || st != e {
 		t.Fatalf("Stat = %+v, %v; want %+v", st, err, e)
 	}
-	wantErr(t, "Mkdir under a file", fsys.Mkdir(ctx, mustPath(t, "/acme/order.edi/x"), "t"), storage.ErrNotDir)
+	wantErr(t, "Mkdir under a file", fsys.Mkdir(ctx, mustPath(t, "/acme/order.edi/x"), storage.MkdirOptions{By: "t"}), storage.ErrNotDir)
 	_, err = fsys.Create(ctx, mustPath(t, "/acme/order.edi/x"), storage.CreateOptions{})
 	wantErr(t, "Create under a file", err, storage.ErrNotDir)
 	_, err = fsys.Create(ctx, acme, storage.CreateOptions{})
@@ -201,7 +202,7 @@ func testBasics(t *testing.T, ctx context.Context, open opener) {
 func testHostileNames(t *testing.T, ctx context.Context, open opener) {
 	fsys, _ := open(t)
 	dir := mustPath(t, "/in box")
-	if err := fsys.Mkdir(ctx, dir, "t"); err != nil {
+	if err := fsys.Mkdir(ctx, dir, storage.MkdirOptions{By: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range HostileNames {
@@ -214,7 +215,7 @@ func testHostileNames(t *testing.T, ctx context.Context, open opener) {
 			t.Fatalf("name %d: content %q", i, got)
 		}
 		sub, _ := dir.Child("d " + name[:min(len(name), 200)])
-		if err := fsys.Mkdir(ctx, sub, "t"); err != nil {
+		if err := fsys.Mkdir(ctx, sub, storage.MkdirOptions{By: "t"}); err != nil {
 			t.Fatalf("Mkdir %q: %v", sub, err)
 		}
 	}
@@ -260,7 +261,7 @@ func testDeepPaths(t *testing.T, ctx context.Context, open opener) {
 		if p, err = p.Child(fmt.Sprintf("level %02d", i)); err != nil {
 			t.Fatal(err)
 		}
-		if err := fsys.Mkdir(ctx, p, "t"); err != nil {
+		if err := fsys.Mkdir(ctx, p, storage.MkdirOptions{By: "t"}); err != nil {
 			t.Fatalf("Mkdir depth %d: %v", i, err)
 		}
 	}

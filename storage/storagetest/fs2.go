@@ -17,7 +17,7 @@ import (
 func testRename(t *testing.T, ctx context.Context, open opener) {
 	fsys, _ := open(t)
 	for _, d := range []string{"/a", "/a/sub", "/a/sub/deeper", "/b", "/ab"} {
-		if err := fsys.Mkdir(ctx, mustPath(t, d), "t"); err != nil {
+		if err := fsys.Mkdir(ctx, mustPath(t, d), storage.MkdirOptions{By: "t"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func testRenameWhileReading(t *testing.T, ctx context.Context, open opener) {
 	if _, err := io.ReadFull(f, head); err != nil {
 		t.Fatal(err)
 	}
-	if err := fsys.Mkdir(ctx, mustPath(t, "/archive"), "t"); err != nil {
+	if err := fsys.Mkdir(ctx, mustPath(t, "/archive"), storage.MkdirOptions{By: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := fsys.Rename(ctx, mustPath(t, "/big.bin"), mustPath(t, "/archive/big.bin"), false); err != nil {
@@ -95,7 +95,7 @@ func testRenameWhileReading(t *testing.T, ctx context.Context, open opener) {
 func testListing(t *testing.T, ctx context.Context, open opener) {
 	fsys, _ := open(t)
 	dir := mustPath(t, "/many")
-	if err := fsys.Mkdir(ctx, dir, "t"); err != nil {
+	if err := fsys.Mkdir(ctx, dir, storage.MkdirOptions{By: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	n := storage.ListPageSize + 234
@@ -113,7 +113,7 @@ func testListing(t *testing.T, ctx context.Context, open opener) {
 		want = append(want, name)
 		p, _ := dir.Child(name)
 		if i%50 == 0 {
-			if err := fsys.Mkdir(ctx, p, "t"); err != nil {
+			if err := fsys.Mkdir(ctx, p, storage.MkdirOptions{By: "t"}); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -160,7 +160,7 @@ func testListing(t *testing.T, ctx context.Context, open opener) {
 func testRemove(t *testing.T, ctx context.Context, open opener) {
 	fsys, b := open(t)
 	for _, d := range []string{"/r", "/r/sub", "/r/sub/deeper", "/r2", "/r-sibling"} {
-		if err := fsys.Mkdir(ctx, mustPath(t, d), "t"); err != nil {
+		if err := fsys.Mkdir(ctx, mustPath(t, d), storage.MkdirOptions{By: "t"}); err != nil {
 			t.Fatal(err)
 		}
 	}
