@@ -44,7 +44,7 @@ func TestCipherOffer(t *testing.T) {
 // TestOpenSSHDefaultsGetGCM: OpenSSH's client with its default lists
 // negotiates aes128-gcm, not aes128-ctr with an HMAC.
 func TestOpenSSHDefaultsGetGCM(t *testing.T) {
-	sshBin := testenv.Need(t, "ssh")
+	sshBin := testenv.Program(t, "ssh")
 	e := start(t, false)
 	out, _ := exec.Command(sshBin, "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
