@@ -84,6 +84,8 @@ type Service struct {
 	now    func() time.Time
 	// sessions are this node's live sessions (nil: none listed).
 	sessions *sessions.Registry
+	// directory syncs users from LDAP; nil without one.
+	directory Syncer
 }
 
 // New returns the operations over a node's stores.

@@ -73,6 +73,12 @@ type UserDetail struct {
 	// SSHCompatVia: the user may use the compatibility listener through a
 	// mark on their organisation or one above it.
 	SSHCompatVia bool `json:"ssh_compat_via_org"`
+	// Source is who manages the account: "pier" (its administrators) or
+	// "ldap" (the directory sync, from the entry SourceDN, which the
+	// directory last said was SourceState: present, disabled or gone).
+	Source      string `json:"source"`
+	SourceDN    string `json:"source_dn,omitempty"`
+	SourceState string `json:"source_state,omitempty"`
 }
 
 // TimeText prints a time as the views do (RFC 3339, UTC), "" for zero.
@@ -269,8 +275,12 @@ func (s *Service) GetUser(ctx context.Context, a Actor, login string) (UserDetai
 	if err != nil {
 		return UserDetail{}, err
 	}
-	return UserDetail{UserView: View(u), Keys: len(keys), Groups: append([]string{}, f.Groups...), AdminRole: role.Role, AdminOrg: role.Org,
-		SSHCompatVia: f.SSHCompat && !u.SSHCompat}, nil
+	d := UserDetail{UserView: View(u), Keys: len(keys), Groups: append([]string{}, f.Groups...), AdminRole: role.Role, AdminOrg: role.Org,
+		SSHCompatVia: f.SSHCompat && !u.SSHCompat, Source: "pier"}
+	if u.Source != "" {
+		d.Source, d.SourceDN, d.SourceState = u.Source, u.SourceDN, string(u.SourceState)
+	}
+	return d, nil
 }
 
 // ListUsers returns the users of an organisation ("" for all) the actor

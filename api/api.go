@@ -307,6 +307,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusNotFound, "not-found"
 	case errors.Is(err, identity.ErrExists):
 		status, code = http.StatusConflict, "exists"
+	case errors.Is(err, admin.ErrNoDirectory):
+		status, code = http.StatusConflict, "no-directory"
 	case errors.Is(err, authz.ErrNoAccount):
 		status, code = http.StatusNotFound, "not-found"
 	}

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +36,7 @@ import (
 type env struct {
 	n    *node.Node
 	url  string // the server's base URL, without /api/v1
-	logs *bytes.Buffer
+	logs *testenv.LogBuffer
 	// tokens by name: root, root-ro, aud, acmeadm, globexadm, and the
 	// refused ones: expired, revoked, suspended, demoted.
 	tokens map[string]string
@@ -67,15 +65,18 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, prod bool) *env {
+func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	if prod {
 		cfg.DB, cfg.Storage = testenv.PostgresURL(t), testenv.S3URL(t)
 	}
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
+	for _, o := range options {
+		o(&cfg)
+	}
+	logs := &testenv.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx := context.Background()
 	n, err := node.Open(ctx, cfg, log)
 	if err != nil {
@@ -89,17 +90,6 @@ func newEnv(t *testing.T, prod bool) *env {
 	e := &env{n: n, url: srv.URL, logs: logs, tokens: map[string]string{}, grants: map[string]int64{}, passwords: map[string]string{}, sessions: map[string]string{}, ended: make(chan string, 10)}
 	e.populate(t)
 	return e
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 var lastUsed = regexp.MustCompile(`"last_used":"[^"]*",?`)

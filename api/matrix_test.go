@@ -81,6 +81,7 @@ func targets(e *env) map[string]target {
 		"GET /audit":               {kind: "read"},
 		"GET /sessions":            {kind: "read"},
 		"DELETE /sessions/{id}":    {kind: "write", params: map[string]string{"id": e.sessions["bob"]}, missing: map[string]string{"id": "nosuchsession"}},
+		"POST /directory/sync":     {kind: "write", body: `{"dry_run":true}`},
 		"GET /tokens":              {kind: "read"},
 		"POST /tokens":             {kind: "self", body: `{"login":"globexadm","name":"evil"}`, missingBody: `{"login":"nosuchuser","name":"evil"}`},
 		"DELETE /tokens/{id}":      {kind: "self", params: map[string]string{"id": tokenID(e.tokens["globexadm"])}, missing: map[string]string{"id": "999999"}},

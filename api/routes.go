@@ -11,6 +11,7 @@ import (
 	"pier/audit"
 	"pier/authfs"
 	"pier/authz"
+	"pier/directory"
 	"pier/sessions"
 	"pier/vpath"
 )
@@ -52,6 +53,7 @@ func (s *Server) register() {
 	s.handle("GET", "/audit", nil, page[AuditEntry]{}, s.searchAudit)
 	s.handle("GET", "/sessions", nil, page[sessions.Session]{}, s.listSessions)
 	s.handle("DELETE", "/sessions/{id}", nil, nil, s.endSession)
+	s.handle("POST", "/directory/sync", DirectorySync{}, directory.Report{}, s.syncDirectory)
 	s.handle("GET", "/tokens", nil, page[admin.TokenView]{}, s.listTokens)
 	s.handle("POST", "/tokens", TokenCreate{}, TokenCreated{}, s.addToken)
 	s.handle("DELETE", "/tokens/{id}", nil, nil, s.revokeToken)
@@ -564,6 +566,24 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, a admin.Ac
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
 	return http.StatusNoContent, nil, s.ops.EndSession(r.Context(), a, r.PathValue("id"))
+}
+
+// DirectorySync is the body of POST /directory/sync.
+type DirectorySync struct {
+	DryRun bool `json:"dry_run,omitempty"` // report, write nothing
+	Force  bool `json:"force,omitempty"`   // allow more suspensions than the configured limit
+}
+
+func (s *Server) syncDirectory(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	var in DirectorySync
+	if err := s.decode(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	rep, err := s.ops.SyncDirectory(r.Context(), a, directory.Options{DryRun: in.DryRun, Force: in.Force})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, rep, nil
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {

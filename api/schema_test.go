@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 )
 
 // This file derives, from a Go type, the JSON Schema that its encoding
 // has; the OpenAPI test compares the document's schemas with these.
+
+// schemaTypes holds which Go type each schema name stands for.
+var schemaTypes sync.Map
 
 var (
 	timeType = reflect.TypeOf(time.Time{})
@@ -58,6 +62,9 @@ func derive(t reflect.Type, defs map[string]*schema) *schema {
 		return &schema{Type: "array", Items: derive(t.Elem(), defs)}
 	case reflect.Struct:
 		name := schemaName(t)
+		if prev, ok := schemaTypes.LoadOrStore(name, t); ok && prev != t {
+			panic("two types have the schema name " + name + ": " + t.String() + " and " + prev.(reflect.Type).String())
+		}
 		if _, ok := defs[name]; !ok {
 			defs[name] = nil // being derived
 			defs[name] = deriveObject(t, defs)

@@ -35,6 +35,9 @@ type Service struct {
 	log    *slog.Logger
 	audit  audit.Recorder // nil: logins are only logged
 	now    func() time.Time
+	// external checks the passwords of accounts another system manages
+	// (identity.User.Source set); nil: pier's own hashes for everyone.
+	external PasswordChecker
 
 	guard    Guard
 	events   secevent.Sink
@@ -101,8 +104,55 @@ func New(ids *identity.Store, hasher *credential.Hasher, log *slog.Logger, opts 
 // WithAudit returns the service recording every login, refused or not,
 // and every SFTP session's end in the audit trail.
 func (s *Service) WithAudit(rec audit.Recorder) *Service {
-	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: rec, now: s.now,
+	c := s.clone()
+	c.audit = rec
+	return c
+}
+
+// clone copies the service's settings (not its dummy hash).
+func (s *Service) clone() *Service {
+	return &Service{ids: s.ids, hasher: s.hasher, log: s.log, audit: s.audit, now: s.now, external: s.external,
 		guard: s.guard, events: s.events, sealer: s.sealer, defaults: s.defaults, cas: s.cas}
+}
+
+// PasswordChecker checks the password of an account that another system
+// manages (a directory: identity.User.Source is set). A wrong password is
+// (false, nil); an error means the system could not answer.
+type PasswordChecker interface {
+	CheckPassword(ctx context.Context, u identity.User, password string) (bool, error)
+}
+
+// WithPasswordChecker returns the service asking c, instead of pier's
+// own hash, for the passwords of accounts whose Source is set. Every
+// other rule (status, expiry, networks, protocols, audit) stays pier's.
+func (s *Service) WithPasswordChecker(c PasswordChecker) *Service {
+	clone := s.clone()
+	clone.external = c
+	return clone
+}
+
+// externallyChecked reports whether another system checks u's password.
+func (s *Service) externallyChecked(u identity.User) bool { return u.Source != "" && s.external != nil }
+
+// verify checks u's password: with the system that manages the account,
+// or against pier's hash (rehash: the hash's parameters are outdated).
+func (s *Service) verify(ctx context.Context, u identity.User, password string) (ok, rehash bool, err error) {
+	if s.externallyChecked(u) {
+		ok, err = s.checkExternal(ctx, u, password)
+		return ok, false, err
+	}
+	return s.hasher.Verify(ctx, u.PasswordHash, password)
+}
+
+// checkExternal asks the external checker while spending the time of a
+// hash verification alongside, so that a directory account answers no
+// faster than an unknown login: which logins exist does not show.
+func (s *Service) checkExternal(ctx context.Context, u identity.User, password string) (bool, error) {
+	burnt := make(chan struct{})
+	go func() { defer close(burnt); s.burn(ctx, password) }()
+	ok, err := s.external.CheckPassword(ctx, u, password)
+	<-burnt
+	return ok, err
 }
 
 func (s *Service) record(ctx context.Context, r audit.Record) {
@@ -207,12 +257,12 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt, method, password
 	} else if err != nil {
 		return u, false, err
 	}
-	if u.PasswordHash == "" {
+	if u.PasswordHash == "" && !s.externallyChecked(u) {
 		s.burn(ctx, password)
 		_, _, err := s.fail(ctx, a, method, defender.WrongPassword, "account has no password")
 		return u, false, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	ok, rehash, err := s.verify(ctx, u, password)
 	if err != nil {
 		return u, false, err
 	}

@@ -76,13 +76,13 @@ func (s *Service) PasswordStep(ctx context.Context, a Attempt, password string) 
 // has been neither logged nor scored: the whole field is tried next.
 func (s *Service) passwordAndCode(ctx context.Context, a Attempt, password, code string) (Account, bool, error) {
 	u, err := s.ids.GetUser(ctx, a.Login)
-	if err != nil || u.PasswordHash == "" {
+	if err != nil || u.PasswordHash == "" && !s.externallyChecked(u) {
 		return Account{}, false, nil
 	}
 	if v := s.guard.Check(ctx, a.Login, a.From); v.Refuse {
 		return Account{}, false, nil // the whole-field check refuses and scores it
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	ok, _, err := s.verify(ctx, u, password)
 	if err != nil || !ok {
 		return Account{}, false, err
 	}

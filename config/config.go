@@ -7,13 +7,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"pier/defender"
+	"pier/directory"
 	"pier/identity"
 	"pier/lifecycle"
 	"pier/storage"
@@ -91,7 +94,26 @@ type Config struct {
 	// (authorized_keys format) whose user certificates log in; empty
 	// accepts no certificate.
 	SSHUserCA string
+	// TransferMemory bounds the memory of all transfer buffers together
+	// (S3 part buffers, read windows, upload buffers): beyond it a new
+	// transfer waits briefly, then is refused as "server busy". 0 picks
+	// a default from GOMEMLIMIT or the machine's memory.
+	TransferMemory Size
+	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener, for measuring where CPU and memory go.
+	AdminPprof bool
+
+	envErrs []error // malformed environment variables, for Validate
+
+	// Directory is the LDAP / Active Directory to sync users from and,
+	// optionally, to check their passwords against; off without a URL.
+	Directory directory.Config
+	// DirectoryFile is the JSON file Directory was read from, if any.
+	DirectoryFile string
 }
+
+// minTransferMemory is two S3 parts of the default size.
+const minTransferMemory = 32 << 20
 
 // Default returns the zero-configuration settings: everything embedded
 // under ./pier-data.
@@ -108,6 +130,7 @@ func Default() Config {
 		ReadyTimeout:        5 * time.Second,
 		AuditRetention:      396 * 24 * time.Hour,
 		AuditStdout:         true,
+		Directory:           directory.Default(),
 		Defender:            defender.DefaultConfig(),
 		Lifecycle:           lifecycle.DefaultConfig(),
 		Policy:              identity.Policy{MFA: identity.MFAOff, MFAKeys: "no", InactiveDays: 90, DeleteDays: -1},
@@ -125,6 +148,11 @@ func (c *Config) FromEnv(getenv func(string) string) {
 			*dst = v
 		}
 	}
+	if v := getenv("PIER_TRANSFER_MEMORY"); v != "" {
+		if err := c.TransferMemory.Set(v); err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("PIER_TRANSFER_MEMORY: %w", err))
+		}
+	}
 	if v := getenv("PIER_PUBLIC_NAME"); v != "" {
 		c.PublicNames = nil
 		for name := range strings.SplitSeq(v, ",") {
@@ -133,6 +161,47 @@ func (c *Config) FromEnv(getenv func(string) string) {
 			}
 		}
 	}
+}
+
+// Size is a number of bytes written with an optional unit: B, KB, MB, GB
+// (powers of 1000), KiB, MiB, GiB (powers of 1024).
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+func (s *Size) Set(v string) error {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("%q is not a size (like 256MiB or 1GiB)", v)
+	}
+	*s = Size(n * mult)
+	return nil
+}
+
+func (s *Size) String() string {
+	if s == nil || *s == 0 {
+		return "0"
+	}
+	n := int64(*s)
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // StoreFlags registers the flags every command that opens the store needs.
@@ -167,8 +236,11 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often to collect unreferenced blobs (0 disables)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time in-flight transfers get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "time /readyz gives the database and the blob storage to answer")
+	fs.Var(&c.TransferMemory, "transfer-memory", "memory all transfer buffers may hold together, e.g. 256MiB (env PIER_TRANSFER_MEMORY; default: a quarter of GOMEMLIMIT, else 1/128 of the machine's memory, 64 MiB to 1 GiB)")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go's profiler under /debug/pprof/ on the admin listener")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention, "how long audit records keep their data (0: for ever); their hashes stay")
 	fs.BoolVar(&c.AuditStdout, "audit-stdout", c.AuditStdout, "write every audit record as a JSON line on standard output")
+	c.DirectoryFlags(fs)
 	c.SecurityFlags(fs)
 }
 
@@ -326,6 +398,13 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadyTimeout <= 0 {
 		errs = append(errs, errors.New("--ready-timeout must be positive"))
+	}
+	if c.TransferMemory != 0 && c.TransferMemory < minTransferMemory {
+		errs = append(errs, fmt.Errorf("--transfer-memory: %s is too little: at least 32MiB (two S3 parts)", c.TransferMemory.String()))
+	}
+	errs = append(errs, c.envErrs...)
+	if err := c.Directory.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Defender.Validate(), c.Lifecycle.Validate())
 	if c.Policy.MFA == identity.MFAInherit || c.Policy.MFAKeys == "" || c.Policy.InactiveDays == 0 || c.Policy.DeleteDays == 0 {

@@ -27,11 +27,10 @@ import (
 // file system that x/net/webdav calls.
 type reqInfo struct {
 	sess       *authfs.Session
-	listed     map[vpath.Path]storage.Entry // entries a listing in this request returned
-	props      map[int64][]storage.Prop     // their dead properties
-	err        error                        // the last error the file system returned
-	tokens     bool                         // the request came with an If header that held
-	revalidate time.Duration                // how often a download checks the session
+	list       *listing      // the folder a PROPFIND lists (listing.go)
+	err        error         // the last error the file system returned
+	tokens     bool          // the request came with an If header that held
+	revalidate time.Duration // how often a download checks the session
 	// ended holds why an administrator ended the transfer (nil: not).
 	ended atomic.Pointer[string]
 }
@@ -47,11 +46,11 @@ func (ri *reqInfo) endedBy() string {
 
 type ctxKey struct{}
 
-func (ri *reqInfo) remember(e storage.Entry) {
-	if ri.listed == nil {
-		ri.listed, ri.props = map[vpath.Path]storage.Entry{}, map[int64][]storage.Prop{}
+// done releases what the request holds.
+func (ri *reqInfo) done() {
+	if ri.list != nil {
+		ri.list.close()
 	}
-	ri.listed[e.Path] = e
 }
 
 func info(ctx context.Context) *reqInfo {
@@ -112,7 +111,7 @@ func (davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 		return nil, fail(ctx, "stat", name, err)
 	}
 	// PROPFIND stats every child it just listed: the listing has decided.
-	if e, ok := info(ctx).listed[p]; ok {
+	if e, ok := info(ctx).listed(p); ok {
 		return fileInfo{storage.FileInfo{Entry: e}}, nil
 	}
 	e, err := info(ctx).sess.Stat(ctx, p)
@@ -133,7 +132,7 @@ func (davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMode)
 	if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_WRONLY) != 0 {
 		return nil, fail(ctx, "open", name, fmt.Errorf("%w: %w", fs.ErrPermission, errOwnMethod))
 	}
-	e, ok := ri.listed[p]
+	e, ok := ri.listed(p)
 	if !ok {
 		if e, err = ri.sess.Stat(ctx, p); err != nil {
 			return nil, fail(ctx, "open", name, err)
@@ -215,19 +214,25 @@ func (f *davFile) Close() error {
 	return nil
 }
 
-// Readdir lists a folder page by page, remembering the entries (and
-// fetching their dead properties in one query) for the PROPFIND that
-// opens each of them next.
+// Readdir lists a folder. All of it (count <= 0, as PROPFIND asks) comes
+// as names, the entries following as the walk stats them (listing.go);
+// count > 0 reads pages of entries.
 func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	if !f.e.IsDir() {
 		return nil, errNotSupported
+	}
+	if count <= 0 {
+		out, err := f.ri.names(f.ctx, f.e.Path)
+		if err != nil {
+			return out, fail(f.ctx, "readdir", f.e.Path.String(), err)
+		}
+		return out, nil
 	}
 	if f.next == nil {
 		f.next, f.stop = iter.Pull2(f.ri.sess.ReadDir(f.ctx, f.e.Path))
 	}
 	var out []fs.FileInfo
-	var ids []int64
-	for count <= 0 || len(out) < count {
+	for len(out) < count {
 		e, err, ok := f.next()
 		if !ok {
 			break
@@ -235,16 +240,9 @@ func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 		if err != nil {
 			return out, fail(f.ctx, "readdir", f.e.Path.String(), err)
 		}
-		f.ri.remember(e)
-		ids = append(ids, e.ID)
 		out = append(out, fileInfo{storage.FileInfo{Entry: e}})
 	}
-	if props, err := f.ri.sess.DeadProps(f.ctx, ids); err == nil {
-		for _, id := range ids {
-			f.ri.props[id] = props[id]
-		}
-	}
-	if count > 0 && len(out) == 0 {
+	if len(out) == 0 {
 		return nil, io.EOF
 	}
 	return out, nil
@@ -257,7 +255,11 @@ func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 	if f.e.Path.IsRoot() {
 		return nil, nil
 	}
-	props, ok := f.ri.props[f.e.ID]
+	var props []storage.Prop
+	ok := false
+	if f.ri.list != nil {
+		props, ok = f.ri.list.deadProps(f.e)
+	}
 	if !ok {
 		m, err := f.ri.sess.DeadProps(f.ctx, []int64{f.e.ID})
 		if err != nil {

@@ -30,6 +30,7 @@ import (
 	"pier/authz"
 	"pier/defender"
 	"pier/internal/untrusted"
+	"pier/membudget"
 	"pier/sessions"
 	"pier/storage"
 	"pier/vpath"
@@ -48,7 +49,28 @@ type Config struct {
 	// Revalidate is how often a long transfer checks that its account may
 	// still work; a revoked one is cut.
 	Revalidate time.Duration
+	// Observer, if set, is told of transfers, requests and refused
+	// logins (metrics).
+	Observer Observer
+	// Memory admits every PUT and GET (membudget.TransferShare); beyond
+	// it a request waits briefly, then is answered 503 with Retry-After.
+	// nil admits everything.
+	Memory *membudget.Budget
 }
+
+// Observer is what the server reports to (metrics.Metrics has it).
+type Observer interface {
+	// Transfer: a PUT ("up") or GET ("down") ended.
+	Transfer(protocol, direction string, bytes int64, d time.Duration, ok bool)
+	Session(protocol string, delta int) // a request began (+1) or ended (-1)
+	AuthFailed(protocol string)         // credentials were refused
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Transfer(string, string, int64, time.Duration, bool) {}
+func (nopObserver) Session(string, int)                                 {}
+func (nopObserver) AuthFailed(string)                                   {}
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -119,6 +141,9 @@ func New(cfg Config, a *auth.Service, access *authfs.FS, log *slog.Logger, opts 
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	s := &Server{cfg: cfg, auth: a, access: access, log: log, cache: map[[32]byte]cachedLogin{}, screen: (*defender.Defender)(nil)}
 	for _, o := range opts {
 		o(s)
@@ -163,12 +188,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	acct, from, ok := s.authenticate(r)
 	if !ok {
+		if _, _, given := r.BasicAuth(); given {
+			s.cfg.Observer.AuthFailed("webdav")
+		}
 		h.Set("WWW-Authenticate", `Basic realm="pier", charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
 	sess := s.access.Session(authfs.Principal{Login: acct.Login, Protocol: authz.WebDAV, Bind: acct.Binding(auth.Attempt{From: from})})
 	ri := &reqInfo{sess: sess, revalidate: s.cfg.Revalidate}
+	defer ri.done()
+	s.cfg.Observer.Session("webdav", 1)
+	defer s.cfg.Observer.Session("webdav", -1)
 	if s.sessions != nil && (r.Method == "PUT" || r.Method == "GET") {
 		// A transfer is listed for administrators, who may end it: its
 		// reads and writes stop at once.
@@ -192,6 +223,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The methods that change something are pier's own: x/net/webdav
 	// published a file cut short, deleted a Move's target before moving,
 	// and left folder actions to per-entry calls.
+	if r.Method == "PUT" || r.Method == "GET" {
+		if err := s.cfg.Memory.Admit(r.Context(), membudget.TransferShare); err != nil {
+			s.busy(w, r, err)
+			return
+		}
+		defer s.cfg.Memory.Release(membudget.TransferShare, membudget.Admission)
+	}
 	switch r.Method {
 	case "PUT":
 		s.put(w, r, ri)
@@ -221,7 +259,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.log.Debug("webdav", "method", r.Method, "path", untrusted.Text(r.URL.Path), "err", err)
 			}
 		}}
-	dav.ServeHTTP(&statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}, r)
+	sw := &statusWriter{ResponseWriter: w, r: r, ri: ri, log: s.log}
+	start := time.Now()
+	dav.ServeHTTP(sw, r)
+	if r.Method == "GET" && sw.body > 0 {
+		s.cfg.Observer.Transfer("webdav", "down", sw.body, time.Since(start), sw.code < 400 && r.Context().Err() == nil)
+	}
+}
+
+// busy answers a request the memory budget did not admit: 503 with
+// Retry-After, the client's cue to try again shortly.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, membudget.ErrBusy) {
+		return // the client went away while waiting
+	}
+	s.log.Warn("webdav request refused: server busy", "method", r.Method, "path", untrusted.Text(r.URL.Path))
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, membudget.ErrBusy.Error(), http.StatusServiceUnavailable)
 }
 
 // options answers OPTIONS the same way for every path and without
@@ -423,6 +477,9 @@ type statusWriter struct {
 	log      *slog.Logger
 	replaced bool
 	wrote    bool
+	flushed  int   // writes flushed at once
+	code     int   // the status sent
+	body     int64 // bytes of body written
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -430,6 +487,7 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.wrote = true
+	w.code = code
 	if code >= 400 && w.ri.err != nil {
 		if better := statusFor(w.r.Method, w.ri.err); better != 0 && better != code {
 			w.replaced = true
@@ -451,7 +509,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.replaced {
 		return len(b), nil // webdav's own text for the status we replaced
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.body += int64(n)
+	if w.flushed < 2 && err == nil {
+		// The first writes go out at once: a PROPFIND's XML declaration
+		// and its answer about the folder itself, before the folder is
+		// read.
+		w.flushed++
+		http.NewResponseController(w.ResponseWriter).Flush()
+	}
+	return n, err
 }
 
 // statusFor maps an error to the status a client should see; 0 means

@@ -44,6 +44,9 @@ type DB struct {
 	Dialect Dialect
 	// Where is a printable description without secrets.
 	Where string
+	// OnRetry, if set, is called when WriteTx runs a transaction again
+	// after a conflict (metrics).
+	OnRetry func()
 }
 
 // Open connects to dsn — "postgres://…", "postgresql://…", "sqlite:PATH" or
@@ -203,6 +206,9 @@ func (d *DB) WriteTx(ctx context.Context, fn func(*Tx) error) error {
 		err := d.tryTx(ctx, opts, fn)
 		if err == nil || !d.retryable(err) || attempt >= 20 {
 			return err
+		}
+		if d.OnRetry != nil {
+			d.OnRetry()
 		}
 		backoff := time.Duration(1+rand.IntN(5<<min(attempt, 5))) * time.Millisecond // #nosec G404 -- retry jitter, not a secret
 		select {

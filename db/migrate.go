@@ -224,7 +224,27 @@ ALTER TABLE entries ADD COLUMN md5 TEXT NOT NULL DEFAULT ''
 ALTER TABLE users ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN ssh_compat INTEGER NOT NULL DEFAULT 0
 `},
-	{12, "security: defender, lifecycle, MFA, certificates", `
+	// source says who manages an account: '' pier's administrators, 'ldap'
+	// the directory sync, which never touches the others. source_dn is the
+	// directory entry; source_state what the directory last said of it
+	// ('present', 'disabled' or 'gone'), so a sync reactivates only
+	// accounts it suspended itself. directory_sync holds the lease that
+	// lets one node at a time sync, and when the last sync ran.
+	{12, "directory sync", `
+ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN source_dn TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN source_state TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_source ON users (source) WHERE source <> '';
+CREATE TABLE directory_sync (
+	name TEXT PRIMARY KEY,
+	holder TEXT NOT NULL DEFAULT '',
+	until_at BIGINT NOT NULL DEFAULT 0,
+	last_run_at BIGINT NOT NULL DEFAULT 0,
+	last_result TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO directory_sync (name) VALUES ('ldap')
+`},
+	{13, "security: defender, lifecycle, MFA, certificates", `
 CREATE TABLE defender_events (
 	id {{ID}},
 	at BIGINT NOT NULL,

@@ -125,8 +125,9 @@ type change struct {
 // the same transaction (its actor from audit.WithActor), and bumps the
 // generation, so every node's cached facts are reloaded within a second.
 // fn may fill in c's before and after.
+// Inside a Batch, fn runs in the batch's transaction.
 func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) error {
-	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+	record := func(tx *db.Tx) error {
 		org := subjectOrg(ctx, tx, c.subject) // before: a deletion takes it away
 		if err := fn(tx); err != nil {
 			return err
@@ -135,19 +136,30 @@ func (s *Store) write(ctx context.Context, c *change, fn func(*db.Tx) error) err
 			org = after // an addition makes it, a move changes it
 		}
 		actor := audit.ActorFrom(ctx)
-		if err := tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: actor, ActorOrg: userOrg(ctx, tx, actor),
+		return tx.Journal(ctx, audit.Encode(audit.Record{Time: s.now(), Actor: actor, ActorOrg: userOrg(ctx, tx, actor),
 			Action: audit.Admin, Op: c.op, Subject: c.subject, Org: org,
-			Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)})); err != nil {
+			Before: audit.Snapshot(c.before), After: audit.Snapshot(c.after)}))
+	}
+	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.store == s {
+		return record(b.tx) // the batch bumps the generation once, at its end
+	}
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if err := record(tx); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
-		return err
+		return bumpGeneration(ctx, tx)
 	})
 	if err == nil {
 		s.mu.Lock()
 		s.genRead = time.Time{} // this node sees its own change at once
 		s.mu.Unlock()
 	}
+	return err
+}
+
+// bumpGeneration tells every node's cache that rights may have changed.
+func bumpGeneration(ctx context.Context, tx *db.Tx) error {
+	_, err := tx.Exec(ctx, "UPDATE settings SET value = value + 1 WHERE name = 'authz_generation'")
 	return err
 }
 

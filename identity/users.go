@@ -39,6 +39,11 @@ type User struct {
 	// Principals are the SSH certificate principals, besides the login
 	// itself, that name this user.
 	Principals []string
+	// Source says who manages the account: "" pier's administrators,
+	// SourceLDAP the directory sync (see SetSource). SourceDN is its
+	// directory entry, SourceState what the directory last said of it.
+	Source, SourceDN string
+	SourceState      SourceState
 	// Unreadable names the stored restrictions that did not parse when the
 	// user was loaded: "network" (CIDRs) and "protocol" (Protocols). The
 	// field is then empty but must not be taken for "any": the account may
@@ -71,11 +76,12 @@ type auditedUser struct {
 	CIDRs           []string `json:"cidrs,omitempty"`
 	Protocols       []string `json:"protocols,omitempty"`
 	SSHCompat       bool     `json:"ssh_compat,omitempty"`
+	Source          string   `json:"source,omitempty"`
 }
 
 func (u User) audited() auditedUser {
 	a := auditedUser{Login: u.Login, Name: u.Name, Email: u.Email, Org: u.Org, Role: u.Role, Status: u.Status.String(),
-		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat}
+		Password: u.PasswordHash != "", SSHCompat: u.SSHCompat, Source: u.Source}
 	if !u.Expires.IsZero() {
 		a.Expires = u.Expires.UTC().Format(time.RFC3339)
 	}
@@ -222,19 +228,22 @@ func userID(ctx context.Context, q queryRower, login string) (int64, error) {
 }
 
 const userCols = `u.id, u.login, u.name, u.email, o.slug, u.role, u.status, u.password_hash,
-	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at, u.status_since, u.status_reason, u.principals`
+	u.expires_at, u.last_login, u.cidrs, u.protocols, u.ssh_compat, u.created_at, u.source, u.source_dn, u.source_state,
+	u.status_since, u.status_reason, u.principals`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
-	var status, cidrs, protos string
+	var status, cidrs, protos, state string
 	var expires, last, compat, created, since int64
 	var principals string
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.Org, &u.Role, &status, &u.PasswordHash,
-		&expires, &last, &cidrs, &protos, &compat, &created, &since, &u.StatusReason, &principals); err != nil {
+		&expires, &last, &cidrs, &protos, &compat, &created, &u.Source, &u.SourceDN, &state,
+		&since, &u.StatusReason, &principals); err != nil {
 		return u, err
 	}
 	u.SSHCompat = compat != 0
 	u.Status, _ = authz.ParseStatus(status)
+	u.SourceState = SourceState(state)
 	u.Expires, u.LastLogin, u.Created, u.StatusSince = fromUnix(expires), fromUnix(last), fromUnix(created), fromUnix(since)
 	u.Principals = splitList(principals, ",")
 	// A restriction that does not parse must not turn into "any": the user

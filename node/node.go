@@ -12,12 +12,16 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -32,9 +36,12 @@ import (
 	"pier/davd"
 	"pier/db"
 	"pier/defender"
+	"pier/directory"
 	"pier/identity"
 	"pier/lifecycle"
 	"pier/locks"
+	"pier/membudget"
+	"pier/metrics"
 	"pier/mfa"
 	"pier/secevent"
 	"pier/sessions"
@@ -62,14 +69,67 @@ type Node struct {
 	API    *api.Server
 	// Sessions are this node's live sessions, for the admin API.
 	Sessions *sessions.Registry
-	Log      *slog.Logger
+	// Directory syncs users from LDAP; nil without a directory.
+	Directory *directory.Syncer
+	Log       *slog.Logger
 	// Defender guards the login surfaces; Events receives security events.
 	Defender  *defender.Defender
 	Events    secevent.Sink
 	Lifecycle *lifecycle.Job
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
+	// Memory bounds the buffers of all transfers together.
+	Memory *membudget.Budget
+	// Metrics counts what the node does, for /metrics.
+	Metrics *metrics.Metrics
+
+	gcLimit *gcLimit // set while serving without GOMEMLIMIT
 }
+
+// gcLimit keeps a soft Go memory limit (debug.SetMemoryLimit) while the
+// node serves without GOMEMLIMIT. Without one, the garbage of a burst
+// (every SSH packet is a fresh allocation) lets the heap grow to twice
+// what is live before the GC runs. The limit is twice the transfer
+// budget, or the budget and sessionAllowance for each session open, if
+// more: a stalled upload session holds about 3 MiB the budget does not
+// count (x/crypto/ssh's 2 MiB channel window, pkg/sftp's queued packets),
+// and a limit below what is live would keep the GC running. Most of the
+// heap is buffers without pointers, cheap for the GC to pass over.
+type gcLimit struct {
+	*metrics.Metrics
+	budget   int64
+	sessions atomic.Int64
+}
+
+const sessionAllowance = 3 << 20
+
+func (g *gcLimit) set() {
+	debug.SetMemoryLimit(max(2*g.budget, g.budget+sessionAllowance*g.sessions.Load()))
+}
+
+// Session counts sessions for the limit, and for the metrics.
+func (g *gcLimit) Session(protocol string, delta int) {
+	g.Metrics.Session(protocol, delta)
+	g.sessions.Add(int64(delta))
+	g.set()
+}
+
+// observer is what the front ends report to.
+func (n *Node) observer() interface {
+	Transfer(protocol, direction string, bytes int64, d time.Duration, ok bool)
+	Session(protocol string, delta int)
+	AuthFailed(protocol string)
+	Refused(reason string)
+} {
+	if n.gcLimit != nil {
+		return n.gcLimit
+	}
+	return n.Metrics
+}
+
+// admitWait is how long a new transfer waits for memory before it is
+// refused as "server busy".
+const admitWait = 5 * time.Second
 
 // Open validates cfg and opens its storage and database, checking that
 // both answer. Storage is opened first: a wrong S3 endpoint then fails
@@ -78,7 +138,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	blobs, where, err := OpenBlobs(ctx, cfg.StorageURL())
+	limit := int64(cfg.TransferMemory)
+	if limit == 0 {
+		limit = membudget.DefaultLimit()
+	}
+
+	memory := membudget.New(membudget.Config{Limit: limit, AdmitWait: admitWait})
+	m := metrics.New()
+	m.WatchMemory(memory)
+	blobs, where, err := OpenBlobs(ctx, cfg.StorageURL(), BlobOptions{Memory: memory, Observe: m.StorageRequest})
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +154,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if err != nil {
 		return nil, err
 	}
+	d.OnRetry = m.TxRetry
 	hasher, err := credential.NewHasher(credential.DefaultParams(), 0)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	n := &Node{
-		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log,
+		Config: cfg, DB: d, Blobs: blobs, BlobsWhere: where, Log: log, Memory: memory, Metrics: m,
 		FS: storage.New(sqlcatalog.New(d), blobs), IDs: identity.New(d), Hasher: hasher,
 	}
 	n.Events = secevent.Log{L: log}
@@ -113,10 +182,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	}
 	n.Auth = auth.New(n.IDs, hasher, log, opts...).WithAudit(n.Audit)
 	n.Lifecycle = lifecycle.New(d, n.IDs, cfg.Policy, n.Events, log)
+	if cfg.Directory.Enabled() {
+		n.Directory = directory.New(cfg.Directory, n.IDs, d, log)
+		if cfg.Directory.Auth {
+			n.Auth = n.Auth.WithPasswordChecker(directory.NewAuthenticator(cfg.Directory))
+		}
+	}
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
 	n.Sessions = sessions.New()
 	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions)
+	if n.Directory != nil {
+		n.Admin = n.Admin.WithDirectory(n.Directory)
+	}
 	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log)
 	return n, nil
 }
@@ -169,14 +247,21 @@ func readCAs(path string) ([]ssh.PublicKey, error) {
 	return out, nil
 }
 
+// BlobOptions tie a blob store to its node.
+type BlobOptions struct {
+	Memory  *membudget.Budget // buffers come from it (nil: a budget of the store's own)
+	Observe func(op string, d time.Duration, failed bool)
+}
+
 // OpenBlobs opens the blob store a storage URL names.
-func OpenBlobs(ctx context.Context, raw string) (storage.BlobStore, string, error) {
+func OpenBlobs(ctx context.Context, raw string, opts BlobOptions) (storage.BlobStore, string, error) {
 	switch {
 	case strings.HasPrefix(raw, "s3://"):
 		c, err := s3blob.ParseURL(raw, os.Getenv)
 		if err != nil {
 			return nil, "", fmt.Errorf("--storage: %w", err)
 		}
+		c.Budget, c.Observe = opts.Memory, opts.Observe
 		s, err := s3blob.Open(ctx, c)
 		if err != nil {
 			return nil, "", fmt.Errorf("storage: %w", err)
@@ -208,7 +293,12 @@ type httpServer struct {
 // gives in-flight work Config.ShutdownGrace to finish. Connections still
 // open when the grace ends are closed, so that nothing outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
-	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion())
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		n.gcLimit = &gcLimit{Metrics: n.Metrics, budget: n.Memory.Limit()}
+		n.gcLimit.set()
+	}
+	n.Log.Info("pier is serving", "catalog", n.DB.Where, "blobs", n.BlobsWhere, "schema", db.SchemaVersion(),
+		"transfer_memory_mib", n.Memory.Limit()>>20)
 	var servers []httpServer
 	if addr := n.Config.AdminAddr; addr != "" && addr != "off" {
 		srv, err := n.listenAdmin(addr)
@@ -245,6 +335,14 @@ func (n *Node) Serve(ctx context.Context) error {
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
 	jobsDone := make(chan struct{})
 	go func() { defer close(jobsDone); n.securityLoop(ctx) }()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		if d := n.Config.Directory; n.Directory != nil {
+			n.Log.Info("directory", "url", d.URL, "sync_interval", d.Interval, "password_check", d.Auth)
+			n.Directory.Run(audit.WithActor(ctx, directory.Actor))
+		}
+	}()
 	// The audit sequencer stops after the front ends, so that what they
 	// record while shutting down still reaches the log.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
@@ -282,6 +380,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	<-gcDone
 	<-jobsDone
+	<-syncDone
 	stopAudit()
 	<-auditDone
 	return errors.Join(errs...)
@@ -295,6 +394,7 @@ func (n *Node) listenSFTP(flag, addr string, compat bool) (*sftpd.Server, error)
 	cfg.ChaCha20, cfg.CompatMACs, cfg.StrictSetstat = n.Config.SFTPChaCha20, n.Config.SFTPCompatMACs, n.Config.SFTPStrictSetstat
 	cfg.MaxUnauthenticatedPerSource = n.Config.SFTPUnauthPerSource
 	cfg.Compat = compat
+	cfg.Memory, cfg.Observer = n.Memory, n.observer()
 	name := "sftp"
 	if compat {
 		name = "sftp-compat"
@@ -323,7 +423,9 @@ func (n *Node) listenDAV(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dav-addr: %w", err)
 	}
-	dav := davd.New(davd.DefaultConfig(), n.Auth, n.Access, n.Log, davd.WithDefender(n.Defender)).WithSessions(n.Sessions)
+	dcfg := davd.DefaultConfig()
+	dcfg.Memory, dcfg.Observer = n.Memory, n.observer()
+	dav := davd.New(dcfg, n.Auth, n.Access, n.Log, davd.WithDefender(n.Defender)).WithSessions(n.Sessions)
 	srv := &http.Server{Handler: dav, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: serverLog(n.Log, "webdav")}
 	scheme := "https"
@@ -371,10 +473,21 @@ func (n *Node) listenAdmin(addr string) (*http.Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
 	mux.Handle(api.Prefix+"/", n.API)
+	mux.Handle("GET /metrics", n.Metrics.Handler())
+	if n.Config.AdminPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	// Reading allows an 8 MiB user import over a slow line; writing, an
 	// import of thousands of rows or an audit search over a long trail.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: serverLog(n.Log, "admin")}
+	if n.Config.AdminPprof {
+		srv.WriteTimeout = 0 // a CPU profile takes as long as asked
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Log.Error("admin server stopped", "err", err)

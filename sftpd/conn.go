@@ -43,15 +43,20 @@ type watchedConn struct {
 	idle         time.Duration
 
 	phase atomic.Int32
-	line  []byte // the start of the line being received, before the banner
-	slot  bool   // a handshake slot is held; read after the handshake
+	line  []byte    // the start of the line being received, before the banner
+	slot  bool      // a handshake slot is held; read after the handshake
+	until time.Time // the idle deadline last set, once serving; the reader's alone
 }
 
 func (c *watchedConn) Read(b []byte) (int, error) {
 	switch c.phase.Load() {
 	case serving:
-		if c.idle > 0 {
-			c.SetReadDeadline(time.Now().Add(c.idle))
+		// Push the idle deadline back, but not on every read: a deadline
+		// still most of the idle timeout away is good enough, and setting
+		// one costs a timer update per packet.
+		if now := time.Now(); c.idle > 0 && c.until.Sub(now) < c.idle-c.idle/8 {
+			c.until = now.Add(c.idle)
+			c.SetReadDeadline(c.until)
 		}
 		return c.Conn.Read(b)
 	case inHandshake:
@@ -97,16 +102,25 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	source, ok := s.admit.enter(src, from)
 	if !ok {
+		s.cfg.Observer.Refused("unauthenticated-limit")
 		return
 	}
 	s.track(nc, true)
 	defer s.track(nc, false)
 	now := time.Now()
-	wc := &watchedConn{Conn: nc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
+	bc := newBatchConn(nc)
+	wc := &watchedConn{Conn: bc, adm: s.admit, src: source, handshakeEnd: now.Add(s.cfg.HandshakeTimeout), idle: s.cfg.IdleTimeout}
 	nc.SetReadDeadline(now.Add(s.cfg.BannerTimeout))
 	nc.SetWriteDeadline(wc.handshakeEnd)
 	defer s.tried.Delete(from)
-	sconn, chans, reqs, err := ssh.NewServerConn(wc, s.ssh)
+	// The client's offer first: a client that can do AES-GCM gets it alone.
+	read, offer, perr := prelude(wc, s.ssh.ServerVersion, s.ssh.Ciphers, wc.handshakeEnd)
+	conf := s.ssh
+	if len(offer) < len(s.ssh.Ciphers) {
+		conf = s.sshGCM
+	}
+	rc := &replayConn{watchedConn: wc, read: read, err: perr, version: []byte(s.ssh.ServerVersion + "\r\n")}
+	sconn, chans, reqs, err := ssh.NewServerConn(rc, conf)
 	if wc.slot {
 		s.admit.release(source)
 	}
@@ -115,6 +129,7 @@ func (s *Server) handle(nc net.Conn) {
 		var ne net.Error
 		switch {
 		case errors.Is(err, errHandshakeQueue):
+			s.cfg.Observer.Refused("handshake-queue")
 			s.log.Warn("ssh handshake waited too long for a slot; closed", "from", from, "wait", s.cfg.HandshakeWait)
 		case wc.phase.Load() == awaitBanner && errors.As(err, &ne) && ne.Timeout():
 			s.log.Info("no SSH version line in time; closed", "from", from, "timeout", s.cfg.BannerTimeout)
@@ -139,6 +154,9 @@ func (s *Server) handle(nc net.Conn) {
 		nc.SetReadDeadline(time.Time{})
 	}
 	wc.phase.Store(serving)
+	bc.start()
+	s.cfg.Observer.Session("sftp", 1)
+	defer s.cfg.Observer.Session("sftp", -1)
 	acct, who := account(sconn.Permissions), s.attempt(sconn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -279,9 +297,9 @@ func (s *Server) session(ctx context.Context, sess *authfs.Session, ch ssh.Chann
 
 func (s *Server) serveSFTP(ctx context.Context, sess *authfs.Session, ch ssh.Channel) {
 	login := sess.Login()
-	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, budget: s.budget, strict: s.cfg.StrictSetstat,
-		maxOpen: s.cfg.MaxHandles, handles: &s.handles, uploads: map[vpath.Path]*fileWriter{}}
-	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, sftp.WithRSAllocator())
+	h := &handlers{s: sess, log: s.log.With("user", login), window: s.cfg.ReorderWindow, strict: s.cfg.StrictSetstat,
+		maxOpen: s.cfg.MaxHandles, handles: &s.handles, memory: s.cfg.Memory, obs: s.cfg.Observer, uploads: map[vpath.Path]*fileWriter{}}
+	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	err := rs.Serve()
 	if err != nil && ctx.Err() == nil && !isEOF(err) {
 		s.log.Info("sftp session ended", "user", login, "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"pier/authfs"
+	"pier/membudget"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -64,8 +65,8 @@ func toStatus(log *slog.Logger, op string, err error) error {
 		return &statusError{"file is locked by another user", sftp.ErrSSHFxFailure}
 	case errors.Is(err, errTooManyHandles):
 		return &statusError{err.Error(), sftp.ErrSSHFxFailure}
-	case errors.Is(err, errBusy):
-		return &statusError{err.Error(), sftp.ErrSSHFxFailure}
+	case errors.Is(err, membudget.ErrBusy):
+		return &statusError{membudget.ErrBusy.Error(), sftp.ErrSSHFxFailure}
 	case errors.Is(err, errOutOfOrder):
 		return &statusError{err.Error(), sftp.ErrSSHFxOpUnsupported}
 	}

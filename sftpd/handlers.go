@@ -16,6 +16,7 @@ import (
 
 	"pier/authfs"
 	"pier/authz"
+	"pier/membudget"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -25,13 +26,14 @@ import (
 type handlers struct {
 	s      *authfs.Session
 	log    *slog.Logger
-	window int     // reorder window of uploads, bytes
-	budget *budget // early-chunk bytes all uploads of the server may hold
-	strict bool    // refuse setstat of permissions and owners
+	window int  // reorder window of uploads, bytes
+	strict bool // refuse setstat of permissions and owners
 	// maxOpen bounds the files and folders open at once: each holds a blob
 	// reader or writer, a catalog cursor or reorder buffers.
 	maxOpen int
 	handles *atomic.Int64 // open handles of the whole server
+	memory  *membudget.Budget
+	obs     Observer
 
 	mu      sync.Mutex
 	open    int                        // handles open now
@@ -41,22 +43,37 @@ type handlers struct {
 // errTooManyHandles refuses an open beyond Config.MaxHandles.
 var errTooManyHandles = errors.New("too many open files on this session: close some first")
 
-// reserve counts a handle about to open, or refuses it. The caller calls
+// reserve counts a handle about to open, or refuses it; a transfer (a
+// file, not a folder) is admitted by the memory budget too, which may
+// wait briefly and then refuse it as "server busy". The caller calls
 // release once, when the open fails or the handle is closed; pkg/sftp
 // closes every handle still open when the session ends.
-func (h *handlers) reserve() (release func(), err error) {
+func (h *handlers) reserve(ctx context.Context, transfer bool) (release func(), err error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.open >= h.maxOpen {
+		h.mu.Unlock()
 		return nil, errTooManyHandles
 	}
 	h.open++
+	h.mu.Unlock()
 	h.handles.Add(1)
-	return sync.OnceFunc(func() {
+	unhandle := func() {
 		h.mu.Lock()
 		h.open--
 		h.mu.Unlock()
 		h.handles.Add(-1)
+	}
+	if transfer {
+		if err := h.memory.Admit(ctx, membudget.TransferShare); err != nil {
+			unhandle()
+			return nil, err
+		}
+	}
+	return sync.OnceFunc(func() {
+		if transfer {
+			h.memory.Release(membudget.TransferShare, membudget.Admission)
+		}
+		unhandle()
 	}), nil
 }
 
@@ -76,7 +93,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, toStatus(h.log, "open", err)
 	}
-	release, err := h.reserve()
+	release, err := h.reserve(r.Context(), true)
 	if err != nil {
 		return nil, toStatus(h.log, "open", err)
 	}
@@ -85,22 +102,31 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		release()
 		return nil, toStatus(h.log, "open", err)
 	}
-	return &fileReader{f: f, log: h.log, release: release}, nil
+	return &fileReader{f: f, log: h.log, obs: h.obs, start: time.Now(), release: release}, nil
 }
 
 type fileReader struct {
 	f       *storage.File
 	log     *slog.Logger
+	obs     Observer
+	start   time.Time
+	read    atomic.Int64
+	failed  atomic.Bool
 	release func()
 }
 
 func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.f.ReadAt(p, off)
+	r.read.Add(int64(n))
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.failed.Store(true)
+	}
 	return n, toStatus(r.log, "read", err)
 }
 
 func (r *fileReader) Close() error {
 	defer r.release()
+	r.obs.Transfer("sftp", "down", r.read.Load(), time.Since(r.start), !r.failed.Load())
 	return r.f.Close()
 }
 
@@ -115,7 +141,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if flags.Append {
 		return nil, toStatus(h.log, "create", errUnsupported)
 	}
-	release, err := h.reserve()
+	release, err := h.reserve(r.Context(), true)
 	if err != nil {
 		return nil, toStatus(h.log, "create", err)
 	}
@@ -124,7 +150,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		release()
 		return nil, toStatus(h.log, "create", err)
 	}
-	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window, h.budget), release: release}
+	w := &fileWriter{h: h, p: p, up: up, rw: newReorderWriter(up, h.window), release: release, start: time.Now()}
 	h.mu.Lock()
 	h.uploads[p] = w
 	h.mu.Unlock()
@@ -139,6 +165,7 @@ type fileWriter struct {
 	rw *reorderWriter
 
 	release func() // the handle's place under maxOpen
+	start   time.Time
 
 	once    sync.Once
 	aborted bool
@@ -156,6 +183,7 @@ func (w *fileWriter) TransferError(err error) {
 		w.aborted = true
 		w.rw.abandon()
 		w.up.Abort()
+		w.h.obs.Transfer("sftp", "up", w.up.Size(), time.Since(w.start), false)
 	})
 }
 
@@ -171,9 +199,10 @@ func (w *fileWriter) Close() error {
 	w.once.Do(func() {
 		if err = w.rw.finish(); err != nil {
 			w.up.Abort()
-			return
+		} else {
+			_, err = w.up.Close()
 		}
-		_, err = w.up.Close()
+		w.h.obs.Transfer("sftp", "up", w.up.Size(), time.Since(w.start), err == nil)
 	})
 	if w.aborted {
 		return errors.New("upload aborted")
@@ -286,7 +315,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		} else if !e.IsDir() {
 			return nil, toStatus(h.log, "opendir", storage.ErrNotDir)
 		}
-		release, err := h.reserve()
+		release, err := h.reserve(r.Context(), false)
 		if err != nil {
 			return nil, toStatus(h.log, "opendir", err)
 		}

@@ -79,6 +79,7 @@ func (s *Server) next(acct auth.Account, a auth.Attempt, step auth.Step, err err
 	case step == auth.NeedCode:
 		return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{KeyboardInteractiveCallback: s.code(acct, a)}}
 	}
+	s.cfg.Observer.AuthFailed("sftp")
 	return nil, errDenied
 }
 
@@ -102,6 +103,7 @@ func (s *Server) code(acct auth.Account, a auth.Attempt) func(ssh.ConnMetadata, 
 			return nil, errDenied
 		}
 		if !ok {
+			s.cfg.Observer.AuthFailed("sftp")
 			return nil, errDenied
 		}
 		return permissions(acct), nil
@@ -128,6 +130,7 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 		return nil, errDenied
 	}
 	if !ok {
+		s.cfg.Observer.AuthFailed("sftp")
 		return nil, errDenied
 	}
 	p := permissions(acct)

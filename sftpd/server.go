@@ -21,6 +21,7 @@ import (
 	"pier/auth"
 	"pier/authfs"
 	"pier/defender"
+	"pier/membudget"
 	"pier/sessions"
 )
 
@@ -48,10 +49,9 @@ type Config struct {
 
 	IdleTimeout   time.Duration // no packet from the client for this long
 	MaxAuthTries  int
-	MaxSessions   int   // channels per connection
-	MaxHandles    int   // files and folders open at once in one SFTP session
-	ReorderWindow int   // bytes an upload may hold out of order
-	ReorderBudget int64 // bytes all uploads together may hold out of order
+	MaxSessions   int // channels per connection
+	MaxHandles    int // files and folders open at once in one SFTP session
+	ReorderWindow int // how far ahead of the next byte a write may come
 	// StrictSetstat refuses setstat of permissions and owners (pier keeps
 	// neither) instead of answering success, for clients that must know.
 	StrictSetstat bool
@@ -73,6 +73,13 @@ type Config struct {
 	// still work (not suspended, deleted, expired; key and networks
 	// unchanged); a connection that may not is closed, transfers and all.
 	Revalidate time.Duration
+	// Observer, if set, is told of transfers, sessions, refused logins
+	// and connections (metrics).
+	Observer Observer
+	// Memory admits every upload and download (membudget.TransferShare);
+	// beyond it a new one waits briefly, then fails with "server busy,
+	// retry later". nil admits everything.
+	Memory *membudget.Budget
 }
 
 // DefaultConfig returns safe defaults.
@@ -81,7 +88,7 @@ func DefaultConfig(hostKeyDir string) Config {
 		BannerTimeout: 10 * time.Second, HandshakeTimeout: 30 * time.Second, HandshakeWait: 10 * time.Second,
 		MaxHandshakes: 64, MaxHandshakesPerSource: 8, MaxUnauthenticated: 1024, MaxUnauthenticatedPerSource: 32,
 		IdleTimeout: 15 * time.Minute, MaxAuthTries: 4, MaxSessions: 4, MaxHandles: 64,
-		ReorderWindow: 4 << 20, ReorderBudget: 256 << 20, Revalidate: 2 * time.Second}
+		ReorderWindow: 4 << 20, Revalidate: 2 * time.Second}
 }
 
 // Validate reports settings that cannot work, naming the fields.
@@ -105,14 +112,30 @@ func (c *Config) Validate() error {
 	if c.BannerTimeout > c.HandshakeTimeout {
 		errs = append(errs, fmt.Errorf("sftpd: BannerTimeout %v exceeds HandshakeTimeout %v", c.BannerTimeout, c.HandshakeTimeout))
 	}
-	if c.HandshakeWait < 0 || c.IdleTimeout < 0 || c.ReorderBudget < 0 || c.Revalidate < 0 {
-		errs = append(errs, errors.New("sftpd: HandshakeWait, IdleTimeout, ReorderBudget and Revalidate must not be negative"))
+	if c.HandshakeWait < 0 || c.IdleTimeout < 0 || c.Revalidate < 0 {
+		errs = append(errs, errors.New("sftpd: HandshakeWait, IdleTimeout and Revalidate must not be negative"))
 	}
 	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
 		errs = append(errs, fmt.Errorf("sftpd: MaxUnauthenticatedPerSource %d exceeds MaxUnauthenticated %d", c.MaxUnauthenticatedPerSource, c.MaxUnauthenticated))
 	}
 	return errors.Join(errs...)
 }
+
+// Observer is what the server reports to (metrics.Metrics has it).
+type Observer interface {
+	// Transfer: an upload ("up") or download ("down") ended.
+	Transfer(protocol, direction string, bytes int64, d time.Duration, ok bool)
+	Session(protocol string, delta int) // a connection logged in (+1) or ended (-1)
+	AuthFailed(protocol string)         // a login was refused
+	Refused(reason string)              // a connection was closed by an admission limit
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Transfer(string, string, int64, time.Duration, bool) {}
+func (nopObserver) Session(string, int)                                 {}
+func (nopObserver) AuthFailed(string)                                   {}
+func (nopObserver) Refused(string)                                      {}
 
 // Algorithms pier offers, strongest and fastest first; nothing with SHA-1.
 var (
@@ -139,11 +162,13 @@ type Server struct {
 	fs   *authfs.FS
 	log  *slog.Logger
 	ssh  *ssh.ServerConfig
-	keys []ssh.Signer
+	// sshGCM is ssh without aes-ctr, for clients that can do AES-GCM
+	// (prelude.go).
+	sshGCM *ssh.ServerConfig
+	keys   []ssh.Signer
 
 	screen  Screen
 	admit   *admission
-	budget  *budget
 	handles atomic.Int64 // open SFTP handles of all sessions
 	// sessions lists logged-in connections for administrators (nil: none).
 	sessions *sessions.Registry
@@ -174,6 +199,9 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger, opts ...
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	keys, err := LoadHostKeys(cfg.HostKeyDir)
 	if err != nil {
 		return nil, err
@@ -184,9 +212,6 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger, opts ...
 		o(s)
 	}
 	s.admit = newAdmission(cfg, s.quit, log)
-	if cfg.ReorderBudget > 0 {
-		s.budget = &budget{size: cfg.ReorderBudget, left: cfg.ReorderBudget}
-	}
 	ciphers := Ciphers
 	if cfg.ChaCha20 {
 		ciphers = append(append([]string{}, Ciphers...), ssh.CipherChaCha20Poly1305)
@@ -217,6 +242,9 @@ func New(cfg Config, a *auth.Service, afs *authfs.FS, log *slog.Logger, opts ...
 	for _, k := range keys {
 		s.ssh.AddHostKey(k)
 	}
+	gcm := *s.ssh
+	gcm.Ciphers = aeadOnly(ciphers)
+	s.sshGCM = &gcm
 	return s, nil
 }
 
@@ -323,12 +351,11 @@ type Stats struct {
 	Handshakes      int   // of those, in a handshake slot
 	Connections     int   // connections in the handshake or serving
 	Handles         int64 // open SFTP files and folders, all sessions
-	ReorderHeld     int64 // bytes early upload chunks hold of ReorderBudget
 }
 
 // Stats reports what the server holds now.
 func (s *Server) Stats() Stats {
-	st := Stats{Handles: s.handles.Load(), ReorderHeld: s.budget.held()}
+	st := Stats{Handles: s.handles.Load()}
 	st.Unauthenticated, st.Handshakes = s.admit.counts()
 	s.mu.Lock()
 	st.Connections = len(s.conns)

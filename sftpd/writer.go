@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // errOutOfOrder refuses writes that a streaming upload cannot take: a gap
@@ -11,76 +12,44 @@ import (
 // resume at an offset. The file is then not published.
 var errOutOfOrder = errors.New("random or resumed writes are not supported: upload the file sequentially from the start")
 
-// errBusy refuses an upload when the server's budget for early chunks,
-// shared by all uploads, is spent: better a clear error than running out
-// of memory under many concurrent uploads.
-var errBusy = errors.New("server busy: too many uploads in progress, try again later")
-
-// budget bounds the bytes all reorder writers of a server hold at once.
-type budget struct {
-	mu   sync.Mutex
-	size int64
-	left int64
-}
-
-// held reports the bytes taken and not given back.
-func (b *budget) held() int64 {
-	if b == nil {
-		return 0
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.size - b.left
-}
-
-func (b *budget) take(n int) bool {
-	if b == nil {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.left < int64(n) {
-		return false
-	}
-	b.left -= int64(n)
-	return true
-}
-
-func (b *budget) give(n int) {
-	if b != nil {
-		b.mu.Lock()
-		b.left += int64(n)
-		b.mu.Unlock()
-	}
-}
-
 // uploadStream is where ordered bytes go: an authfs upload.
 type uploadStream interface {
 	Write(p []byte) (int, error)
 }
 
-// reorderWriter turns pkg/sftp's concurrent WriteAt calls (its workers
-// deliver about half of them out of order) into one sequential stream. It
-// holds early chunks until the gap before them is filled, up to window
-// bytes; beyond that it fails the upload rather than grow.
+// gapWait is how long an early write waits for the bytes before it while
+// nothing is written: longer, the gap is taken for a random write.
+const gapWait = 5 * time.Second
+
+// reorderWriter turns pkg/sftp's concurrent WriteAt calls into one
+// sequential stream. Its workers (eight per session) take a client's
+// requests in order but finish them in any order, so about half of all
+// writes arrive before the one they follow. Such an early write waits,
+// holding its worker, until the bytes before it are written, then writes
+// its own bytes straight from the packet: nothing is copied or held
+// aside. The write it waits for has always been taken by another worker
+// already (they take requests in order), so the wait is short — unless
+// the client really left a gap: a write more than window bytes ahead
+// fails at once, and one whose gap stays unfilled for gapWait while no
+// other write is under way fails then.
 type reorderWriter struct {
-	mu      sync.Mutex
-	w       uploadStream
-	next    int64            // offset of the next byte the stream expects
-	pending map[int64][]byte // early chunks by offset, copied
-	held    int              // bytes in pending
-	window  int
-	err     error    // sticky
-	free    [][]byte // buffers of drained chunks, reused for early ones
-	budget  *budget  // shared by the server's uploads; nil: unbounded
+	mu       sync.Mutex
+	w        uploadStream
+	next     int64 // offset of the next byte the stream expects
+	window   int
+	err      error                   // sticky
+	waiting  map[int64]chan struct{} // early writes by offset, waiting for their turn
+	writing  bool                    // a write to w is under way
+	progress time.Time               // when a write last ended
 }
 
-func newReorderWriter(w uploadStream, window int, b *budget) *reorderWriter {
-	return &reorderWriter{w: w, pending: map[int64][]byte{}, window: window, budget: b}
+func newReorderWriter(w uploadStream, window int) *reorderWriter {
+	return &reorderWriter{w: w, window: window, waiting: map[int64]chan struct{}{}, progress: time.Now()}
 }
 
-// WriteAt accepts p at off. pkg/sftp may reuse p after WriteAt returns
-// (WithRSAllocator), so held chunks are copied.
+// WriteAt writes p at off once every byte before off is written. pkg/sftp
+// may reuse p after WriteAt returns (WithRSAllocator); it is written
+// before that.
 func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -88,104 +57,96 @@ func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
 		return 0, r.err
 	}
 	switch {
-	case off == r.next:
-		if err := r.write(p); err != nil {
+	case off < r.next:
+		return 0, r.fail(fmt.Errorf("%w (rewrite at offset %d)", errOutOfOrder, off))
+	case off > r.next:
+		if err := r.await(off); err != nil {
 			return 0, err
 		}
-		return len(p), r.drain()
-	case off < r.next:
-		r.err = fmt.Errorf("%w (rewrite at offset %d)", errOutOfOrder, off)
-		return 0, r.err
 	}
-	if _, dup := r.pending[off]; dup || r.held+len(p) > r.window || off-r.next > int64(r.window) {
-		r.err = fmt.Errorf("%w (write at offset %d, expected %d)", errOutOfOrder, off, r.next)
-		return 0, r.err
-	}
-	if !r.budget.take(len(p)) {
-		r.err = errBusy
-		return 0, r.err
-	}
-	r.pending[off] = append(r.buffer(len(p)), p...)
-	r.held += len(p)
-	return len(p), nil
-}
-
-func (r *reorderWriter) write(p []byte) error {
+	r.writing = true
 	n, err := r.w.Write(p)
+	r.writing = false
 	r.next += int64(n)
+	r.progress = time.Now()
 	if err != nil {
-		r.err = err
+		return n, r.fail(err)
 	}
-	return err
+	if turn, ok := r.waiting[r.next]; ok {
+		delete(r.waiting, r.next)
+		close(turn)
+	}
+	return n, nil
 }
 
-// drain writes held chunks that have become contiguous.
-func (r *reorderWriter) drain() error {
+// await waits, with r.mu held on entry and on return, until off is the
+// next offset to write.
+func (r *reorderWriter) await(off int64) error {
+	if _, dup := r.waiting[off]; dup || off-r.next > int64(r.window) {
+		return r.fail(fmt.Errorf("%w (write at offset %d, expected %d)", errOutOfOrder, off, r.next))
+	}
+	turn := make(chan struct{})
+	r.waiting[off] = turn
+	tick := time.NewTicker(gapWait / 4)
+	defer tick.Stop()
 	for {
-		chunk, ok := r.pending[r.next]
-		if !ok {
+		r.mu.Unlock()
+		select {
+		case <-turn:
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		if r.err != nil {
+			return r.err
+		}
+		if off == r.next {
 			return nil
 		}
-		delete(r.pending, r.next)
-		r.held -= len(chunk)
-		r.budget.give(len(chunk))
-		if err := r.write(chunk); err != nil {
-			return err
+		if off < r.next {
+			delete(r.waiting, off)
+			return r.fail(fmt.Errorf("%w (rewrite at offset %d)", errOutOfOrder, off))
 		}
-		if len(r.free) < 256 {
-			r.free = append(r.free, chunk[:0])
+		if !r.writing && time.Since(r.progress) >= gapWait {
+			delete(r.waiting, off)
+			return r.fail(fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, off))
 		}
 	}
 }
 
-// buffer returns an empty buffer for n bytes, reusing a drained one: about
-// half of all chunks arrive early, and a fresh slice for each made the
-// garbage of an upload as large as the upload.
-func (r *reorderWriter) buffer(n int) []byte {
-	for i := len(r.free) - 1; i >= 0; i-- {
-		if b := r.free[i]; cap(b) >= n {
-			r.free[i] = r.free[len(r.free)-1]
-			r.free = r.free[:len(r.free)-1]
-			return b
-		}
+// fail makes err the stream's error and wakes every waiting write to
+// return it; r.mu held.
+func (r *reorderWriter) fail(err error) error {
+	if r.err == nil {
+		r.err = err
 	}
-	return make([]byte, 0, n)
+	for off, turn := range r.waiting {
+		delete(r.waiting, off)
+		close(turn)
+	}
+	return r.err
 }
 
 // written returns how many bytes the stream has taken, and whether no
-// early chunk is waiting (only then is that the file's size).
+// early write is waiting (only then is that the file's size).
 func (r *reorderWriter) written() (int64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.next, len(r.pending) == 0
+	return r.next, len(r.waiting) == 0
 }
 
 // finish reports whether the stream is complete: no failure and no gap.
 func (r *reorderWriter) finish() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.release()
-	if r.err == nil && len(r.pending) > 0 {
-		r.err = fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, r.next)
+	if r.err == nil && len(r.waiting) > 0 {
+		return r.fail(fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, r.next))
 	}
 	return r.err
-}
-
-// release returns what failed uploads still hold to the budget.
-func (r *reorderWriter) release() {
-	for off, chunk := range r.pending {
-		r.budget.give(len(chunk))
-		delete(r.pending, off)
-	}
-	r.held = 0
 }
 
 // abandon gives up the stream (the session ended with the file open).
 func (r *reorderWriter) abandon() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.release()
-	if r.err == nil {
-		r.err = errors.New("upload abandoned")
-	}
+	r.fail(errors.New("upload abandoned"))
 }

@@ -4,38 +4,59 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 )
 
 type sink struct{ bytes.Buffer }
 
+// countingSink counts the writes it takes, to show that early writes are
+// written as they came, not copied and merged.
+type countingSink struct {
+	sink
+	writes int
+}
+
+func (s *countingSink) Write(p []byte) (int, error) { s.writes++; return s.sink.Write(p) }
+
+// TestReorderWriter: eight workers take writes in order and finish them
+// in any order, as pkg/sftp's do; the stream gets every byte in order.
 func TestReorderWriter(t *testing.T) {
-	data := make([]byte, 1<<20)
+	data := make([]byte, 4<<20)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
 	const chunk = 32 << 10
-	var offs []int64
+	var out countingSink
+	r := newReorderWriter(&out, 8*chunk)
+	offs := make(chan int64)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			buf := make([]byte, chunk) // reused between calls, as with the allocator
+			for off := range offs {
+				copy(buf, data[off:off+chunk])
+				if rand.IntN(2) == 0 {
+					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+				}
+				if n, err := r.WriteAt(buf, off); err != nil || n != chunk {
+					t.Errorf("WriteAt(%d) = %d, %v", off, n, err)
+				}
+				clear(buf)
+			}
+		})
+	}
 	for off := 0; off < len(data); off += chunk {
-		offs = append(offs, int64(off))
+		offs <- int64(off)
 	}
-	// Shuffle within windows of 8, as pkg/sftp's 8 workers do.
-	for i := 0; i < len(offs); i += 8 {
-		w := offs[i:min(i+8, len(offs))]
-		rand.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
-	}
-	var out sink
-	r := newReorderWriter(&out, 8*chunk, &budget{left: 1 << 30})
-	buf := make([]byte, chunk) // reused between calls, as with the allocator
-	for _, off := range offs {
-		copy(buf, data[off:off+chunk])
-		if n, err := r.WriteAt(buf, off); err != nil || n != chunk {
-			t.Fatalf("WriteAt(%d) = %d, %v", off, n, err)
-		}
-		clear(buf)
-	}
+	close(offs)
+	wg.Wait()
 	if err := r.finish(); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("finish: %v, content equal: %v", err, bytes.Equal(out.Bytes(), data))
+	}
+	if out.writes != len(data)/chunk {
+		t.Fatalf("%d writes to the stream, want one per WriteAt (%d)", out.writes, len(data)/chunk)
 	}
 }
 
@@ -50,49 +71,68 @@ func TestReorderWriterRefuses(t *testing.T) {
 			_, err := r.WriteAt([]byte("b"), 1)
 			return err
 		},
-		"gap at close": func(r *reorderWriter) error {
+		"gap never filled": func(r *reorderWriter) error {
 			r.WriteAt([]byte("abc"), 0)
-			r.WriteAt([]byte("x"), 10)
-			return r.finish()
-		},
-		"duplicate early chunk": func(r *reorderWriter) error {
-			r.WriteAt([]byte("x"), 10)
-			_, err := r.WriteAt([]byte("y"), 10)
+			_, err := r.WriteAt([]byte("x"), 10)
 			return err
+		},
+		"duplicate early write": func(r *reorderWriter) error {
+			first := make(chan error, 1)
+			go func() { _, err := r.WriteAt([]byte("x"), 10); first <- err }()
+			for {
+				if _, settled := r.written(); !settled {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_, err := r.WriteAt([]byte("y"), 10)
+			if err2 := <-first; !errors.Is(err2, errOutOfOrder) {
+				return err2
+			}
+			return err
+		},
+		"write covering a waiting one": func(r *reorderWriter) error {
+			first := make(chan error, 1)
+			go func() { _, err := r.WriteAt([]byte("x"), 2); first <- err }()
+			for {
+				if _, settled := r.written(); !settled {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			r.WriteAt([]byte("abcd"), 0)
+			return <-first
 		},
 	}
 	for name, fn := range cases {
-		r := newReorderWriter(&sink{}, 100, nil)
+		r := newReorderWriter(&sink{}, 100)
+		start := time.Now()
 		if err := fn(r); !errors.Is(err, errOutOfOrder) {
 			t.Errorf("%s: %v, want errOutOfOrder", name, err)
 		}
 		if err := r.finish(); err == nil {
 			t.Errorf("%s: finish succeeded after a refusal", name)
 		}
+		if d := time.Since(start); d > gapWait+2*time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
 	}
 }
 
-// TestReorderBudget: early chunks of all uploads share one budget; an
-// upload that would exceed it fails clearly, and failed or finished
-// uploads give their share back.
-func TestReorderBudget(t *testing.T) {
-	b := &budget{left: 100}
-	a := newReorderWriter(&sink{}, 1000, b)
-	if _, err := a.WriteAt(make([]byte, 80), 10); err != nil {
-		t.Fatal(err)
-	}
-	c := newReorderWriter(&sink{}, 1000, b)
-	if _, err := c.WriteAt(make([]byte, 30), 10); !errors.Is(err, errBusy) {
-		t.Fatalf("over budget: %v", err)
-	}
-	a.WriteAt(make([]byte, 10), 0) // fills the gap: the chunk drains
-	if b.left != 100 {
-		t.Fatalf("budget after drain: %d", b.left)
-	}
-	d := newReorderWriter(&sink{}, 1000, b)
-	d.WriteAt(make([]byte, 50), 5)
-	d.abandon()
-	if b.left != 100 {
-		t.Fatalf("budget after an abandoned upload: %d", b.left)
+// TestReorderWriterAbandon: an early write waiting for its gap returns
+// at once when the session ends.
+func TestReorderWriterAbandon(t *testing.T) {
+	r := newReorderWriter(&sink{}, 100)
+	done := make(chan error, 1)
+	go func() { _, err := r.WriteAt([]byte("x"), 10); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	r.abandon()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the waiting write succeeded after abandon")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the waiting write did not return after abandon")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"pier/admin"
 	"pier/identity"
+	"pier/internal/untrusted"
 )
 
 const userUsage = `Usage: pier user COMMAND [--data DIR] [--db URL] [--storage URL] ARGS
@@ -229,11 +230,19 @@ func userShow(ctx context.Context, args []string, io stdio) error {
 		{"cidrs", restriction(j, identity.RestrictNetwork, j.CIDRs)}, {"protocols", restriction(j, identity.RestrictProtocol, j.Protocols)},
 		{"ssh compat", sshCompatText(j.SSHCompat, j.SSHCompatVia)},
 		{"created", j.Created}, {"last login", orText(j.LastLogin, "never")},
-		{"administrator", orText(strings.TrimSpace(j.AdminRole+" "+j.AdminOrg), "no")},
+		{"administrator", orText(strings.TrimSpace(j.AdminRole+" "+j.AdminOrg), "no")}, {"source", sourceText(j)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
 	return tw.Flush()
+}
+
+// sourceText says where an account comes from, for show.
+func sourceText(j admin.UserDetail) string {
+	if j.Source == "pier" {
+		return "pier (made by an administrator)"
+	}
+	return fmt.Sprintf("%s, entry %s (%s in the directory)", j.Source, untrusted.Text(j.SourceDN), j.SourceState)
 }
 
 func orNone(s string) string { return orText(s, "none") }

@@ -10,6 +10,7 @@
 //	pier grant     grants of folder rights: add, list, remove
 //	pier access    explain a decision, view a user's rights
 //	pier audit     verify the audit log, prove a record, search, show the key
+//	pier directory sync users from LDAP / Active Directory
 //	pier defender  list bans and scores, ban or unban an address
 //	pier cert      revoke SSH user certificates
 //	pier lifecycle run the inactivity job now
@@ -49,6 +50,7 @@ Usage:
   pier grant   add|list|remove ...
   pier access  explain|view ...
   pier audit   verify|prove|search|key|checkpoint ...
+  pier directory sync [--dry-run] [--force] [--json] [--ldap-...]
   pier defender list|ban|unban ...
   pier cert    revoke|unrevoke|list ...
   pier lifecycle run ...
@@ -116,6 +118,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return accessCmd(ctx, args, stdio{stdin, stdout})
 	case "audit":
 		return auditCmd(ctx, args, stdio{stdin, stdout})
+	case "directory":
+		return directoryCmd(ctx, args, stdio{stdin, stdout})
 	case "defender":
 		return defenderCmd(ctx, args, stdio{stdin, stdout})
 	case "cert":
@@ -126,13 +130,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, audit, defender, cert, lifecycle)", cmd)}
+	return usageError{fmt.Sprintf("unknown command %q (try: serve, migrate, gc, files, org, user, group, grant, access, audit, directory, defender, cert, lifecycle)", cmd)}
 }
 
 // parse fills a config from defaults, the environment and flags.
 func parse(name string, args []string, register func(*config.Config, *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	cfg := config.Default()
 	cfg.FromEnv(os.Getenv)
+	if err := cfg.DirectoryFromEnv(args, os.Getenv); err != nil {
+		return cfg, nil, err
+	}
 	fs := flag.NewFlagSet("pier "+name, flag.ContinueOnError)
 	register(&cfg, fs)
 	if err := fs.Parse(args); err != nil {

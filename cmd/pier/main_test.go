@@ -304,7 +304,7 @@ func testKillMidUpload(t *testing.T, env []string) {
 	if env != nil {
 		cfgStorage = strings.TrimPrefix(env[1], "PIER_STORAGE=")
 	}
-	bs, _, err := node.OpenBlobs(context.Background(), cfgStorage)
+	bs, _, err := node.OpenBlobs(context.Background(), cfgStorage, node.BlobOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type MinIO struct {
 	SecretKey string
 
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *LogBuffer
 	mu   sync.Mutex
 	dead bool
 }
@@ -90,7 +90,7 @@ func startMinIO(t testing.TB, bin string) (*MinIO, error) {
 		Endpoint:  addr,
 		AccessKey: Unique("pier-fault-"),
 		SecretKey: Unique("secret-") + Unique(""),
-		log:       &syncBuffer{},
+		log:       &LogBuffer{},
 	}
 	m.URL = "s3://" + addr + "/pier-fault?tls=false&create-bucket=true"
 	m.cmd = exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", console, // #nosec G204 G702 -- scripts/testenv's MinIO, tests only
@@ -112,7 +112,7 @@ func startMinIO(t testing.TB, bin string) (*MinIO, error) {
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("exited at start: %s", m.log.tail())
+			return nil, fmt.Errorf("exited at start: %s", m.log.Tail())
 		default:
 		}
 		// The health check answers before the object layer is up; an
@@ -128,7 +128,7 @@ func startMinIO(t testing.TB, bin string) (*MinIO, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	m.cmd.Process.Kill()
-	return nil, fmt.Errorf("not ready after 60 s: %s", m.log.tail())
+	return nil, fmt.Errorf("not ready after 60 s: %s", m.log.Tail())
 }
 
 // Stop freezes the server (SIGSTOP): connections stay open and nothing
@@ -203,22 +203,28 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer collects a child's output, which arrives from two pipes.
-type syncBuffer struct {
+// LogBuffer collects output written from many goroutines: a server's
+// log, a child's two pipes.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-// tail is the last lines of the output, on one line for an error message.
-func (b *syncBuffer) tail() string {
+// String is everything written so far.
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+	return b.buf.String()
+}
+
+// Tail is the last lines of the output, on one line for an error message.
+func (b *LogBuffer) Tail() string {
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	return strings.Join(lines[max(0, len(lines)-5):], " | ")
 }

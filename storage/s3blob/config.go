@@ -11,6 +11,8 @@ import (
 	"unicode"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"pier/membudget"
 )
 
 // Defaults and limits of the upload settings.
@@ -49,9 +51,25 @@ type Config struct {
 	// (2 × PartSize each); further uploads wait for a slot.
 	MaxConcurrentUploads int
 	// ContentSHA256 is "auto" (or empty), "on" or "off": whether uploads
-	// sign a SHA-256 of their payload. Auto signs on plain HTTP only,
-	// where nothing else protects the bytes in transit.
+	// over plain HTTP sign a SHA-256 of their payload. Only "on" does
+	// (auto and off send it unsigned): the signature makes an upload cost
+	// about twice the CPU, and protects only against someone who can
+	// change bytes on the wire — use TLS where the network is not trusted.
 	ContentSHA256 string
+	// Checksum is "crc32c" (or empty) or "off": whether every PUT carries
+	// the CRC32C of its bytes (x-amz-checksum-crc32c), which the service
+	// checks, so bytes damaged in transit are refused. Turn it off only
+	// for an S3 service that refuses those headers.
+	Checksum string
+	// Observe, if set, is told of every request to the service: what it
+	// was (PUT, PUT-part, GET, ...), how long its answer took, and
+	// whether it failed (an error or a 5xx answer).
+	Observe func(op string, d time.Duration, failed bool)
+
+	// Budget bounds the memory of the store's buffers, shared with the
+	// node's other transfers; nil gives the store a budget of its own of
+	// 2 × PartSize × MaxConcurrentUploads.
+	Budget *membudget.Budget
 
 	// Timeout bounds every wait on the service: connecting, the TLS
 	// handshake, the answer to a request, and each stretch of a transfer
@@ -98,6 +116,11 @@ func (c Config) Validate() error {
 	case "", "auto", "on", "off":
 	default:
 		return fmt.Errorf("s3 content-sha256 %q: want auto, on or off", c.ContentSHA256)
+	}
+	switch c.Checksum {
+	case "", "crc32c", "off":
+	default:
+		return fmt.Errorf("s3 checksum %q: want crc32c or off", c.Checksum)
 	}
 	if c.Timeout != 0 && (c.Timeout < minTimeout || c.Timeout > maxTimeout) {
 		return fmt.Errorf("s3 timeout %v: want between %v and %v", c.Timeout, minTimeout, maxTimeout)
@@ -183,6 +206,7 @@ var urlParams = map[string]func(*Config, string) error{
 		return nil
 	},
 	"content-sha256": func(c *Config, v string) error { c.ContentSHA256 = v; return nil },
+	"checksum":       func(c *Config, v string) error { c.Checksum = v; return nil },
 	"timeout": func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -195,7 +219,7 @@ var urlParams = map[string]func(*Config, string) error{
 
 // ParseURL reads a Config from
 //
-//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto&timeout=30s
+//	s3://ENDPOINT/BUCKET[/PREFIX]?region=R&tls=true&path-style=true&create-bucket=false&part-size=16MiB&max-uploads=16&content-sha256=auto&checksum=crc32c&timeout=30s
 //
 // TLS and path-style default to true. Credentials come from getenv:
 // PIER_S3_ACCESS_KEY and PIER_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and
@@ -264,6 +288,9 @@ func (c Config) URL() string {
 	if c.MaxConcurrentUploads != 0 {
 		q.Set("max-uploads", strconv.Itoa(c.MaxConcurrentUploads))
 	}
+	if c.Checksum != "" {
+		q.Set("checksum", c.Checksum)
+	}
 	if c.ContentSHA256 != "" {
 		q.Set("content-sha256", c.ContentSHA256)
 	}
@@ -299,7 +326,7 @@ func applyQuery(c *Config, rawQuery string) error {
 		set, ok := urlParams[name]
 		if !ok {
 			return fmt.Errorf("unknown parameter %q (known: region, tls, path-style, create-bucket, "+
-				"part-size, max-uploads, content-sha256, timeout)", name)
+				"part-size, max-uploads, content-sha256, checksum, timeout)", name)
 		}
 		if len(vals) != 1 {
 			return fmt.Errorf("parameter %q given %d times", name, len(vals))

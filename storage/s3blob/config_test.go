@@ -1,6 +1,7 @@
 package s3blob
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("ParseURL(%s): %v", tc.url, err)
 			continue
 		}
-		if got != tc.want {
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseURL(%s)\n got %+v\nwant %+v", tc.url, got, tc.want)
 		}
 	}
@@ -155,8 +156,8 @@ func TestSignPayload(t *testing.T) {
 		mode string
 		want bool
 	}{
-		{false, "", true}, {true, "", false}, {false, "auto", true}, {true, "auto", false},
-		{true, "on", true}, {false, "off", false},
+		{false, "", false}, {true, "", false}, {false, "auto", false}, {true, "auto", false},
+		{true, "on", true}, {false, "on", true}, {false, "off", false},
 	} {
 		if got := signPayload(Config{TLS: tc.tls, ContentSHA256: tc.mode}); got != tc.want {
 			t.Errorf("signPayload(tls=%v, %q) = %v, want %v", tc.tls, tc.mode, got, tc.want)

@@ -1,6 +1,7 @@
 package s3blob
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ func FuzzParseURL(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseURL(%q) = %+v, but its URL() %q does not parse: %v", raw, c, rendered, err)
 		}
-		if back != c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip of %q through %q:\n got %+v\nwant %+v", raw, rendered, back, c)
 		}
 		if again := back.URL(); again != rendered {

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/minio/minio-go/v7"
+
+	"pier/membudget"
 )
 
 const (
@@ -42,11 +44,16 @@ type reader struct {
 	body   io.ReadCloser // the running GET, delivering bytes from end()
 	endGet func()        // releases the GET's operation context
 	etag   string        // of the first GET; later GETs insist on it
-	win    []byte        // bytes [start, start+len(win)) of the blob
+	// The window is a ring: blob byte x is at ring[x % len(ring)] while
+	// x is in [start, start+held). Dropping the older half when it is
+	// full moves no byte.
+	ring   []byte
 	start  int64
+	held   int
+	budget *membudget.Budget // the window's memory comes from it
 }
 
-func (r *reader) end() int64 { return r.start + int64(len(r.win)) }
+func (r *reader) end() int64 { return r.start + int64(r.held) }
 
 func (r *reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
@@ -93,7 +100,12 @@ func (r *reader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dropBody()
-	r.closed, r.win = true, nil
+	if len(r.ring) == windowSize {
+		r.budget.Recycle(r.ring, membudget.Large)
+	} else if len(r.ring) > 0 {
+		r.budget.Release(int64(len(r.ring)), membudget.Large)
+	}
+	r.closed, r.ring, r.held = true, nil, 0
 	return nil
 }
 
@@ -110,7 +122,9 @@ func (r *reader) readAt(p []byte, off int64) (int, error) {
 	for n < len(want) {
 		pos := off + int64(n)
 		if pos >= r.start && pos < r.end() {
-			n += copy(want[n:], r.win[pos-r.start:])
+			i := int(pos % int64(len(r.ring)))
+			run := min(int64(len(r.ring)-i), r.end()-pos)
+			n += copy(want[n:], r.ring[i:i+int(run)])
 			continue
 		}
 		if pos < r.start && r.body != nil {
@@ -125,7 +139,7 @@ func (r *reader) readAt(p []byte, off int64) (int, error) {
 		}
 		if pos < r.start || pos > r.end()+maxSkip {
 			r.dropBody()
-			r.start, r.win = pos, r.win[:0]
+			r.start, r.held = pos, 0
 		}
 		if err := r.fill(); err != nil {
 			return n, err
@@ -145,16 +159,28 @@ func (r *reader) fill() error {
 			return err
 		}
 	}
-	if r.win == nil {
-		r.win = make([]byte, 0, min(windowSize, r.size))
+	if r.ring == nil {
+		// Windows of the full size come from the pool; a small blob's
+		// is as small as the blob.
+		size := int(min(windowSize, r.size))
+		if err := r.budget.Grow(r.ctx, int64(size), membudget.Large); err != nil {
+			return fmt.Errorf("s3blob: read %s: %w", r.id, err)
+		}
+		if size == windowSize {
+			r.ring = r.budget.Buffer(windowSize)
+		} else {
+			r.ring = make([]byte, size)
+		}
 	}
-	if len(r.win) == cap(r.win) {
-		keep := cap(r.win) / 2
-		r.start += int64(len(r.win) - keep)
-		r.win = r.win[:copy(r.win, r.win[len(r.win)-keep:])]
+	if r.held == len(r.ring) {
+		drop := len(r.ring) / 2
+		r.start += int64(drop)
+		r.held -= drop
 	}
-	m, err := r.body.Read(r.win[len(r.win):cap(r.win)])
-	r.win = r.win[:len(r.win)+m]
+	i := int(r.end() % int64(len(r.ring)))
+	space := min(len(r.ring)-r.held, len(r.ring)-i)
+	m, err := r.body.Read(r.ring[i : i+space])
+	r.held += m
 	switch {
 	case err == io.EOF && r.end() < r.size:
 		r.dropBody()

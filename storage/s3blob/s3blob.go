@@ -3,10 +3,14 @@
 //
 // A blob is the object Prefix + "blobs/" + id[:2] + "/" + id. Uploads
 // stream with bounded memory: blobs up to 1 MiB are buffered and sent in
-// one PUT; larger ones go through one multipart upload fed by a pipe, which
-// holds two parts in memory and becomes visible only when Commit completes
-// it. Reads stream one ranged GET per sequential run, so SFTP's 32 KiB
-// ReadAt packets do not each cost an HTTP request.
+// one PUT; larger ones go through one multipart upload, sent part by part
+// from the buffer they were written into (one or two part buffers per
+// upload, from the memory budget all transfers share), and become visible
+// only when Commit completes it. Payloads are not signed (a SHA-256 of
+// every byte cost as much CPU as everything else of an upload); each PUT
+// carries the CRC32C of its bytes, which the service checks. Reads stream
+// one ranged GET per sequential run, so SFTP's 32 KiB ReadAt packets do
+// not each cost an HTTP request.
 //
 // Incomplete multipart uploads are aborted on Abort, failure and context
 // cancellation; one left behind by a crashed process is invisible and can
@@ -28,6 +32,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"pier/membudget"
 	"pier/storage"
 )
 
@@ -38,11 +43,16 @@ const openTimeout = 15 * time.Second
 // Store is a storage.BlobStore in one bucket under one prefix. It is safe
 // for concurrent use.
 type Store struct {
-	client  *minio.Client
-	bucket  string
-	prefix  string // "" or ending in "/"
-	putOpts minio.PutObjectOptions
-	uploads chan struct{} // one token per running streaming upload
+	client   *minio.Client
+	core     minio.Core
+	bucket   string
+	prefix   string // "" or ending in "/"
+	putOpts  minio.PutObjectOptions
+	partSize int
+	checksum bool // send a CRC32C with every PUT
+	timeout  time.Duration
+	budget   *membudget.Budget
+	uploads  chan struct{} // one token per running multipart upload
 }
 
 var _ storage.BlobStore = (*Store)(nil)
@@ -71,17 +81,29 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Secure:       cfg.TLS,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout},
+		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout, observe: cfg.Observe},
+		// Lets PUTs carry x-amz-checksum-* headers.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3blob: endpoint %s: %w", cfg.Endpoint, err)
 	}
+	budget := cfg.Budget
+	if budget == nil {
+		// A store of its own: as much as its upload slots can use.
+		budget = membudget.New(membudget.Config{Limit: 2 * cfg.PartSize * int64(cfg.MaxConcurrentUploads)})
+	}
 	s := &Store{
-		client:  client,
-		bucket:  cfg.Bucket,
-		prefix:  cfg.Prefix,
-		putOpts: putOptions(cfg),
-		uploads: make(chan struct{}, cfg.MaxConcurrentUploads),
+		client:   client,
+		core:     minio.Core{Client: client},
+		bucket:   cfg.Bucket,
+		prefix:   cfg.Prefix,
+		putOpts:  putOptions(cfg),
+		partSize: int(cfg.PartSize),
+		checksum: cfg.Checksum != "off",
+		timeout:  cfg.Timeout,
+		budget:   budget,
+		uploads:  make(chan struct{}, cfg.MaxConcurrentUploads),
 	}
 	if err := s.checkBucket(ctx, cfg); err != nil {
 		return nil, err
@@ -107,28 +129,17 @@ func withDefaults(cfg Config) Config {
 
 func putOptions(cfg Config) minio.PutObjectOptions {
 	return minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		// An explicit part size: with size -1 minio-go would otherwise
-		// allocate a ~528 MiB buffer per upload.
-		PartSize: uint64(cfg.PartSize), // #nosec G115 -- Validate keeps PartSize positive
-		// Two buffers: one fills from the pipe while the other uploads,
-		// so the writer never waits for a whole part's round trip.
-		NumThreads:            2,
-		ConcurrentStreamParts: true,
-		DisableContentSha256:  !signPayload(cfg),
+		ContentType:          "application/octet-stream",
+		DisableContentSha256: !signPayload(cfg),
 	}
 }
 
-// signPayload reports whether uploads sign a SHA-256 of their bytes. It
-// costs CPU on both ends, so by default only plain HTTP pays for it.
+// signPayload reports whether uploads sign a SHA-256 of their bytes
+// (over plain HTTP; TLS protects them otherwise). Only "on" does: it
+// doubles the hashing an upload costs, on both ends, while the CRC32C
+// sent with every PUT already protects the bytes from corruption.
 func signPayload(cfg Config) bool {
-	switch cfg.ContentSHA256 {
-	case "on":
-		return true
-	case "off":
-		return false
-	}
-	return !cfg.TLS
+	return cfg.ContentSHA256 == "on"
 }
 
 func (s *Store) checkBucket(ctx context.Context, cfg Config) error {
@@ -207,8 +218,8 @@ func (s *Store) Open(ctx context.Context, id string, size int64) (storage.BlobRe
 	if size < 0 {
 		return nil, fmt.Errorf("s3blob: open %s: negative size %d", id, size)
 	}
-	return &reader{core: minio.Core{Client: s.client}, bucket: s.bucket, ctx: ctx,
-		id: id, key: s.key(id), size: size}, nil
+	return &reader{core: s.core, bucket: s.bucket, ctx: ctx,
+		id: id, key: s.key(id), size: size, budget: s.budget}, nil
 }
 
 // Delete removes blob id; a missing blob is not an error.

@@ -228,23 +228,21 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		}
 		parent, name := key(at)
 		now := time.Now().UnixNano()
+		// RETURNING gives the published entry without one more query.
 		if err == nil && at == p {
-			_, err = tx.Exec(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
-				created_by = ?, published_at = ? WHERE id = ?`, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID)
+			out, err = scanEntry(tx.QueryRow(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
+				created_by = ?, published_at = ? WHERE id = ? RETURNING `+entryCols, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID))
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows)
+			out, err = scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+entryCols, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows))
 		}
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
-			return err
-		}
-		if out, err = stat(ctx, tx, at); err != nil {
 			return err
 		}
 		return journal(ctx, tx, opts.Note, out)
