@@ -22,6 +22,7 @@ import (
 	"pier/audit"
 	"pier/authfs"
 	"pier/credential"
+	"pier/defender"
 	"pier/identity"
 	"pier/sessions"
 	"pier/storage"
@@ -84,6 +85,7 @@ type Service struct {
 	now    func() time.Time
 	// sessions are this node's live sessions (nil: none listed).
 	sessions *sessions.Registry
+	defender *defender.Defender
 	// directory syncs users from LDAP; nil without one.
 	directory Syncer
 }

@@ -26,6 +26,7 @@ import (
 	"pier/audit"
 	"pier/auth"
 	"pier/authz"
+	"pier/defender"
 	"pier/identity"
 	"pier/internal/untrusted"
 )
@@ -54,6 +55,15 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []route
+	guard  *defender.Defender // nil: no defender
+}
+
+// WithDefender screens every request's source with the defender, as the
+// file protocols are: a banned or denied source is refused, and a
+// credential that fails counts against its source.
+func (s *Server) WithDefender(d *defender.Defender) *Server {
+	s.guard = d
+	return s
 }
 
 // route is one registered operation, for the OpenAPI document's
@@ -143,6 +153,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if a, ok := parseAddr(r); ok && !s.guard.Admit(r.Context(), a, string(auth.AdminAPI)) {
+		s.fail(w, r, errBanned)
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		// An unknown route, or a method a route does not take: said the
 		// same way to everyone, authenticated or not.
@@ -153,6 +167,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoRoute = errors.New("no such route")
+
+// errBanned: the defender refuses the request's source.
+var errBanned = errors.New("refused: too many failed logins from this address, or a network not allowed")
 
 // Errors of the gate.
 var (
@@ -229,8 +246,14 @@ func (s *Server) unusable(ctx context.Context, login string) string {
 	return ""
 }
 
-// refuse records a refused authentication and answers 401.
+// refuse records a refused authentication and answers 401. A
+// credential that names nobody (a wrong, expired or revoked token or
+// session) counts against its source in the defender, as a wrong
+// password does.
 func (s *Server) refuse(ctx context.Context, r *http.Request, login, why string) (admin.Actor, error) {
+	if a, ok := parseAddr(r); ok && login == "" {
+		s.guard.Failed(ctx, "", a, string(auth.AdminAPI), defender.WrongPassword)
+	}
 	s.log.WarnContext(ctx, "api authentication refused", "from", r.RemoteAddr, "login", login, "reason", why)
 	if s.audit != nil {
 		audit.Logged(ctx, s.audit, s.log, audit.Record{Time: time.Now(), Actor: login, Action: audit.Login, Protocol: "api",
@@ -291,6 +314,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errUnauthenticated):
 		status, code = http.StatusUnauthorized, "unauthenticated"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pier"`)
+	case errors.Is(err, errBanned):
+		status, code = http.StatusForbidden, "source-refused"
 	case errors.Is(err, errCSRF):
 		status, code = http.StatusForbidden, "csrf"
 	case errors.As(err, &be):

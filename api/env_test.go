@@ -72,6 +72,9 @@ func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	if prod {
 		cfg.DB, cfg.Storage = testenv.PostgresURL(t), testenv.S3URL(t)
 	}
+	// The matrices send hundreds of bad credentials from 127.0.0.1: the
+	// defender would ban it. TestDefenderScreensTheAPI turns it on.
+	cfg.Defender.Enabled = false
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -85,7 +88,7 @@ func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	t.Cleanup(func() { n.Close() })
 	acfg := api.DefaultConfig()
 	acfg.MaxBody = 64 << 10
-	srv := httptest.NewServer(api.New(acfg, n.Admin, n.IDs, n.Auth, n.Audit, log))
+	srv := httptest.NewServer(api.New(acfg, n.Admin, n.IDs, n.Auth, n.Audit, log).WithDefender(n.Defender))
 	t.Cleanup(srv.Close)
 	e := &env{n: n, url: srv.URL, logs: logs, tokens: map[string]string{}, grants: map[string]int64{}, passwords: map[string]string{}, sessions: map[string]string{}, ended: make(chan string, 10)}
 	e.populate(t)
@@ -197,6 +200,12 @@ func (e *env) populate(t *testing.T) {
 	g, err = ops.AddGrant(ctx, cli, admin.GrantInput{To: "user:bob", Path: "/globex/secret-folder", Perms: "list,read"})
 	must(err)
 	e.grants["globex"] = g.ID
+	if _, err := ops.AddAppPassword(ctx, cli, "bob", "bob-laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.Ban(ctx, cli, "192.0.2.98", time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
 	// Live sessions as the front ends register them (sftpd's tests end
 	// real connections through the API).
 	for _, s := range []sessions.Session{{Login: "bob", Org: "globex", Protocol: "sftp", From: "192.0.2.7"},

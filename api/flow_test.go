@@ -13,6 +13,7 @@ import (
 
 	"pier/admin"
 	"pier/api"
+	"pier/mfa"
 	"pier/sessions"
 )
 
@@ -362,6 +363,54 @@ func TestAdministration(t *testing.T) {
 		f.refused(req{method: "GET", path: "/users?org=nosuchorg"}, "root", http.StatusBadRequest, "invalid")
 		f.refused(req{method: "GET", path: "/users?org=nosuchorg"}, "acmeadm", http.StatusBadRequest, "invalid")
 		f.refused(req{method: "GET", path: "/users?org=globex"}, "acmeadm", http.StatusBadRequest, "invalid")
+
+		// App passwords and second factors.
+		var app api.AppPasswordCreated
+		f.ok(req{method: "POST", path: "/users/carol/app-passwords", body: `{"name":"outlook"}`}, "root").decode(t, &app)
+		if app.Name != "outlook" || len(app.Password) < 16 {
+			t.Fatalf("app password: %+v", app)
+		}
+		var apps struct{ Items []admin.AppPasswordView }
+		a = f.ok(req{method: "GET", path: "/users/carol/app-passwords"}, "root")
+		a.decode(t, &apps)
+		if len(apps.Items) != 1 || apps.Items[0].Name != "outlook" || strings.Contains(string(a.body), app.Password) {
+			t.Fatalf("app passwords: %s", a.body)
+		}
+		f.ok(req{method: "DELETE", path: "/users/carol/app-passwords/outlook"}, "root")
+		f.refused(req{method: "DELETE", path: "/users/carol/app-passwords/outlook"}, "root", http.StatusNotFound, "not-found")
+		sealer, err := mfa.NewSealer(make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.n.Admin.EnrolMFA(t.Context(), admin.CLI("cli:test"), "carol", "pier", sealer); err != nil {
+			t.Fatal(err)
+		}
+		var mv admin.MFAView
+		f.ok(req{method: "GET", path: "/users/carol/mfa"}, "root").decode(t, &mv)
+		if !mv.Enrolled || mv.RecoveryCodes != 10 {
+			t.Fatalf("mfa: %+v", mv)
+		}
+		f.ok(req{method: "DELETE", path: "/users/carol/mfa"}, "root")
+		f.ok(req{method: "GET", path: "/users/carol/mfa"}, "root").decode(t, &mv)
+		if mv.Enrolled {
+			t.Fatalf("mfa after removal: %+v", mv)
+		}
+
+		// The defender: bans made and lifted by hand.
+		var b admin.BanView
+		f.ok(req{method: "POST", path: "/defender/bans", body: `{"source":"2001:db8::7","for":"2h","reason":"scanner"}`}, "root").decode(t, &b)
+		if b.Source != "2001:db8::/64" || b.Reason != "scanner" {
+			t.Fatalf("ban: %+v", b)
+		}
+		f.refused(req{method: "POST", path: "/defender/bans", body: `{"source":"not an address"}`}, "root", http.StatusBadRequest, "invalid")
+		f.refused(req{method: "POST", path: "/defender/bans", body: `{"source":"192.0.2.1","for":"-1h"}`}, "root", http.StatusBadRequest, "invalid")
+		var dv admin.DefenderView
+		f.ok(req{method: "GET", path: "/defender"}, "aud").decode(t, &dv)
+		if len(dv.Bans) != 2 {
+			t.Fatalf("bans: %+v", dv.Bans)
+		}
+		f.ok(req{method: "DELETE", path: "/defender/bans/" + url.PathEscape("2001:db8::/64")}, "root")
+		f.refused(req{method: "DELETE", path: "/defender/bans/" + url.PathEscape("2001:db8::/64")}, "root", http.StatusNotFound, "not-found")
 
 		// Live sessions: listed, and ended at once.
 		var live struct{ Items []sessions.Session }

@@ -29,6 +29,9 @@ type target struct {
 	// matrix's call names another's, refused to all but super
 	// administrators with a token that may write).
 	kind string
+	// superOnly: acme's administrator is refused even without naming
+	// globex (the defender spans every organisation).
+	superOnly bool
 	// refused judges acme's administrator's answer when it is not a
 	// plain 4xx (an import reports its refused rows).
 	refused func(a answer) bool
@@ -42,20 +45,28 @@ func targets(e *env) map[string]target {
 	nobody := map[string]string{"login": "nosuchuser"}
 	key := strings.Fields(authorizedKeyText)[0] + " " + strings.Fields(authorizedKeyText)[1]
 	return map[string]target{
-		"GET /session":                  {kind: "read"},
-		"GET /orgs":                     {kind: "read"},
-		"POST /orgs":                    {kind: "write", body: `{"slug":"evil","parent":"globex"}`, missingBody: `{"slug":"evil","parent":"nosuchorg"}`},
-		"PATCH /orgs/{slug}":            {kind: "write", params: map[string]string{"slug": "globex"}, missing: map[string]string{"slug": "nosuchorg"}, body: `{"parent":"acme"}`},
-		"GET /users":                    {kind: "read"},
-		"POST /users":                   {kind: "write", body: `{"login":"evil","org":"globex","generate_password":true}`, missingBody: `{"login":"evil","org":"nosuchorg","generate_password":true}`},
-		"GET /users/{login}":            {kind: "read", params: bob, missing: nobody},
-		"PATCH /users/{login}":          {kind: "write", params: bob, missing: nobody, body: `{"name":"Evil"}`, header: map[string]string{"If-Match": `"x"`}},
-		"DELETE /users/{login}":         {kind: "write", params: bob, missing: nobody},
-		"POST /users/{login}/status":    {kind: "write", params: bob, missing: nobody, body: `{"action":"suspend"}`},
-		"POST /users/{login}/password":  {kind: "write", params: bob, missing: nobody, body: `{"generate":true}`},
-		"PUT /users/{login}/admin-role": {kind: "write", params: bob, missing: nobody, body: `{"role":"super"}`},
-		"GET /users/{login}/keys":       {kind: "read", params: bob, missing: nobody},
-		"POST /users/{login}/keys":      {kind: "write", params: bob, missing: nobody, body: fmt.Sprintf(`{"keys":%q}`, key)},
+		"GET /session":                               {kind: "read"},
+		"GET /orgs":                                  {kind: "read"},
+		"POST /orgs":                                 {kind: "write", body: `{"slug":"evil","parent":"globex"}`, missingBody: `{"slug":"evil","parent":"nosuchorg"}`},
+		"PATCH /orgs/{slug}":                         {kind: "write", params: map[string]string{"slug": "globex"}, missing: map[string]string{"slug": "nosuchorg"}, body: `{"parent":"acme"}`},
+		"GET /users":                                 {kind: "read"},
+		"POST /users":                                {kind: "write", body: `{"login":"evil","org":"globex","generate_password":true}`, missingBody: `{"login":"evil","org":"nosuchorg","generate_password":true}`},
+		"GET /users/{login}":                         {kind: "read", params: bob, missing: nobody},
+		"PATCH /users/{login}":                       {kind: "write", params: bob, missing: nobody, body: `{"name":"Evil"}`, header: map[string]string{"If-Match": `"x"`}},
+		"DELETE /users/{login}":                      {kind: "write", params: bob, missing: nobody},
+		"POST /users/{login}/status":                 {kind: "write", params: bob, missing: nobody, body: `{"action":"suspend"}`},
+		"POST /users/{login}/password":               {kind: "write", params: bob, missing: nobody, body: `{"generate":true}`},
+		"PUT /users/{login}/admin-role":              {kind: "write", params: bob, missing: nobody, body: `{"role":"super"}`},
+		"GET /users/{login}/app-passwords":           {kind: "read", params: bob, missing: nobody},
+		"POST /users/{login}/app-passwords":          {kind: "write", params: bob, missing: nobody, body: `{"name":"evil"}`},
+		"DELETE /users/{login}/app-passwords/{name}": {kind: "write", params: map[string]string{"login": "bob", "name": "bob-laptop"}, missing: map[string]string{"login": "nosuchuser", "name": "bob-laptop"}},
+		"GET /users/{login}/mfa":                     {kind: "read", params: bob, missing: nobody},
+		"DELETE /users/{login}/mfa":                  {kind: "write", params: bob, missing: nobody},
+		"GET /defender":                              {kind: "read", superOnly: true},
+		"POST /defender/bans":                        {kind: "write", body: `{"source":"192.0.2.99"}`, superOnly: true},
+		"DELETE /defender/bans/{source}":             {kind: "write", params: map[string]string{"source": "192.0.2.98"}, missing: map[string]string{"source": "192.0.2.97"}, superOnly: true},
+		"GET /users/{login}/keys":                    {kind: "read", params: bob, missing: nobody},
+		"POST /users/{login}/keys":                   {kind: "write", params: bob, missing: nobody, body: fmt.Sprintf(`{"keys":%q}`, key)},
 		"DELETE /users/{login}/keys/{fingerprint}": {kind: "write",
 			params:  map[string]string{"login": "bob", "fingerprint": e.bobKey},
 			missing: map[string]string{"login": "nosuchuser", "fingerprint": e.bobKey}},
@@ -244,6 +255,10 @@ func TestRouteMatrix(t *testing.T) {
 			case tg.refused != nil:
 				if !tg.refused(a) {
 					t.Errorf("%s as acmeadm: %d %s, want it refused", route, a.status, a.body)
+				}
+			case tg.superOnly:
+				if a.status != http.StatusForbidden || a.errorCode() != "forbidden" {
+					t.Errorf("%s as acmeadm: %d %s, want 403 forbidden", route, a.status, a.body)
 				}
 			case tg.params == nil && tg.kind == "read" && tg.body == "":
 				if a.status != http.StatusOK {

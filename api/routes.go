@@ -35,6 +35,11 @@ func (s *Server) register() {
 	s.handle("POST", "/users/{login}/status", StatusChange{}, admin.UserView{}, s.setStatus)
 	s.handle("POST", "/users/{login}/password", PasswordChange{}, PasswordChanged{}, s.setPassword)
 	s.handle("PUT", "/users/{login}/admin-role", AdminRoleChange{}, nil, s.setAdminRole)
+	s.handle("GET", "/users/{login}/app-passwords", nil, page[admin.AppPasswordView]{}, s.listAppPasswords)
+	s.handle("POST", "/users/{login}/app-passwords", AppPasswordCreate{}, AppPasswordCreated{}, s.addAppPassword)
+	s.handle("DELETE", "/users/{login}/app-passwords/{name}", nil, nil, s.revokeAppPassword)
+	s.handle("GET", "/users/{login}/mfa", nil, admin.MFAView{}, s.mfaStatus)
+	s.handle("DELETE", "/users/{login}/mfa", nil, nil, s.removeMFA)
 	s.handle("GET", "/users/{login}/keys", nil, page[admin.KeyView]{}, s.listKeys)
 	s.handle("POST", "/users/{login}/keys", KeysAdd{}, page[admin.KeyView]{}, s.addKeys)
 	s.handle("DELETE", "/users/{login}/keys/{fingerprint}", nil, nil, s.removeKey)
@@ -54,6 +59,9 @@ func (s *Server) register() {
 	s.handle("GET", "/sessions", nil, page[sessions.Session]{}, s.listSessions)
 	s.handle("DELETE", "/sessions/{id}", nil, nil, s.endSession)
 	s.handle("POST", "/directory/sync", DirectorySync{}, directory.Report{}, s.syncDirectory)
+	s.handle("GET", "/defender", nil, admin.DefenderView{}, s.defenderState)
+	s.handle("POST", "/defender/bans", BanCreate{}, admin.BanView{}, s.ban)
+	s.handle("DELETE", "/defender/bans/{source}", nil, nil, s.unban)
 	s.handle("GET", "/tokens", nil, page[admin.TokenView]{}, s.listTokens)
 	s.handle("POST", "/tokens", TokenCreate{}, TokenCreated{}, s.addToken)
 	s.handle("DELETE", "/tokens/{id}", nil, nil, s.revokeToken)
@@ -633,4 +641,90 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, a admin.Act
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, s.ops.RevokeToken(r.Context(), a, id)
+}
+
+func (s *Server) listAppPasswords(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	aps, err := s.ops.ListAppPasswords(r.Context(), a, r.PathValue("login"))
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := paginate(r, aps, func(v admin.AppPasswordView) string { return v.Name })
+	return http.StatusOK, p, err
+}
+
+// AppPasswordCreate is the body of POST /users/{login}/app-passwords.
+type AppPasswordCreate struct {
+	Name string `json:"name"` // what it is for: "outlook", "laptop"
+}
+
+// AppPasswordCreated answers it, with the password shown this once.
+type AppPasswordCreated struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+func (s *Server) addAppPassword(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	var in AppPasswordCreate
+	if err := s.decode(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	pw, err := s.ops.AddAppPassword(r.Context(), a, r.PathValue("login"), in.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, AppPasswordCreated{Name: in.Name, Password: pw}, nil
+}
+
+func (s *Server) revokeAppPassword(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, s.ops.RevokeAppPassword(r.Context(), a, r.PathValue("login"), r.PathValue("name"))
+}
+
+func (s *Server) mfaStatus(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	v, err := s.ops.MFAStatus(r.Context(), a, r.PathValue("login"))
+	return http.StatusOK, v, err
+}
+
+func (s *Server) removeMFA(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, s.ops.RemoveMFA(r.Context(), a, r.PathValue("login"))
+}
+
+func (s *Server) defenderState(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, nil, bad("limit", "limit must be 1 to 1000")
+		}
+		limit = n
+	}
+	v, err := s.ops.Defender(r.Context(), a, limit)
+	return http.StatusOK, v, err
+}
+
+// BanCreate is the body of POST /defender/bans.
+type BanCreate struct {
+	Source string `json:"source"`           // an address; an IPv6 address bans its /64
+	For    string `json:"for,omitempty"`    // a Go duration, 1h; default: the next ban's usual length
+	Reason string `json:"reason,omitempty"` // for the log and the list
+}
+
+func (s *Server) ban(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	var in BanCreate
+	if err := s.decode(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	var length time.Duration
+	if in.For != "" {
+		d, err := time.ParseDuration(in.For)
+		if err != nil || d <= 0 {
+			return 0, nil, bad("for", "for must be a positive duration, 1h")
+		}
+		length = d
+	}
+	b, err := s.ops.Ban(r.Context(), a, in.Source, length, in.Reason)
+	return http.StatusCreated, b, err
+}
+
+func (s *Server) unban(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, s.ops.Unban(r.Context(), a, r.PathValue("source"))
 }

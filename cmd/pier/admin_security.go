@@ -38,57 +38,25 @@ func defenderList(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	d := a.node.Defender
-	bans, err := d.Bans(ctx)
-	if err != nil {
-		return err
-	}
-	sources, accounts, err := d.Scores(ctx, 50)
+	v, err := a.ops.Defender(ctx, a.actor(ctx), 50)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		type score struct {
-			Name     string `json:"name"`
-			Score    int    `json:"score"`
-			Failures int    `json:"failures"`
-			Last     string `json:"last"`
-			Guarded  bool   `json:"guarded,omitempty"`
-		}
-		type ban struct {
-			Source string `json:"source"`
-			Until  string `json:"until"`
-			Count  int    `json:"count"`
-			Reason string `json:"reason"`
-		}
-		out := struct {
-			Bans     []ban   `json:"bans"`
-			Sources  []score `json:"sources"`
-			Accounts []score `json:"accounts"`
-		}{Bans: []ban{}, Sources: []score{}, Accounts: []score{}}
-		for _, b := range bans {
-			out.Bans = append(out.Bans, ban{b.Source, timeText(b.Until), b.Count, b.Reason})
-		}
-		for _, s := range sources {
-			out.Sources = append(out.Sources, score{s.Name, s.Score, s.Failures, timeText(s.Last), false})
-		}
-		for _, s := range accounts {
-			out.Accounts = append(out.Accounts, score{s.Name, s.Score, s.Failures, timeText(s.Last), d.Guarded(s.Failures)})
-		}
-		return printJSON(a.out, out)
+		return printJSON(a.out, v)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BANNED\tUNTIL\tBAN #\tREASON")
-	for _, b := range bans {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", b.Source, timeText(b.Until), b.Count, b.Reason)
+	for _, b := range v.Bans {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", b.Source, b.Until, b.Count, b.Reason)
 	}
 	fmt.Fprintln(tw, "\nSOURCE\tSCORE\tFAILURES\tLAST")
-	for _, s := range sources {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", s.Name, s.Score, s.Failures, timeText(s.Last))
+	for _, s := range v.Sources {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", s.Name, s.Score, s.Failures, s.Last)
 	}
 	fmt.Fprintln(tw, "\nACCOUNT\tFAILURES\tGUARDED\tLAST")
-	for _, s := range accounts {
-		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\n", s.Name, s.Failures, d.Guarded(s.Failures), timeText(s.Last))
+	for _, s := range v.Accounts {
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\n", s.Name, s.Failures, s.Guarded, s.Last)
 	}
 	return tw.Flush()
 }
@@ -107,11 +75,11 @@ func defenderBan(ctx context.Context, args []string, io stdio) error {
 	if length < 0 {
 		return usageError{"defender ban: --for must not be negative"}
 	}
-	b, err := a.node.Defender.Ban(ctx, pos[0], length, reason)
+	b, err := a.ops.Ban(ctx, a.actor(ctx), pos[0], length, reason)
 	if err != nil {
 		return fmt.Errorf("defender ban: %w", err)
 	}
-	fmt.Fprintf(a.out, "%s banned until %s\n", b.Source, timeText(b.Until))
+	fmt.Fprintf(a.out, "%s banned until %s\n", b.Source, b.Until)
 	return nil
 }
 
@@ -121,11 +89,11 @@ func defenderUnban(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer a.Close()
-	found, err := a.node.Defender.Unban(ctx, pos[0])
-	if err != nil {
+	err = a.ops.Unban(ctx, a.actor(ctx), pos[0])
+	if err != nil && !errors.Is(err, admin.ErrNotFound) {
 		return fmt.Errorf("defender unban: %w", err)
 	}
-	if !found {
+	if err != nil {
 		fmt.Fprintf(a.out, "%s was not banned; its score is cleared\n", pos[0])
 		return nil
 	}
