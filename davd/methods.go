@@ -188,9 +188,21 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 		w.Header().Set("Connection", "close")
 		http.Error(w, "request body shorter than Content-Length: nothing stored", http.StatusBadRequest)
 	default:
+		// Storage refused while the body streamed (full, unavailable).
+		// The client is still sending: read what is left of a modest body,
+		// so that it reads the answer rather than a reset connection.
+		if r.ContentLength < 0 || r.ContentLength-n <= drainLimit {
+			if m, _ := io.CopyN(io.Discard, r.Body, drainLimit+1); m > drainLimit {
+				w.Header().Set("Connection", "close")
+			}
+		}
 		s.fail(w, r, ri, err)
 	}
 }
+
+// drainLimit is the most of a refused upload's body read to let its
+// client see the answer; beyond it the connection is closed instead.
+const drainLimit = 16 << 20
 
 // delete removes a file, or a folder with everything in it if the user may
 // delete all of it (decided in the transaction that deletes).
