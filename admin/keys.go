@@ -94,10 +94,7 @@ func (s *Service) addKeys(ctx context.Context, login string, keys []identity.Key
 
 // AddKeys adds the keys of an authorized_keys text to a user: all or none.
 func (s *Service) AddKeys(ctx context.Context, a Actor, login, text string) ([]KeyView, error) {
-	if err := canWrite(a, "add keys"); err != nil {
-		return nil, err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "add keys", login)
 	if err != nil {
 		return nil, err
 	}
@@ -135,10 +132,7 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, login string) ([]KeyVie
 
 // RemoveKey takes a key, by fingerprint, from a user.
 func (s *Service) RemoveKey(ctx context.Context, a Actor, login, fingerprint string) error {
-	if err := canWrite(a, "remove keys"); err != nil {
-		return err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "remove keys", login)
 	if err != nil {
 		return err
 	}

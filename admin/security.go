@@ -24,10 +24,7 @@ type KeyOptions struct {
 // AddKeysWith adds the keys of an authorized_keys text with options: all
 // or none.
 func (s *Service) AddKeysWith(ctx context.Context, a Actor, login, text string, o KeyOptions) ([]KeyView, error) {
-	if err := canWrite(a, "add keys"); err != nil {
-		return nil, err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "add keys", login)
 	if err != nil {
 		return nil, err
 	}
@@ -63,10 +60,7 @@ func (s *Service) AddKeysWith(ctx context.Context, a Actor, login, text string, 
 // SetKeyExpiry sets when a user's key stops working: "2027-01-31", or
 // "never".
 func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, login, fingerprint, expires string) (time.Time, error) {
-	if err := canWrite(a, "change keys"); err != nil {
-		return time.Time{}, err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "change keys", login)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -89,10 +83,7 @@ type Enrolment struct {
 // EnrolMFA gives a user a new TOTP secret, sealed with sealer, and 10
 // recovery codes, replacing any earlier ones.
 func (s *Service) EnrolMFA(ctx context.Context, a Actor, login, issuer string, sealer *mfa.Sealer) (Enrolment, error) {
-	if err := canWrite(a, "enrol second factors"); err != nil {
-		return Enrolment{}, err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "enrol second factors", login)
 	if err != nil {
 		return Enrolment{}, err
 	}
@@ -109,10 +100,7 @@ func (s *Service) EnrolMFA(ctx context.Context, a Actor, login, issuer string, s
 
 // RemoveMFA removes a user's second factor and recovery codes.
 func (s *Service) RemoveMFA(ctx context.Context, a Actor, login string) error {
-	if err := canWrite(a, "remove second factors"); err != nil {
-		return err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "remove second factors", login)
 	if err != nil {
 		return err
 	}
@@ -156,10 +144,7 @@ type AppPasswordView struct {
 // AddAppPassword makes a named app password for a user and returns it,
 // the one time it is ever shown.
 func (s *Service) AddAppPassword(ctx context.Context, a Actor, login, name string) (string, error) {
-	if err := canWrite(a, "add app passwords"); err != nil {
-		return "", err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "add app passwords", login)
 	if err != nil {
 		return "", err
 	}
@@ -189,10 +174,7 @@ func (s *Service) ListAppPasswords(ctx context.Context, a Actor, login string) (
 
 // RevokeAppPassword deletes a user's app password by name.
 func (s *Service) RevokeAppPassword(ctx context.Context, a Actor, login, name string) error {
-	if err := canWrite(a, "revoke app passwords"); err != nil {
-		return err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "revoke app passwords", login)
 	if err != nil {
 		return err
 	}

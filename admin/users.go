@@ -241,6 +241,15 @@ func (s *Service) newPassword(given string, generate bool, u identity.User) (str
 	return given, false, nil
 }
 
+// changeUser finds a user the actor may change: the actor may change
+// things (what says what, for the refusal) and the user is in their scope.
+func (s *Service) changeUser(ctx context.Context, a Actor, what, login string) (identity.User, error) {
+	if err := canWrite(a, what); err != nil {
+		return identity.User{}, err
+	}
+	return s.userInScope(ctx, a, login)
+}
+
 // userInScope loads a user the actor may see.
 func (s *Service) userInScope(ctx context.Context, a Actor, login string) (identity.User, error) {
 	sc, err := s.scopeOf(ctx, a)
@@ -488,10 +497,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, login string) error {
 // SetPassword gives a user a new password, or a generated one, which it
 // returns (never to be shown again).
 func (s *Service) SetPassword(ctx context.Context, a Actor, login, password string, generate bool) (string, error) {
-	if err := canWrite(a, "set passwords"); err != nil {
-		return "", err
-	}
-	u, err := s.userInScope(ctx, a, login)
+	u, err := s.changeUser(ctx, a, "set passwords", login)
 	if err != nil {
 		return "", err
 	}
