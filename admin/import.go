@@ -234,6 +234,11 @@ func (s *Service) importState(ctx context.Context, sc scope) (*importState, erro
 	}
 	for _, g := range groups {
 		st.groups[g.Name] = sc.all || sc.has(g.Owner)
+		if !st.groups[g.Name] {
+			// Memberships of groups the actor does not manage are not the
+			// import's to change: the file's groups column cannot name them.
+			continue
+		}
 		for _, m := range g.Members {
 			if m.Kind == authz.UserSubject {
 				st.member[m.Name] = append(st.member[m.Name], g.Name)

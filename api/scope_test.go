@@ -56,6 +56,21 @@ func TestOrgAdministrator(t *testing.T) {
 		f.refused(req{method: "POST", path: "/groups/acme-buyers/members", body: `{"member":"user:bob"}`}, "acmeadm", http.StatusBadRequest, "invalid")
 		f.refused(req{method: "PUT", path: "/users/gina/admin-role", body: `{"role":"super"}`}, "acmeadm", http.StatusForbidden, "forbidden")
 
+		// An import touches only memberships of groups acme manages.
+		f.ok(req{method: "POST", path: "/groups", body: `{"name":"everyone"}`}, "root")
+		f.ok(req{method: "POST", path: "/groups/everyone/members", body: `{"member":"user:alice"}`}, "root")
+		var rep admin.ImportReport
+		f.ok(req{method: "POST", path: "/users/import", ctype: "text/csv",
+			body: "login,name,email,org,role,groups\nalice,Alice,,acme-eu,,acme-team\n"}, "acmeadm").decode(t, &rep)
+		if rep.Failed != 0 || rep.Updated != 0 {
+			t.Fatalf("import of an unchanged user: %+v", rep)
+		}
+		var gs struct{ Items []admin.GroupView }
+		f.ok(req{method: "GET", path: "/groups"}, "root").decode(t, &gs)
+		if i := slices.IndexFunc(gs.Items, func(g admin.GroupView) bool { return g.Name == "everyone" }); i < 0 || !slices.Contains(gs.Items[i].Members, "user:alice") {
+			t.Fatalf("acme's import took alice out of a group acme does not manage: %+v", gs.Items)
+		}
+
 		// Lists hold acme's subtree only.
 		var users struct{ Items []admin.UserView }
 		f.ok(req{method: "GET", path: "/users"}, "acmeadm").decode(t, &users)
