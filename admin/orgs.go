@@ -119,12 +119,15 @@ func (s *Service) MoveOrg(ctx context.Context, a Actor, slug, parent string) err
 			return &identity.FieldError{Field: "parent", Msg: err.Error()}
 		}
 	}
-	err := s.ids.SetOrgParent(acting(ctx, a), slug, parent)
-	var fe *identity.FieldError
-	if err != nil && !errors.As(err, &fe) && errors.Is(err, identity.ErrNotFound) {
-		return &identity.FieldError{Field: "parent", Msg: err.Error()}
+	if parent != "" {
+		if _, err := s.ids.GetOrg(ctx, parent); errors.Is(err, identity.ErrNotFound) {
+			return &identity.FieldError{Field: "parent", Msg: err.Error()}
+		} else if err != nil {
+			return err
+		}
 	}
-	return err
+	// A missing slug is not found (404), a missing parent a bad field.
+	return s.ids.SetOrgParent(acting(ctx, a), slug, parent)
 }
 
 // ListOrgs returns the organisations the actor may see, depth first,

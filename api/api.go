@@ -27,6 +27,7 @@ import (
 	"pier/auth"
 	"pier/authz"
 	"pier/defender"
+	"pier/directory"
 	"pier/identity"
 	"pier/internal/untrusted"
 )
@@ -334,6 +335,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusConflict, "exists"
 	case errors.Is(err, admin.ErrNoDirectory):
 		status, code = http.StatusConflict, "no-directory"
+	case errors.Is(err, directory.ErrTooManySuspensions):
+		status, code = http.StatusConflict, "too-many-suspensions"
+	case errors.Is(err, directory.ErrBusy):
+		status, code = http.StatusConflict, "busy"
 	case errors.Is(err, authz.ErrNoAccount):
 		status, code = http.StatusNotFound, "not-found"
 	}

@@ -51,6 +51,19 @@ func TestDirectorySync(t *testing.T) {
 				t.Fatalf("second sync: %+v", rep)
 			}
 
+			// A directory that suddenly holds nobody suspends nobody
+			// unless forced.
+			ldap.LDIF(t, "dn: uid=dora,"+ou+"\nchangetype: delete\n\ndn: uid=emil,"+ou+"\nchangetype: delete\n\n")
+			f.refused(req{method: "POST", path: "/directory/sync", body: `{}`}, "root", http.StatusConflict, "too-many-suspensions")
+			f.ok(req{method: "GET", path: "/users/dora"}, "root").decode(t, &dora)
+			if dora.Status != "active" {
+				t.Fatalf("a refused sync suspended dora: %+v", dora)
+			}
+			f.ok(req{method: "POST", path: "/directory/sync", body: `{"force":true}`}, "root").decode(t, &rep)
+			if rep.Suspended != 2 {
+				t.Fatalf("forced sync: %+v", rep)
+			}
+
 			plain := newEnv(t, prod)
 			a := plain.as(t, "root", req{method: "POST", path: "/directory/sync", body: `{}`})
 			var eb api.ErrorBody

@@ -78,7 +78,7 @@ func (s *Store) SetOrgPolicy(ctx context.Context, slug string, p Policy) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, &change{op: "org.policy", subject: "organisation " + slug, after: p}, func(tx *db.Tx) error {
+	return s.write(ctx, &change{op: "org.policy", subject: "org " + slug, after: p}, func(tx *db.Tx) error {
 		oid, err := orgID(ctx, tx, slug)
 		if err != nil {
 			return err
