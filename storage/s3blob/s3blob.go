@@ -82,8 +82,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Region:       cfg.Region,
 		BucketLookup: lookup,
 		Transport:    guard{next: next, where: cfg.Endpoint, timeout: cfg.Timeout, observe: cfg.Observe},
-		// Lets PUTs carry x-amz-checksum-* headers.
-		TrailingHeaders: true,
+		// Lets PUTs carry x-amz-checksum-* headers. With checksum=off it
+		// stays off: minio-go would add a CRC32C trailer of its own.
+		TrailingHeaders: cfg.Checksum != "off",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3blob: endpoint %s: %w", cfg.Endpoint, err)

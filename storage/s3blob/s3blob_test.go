@@ -72,11 +72,16 @@ func TestConformance(t *testing.T) {
 type countingTransport struct {
 	next      http.RoundTripper
 	gets, all atomic.Int64
+	lastPut   atomic.Pointer[http.Header] // the headers of the last PUT
 }
 
 func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !req.URL.Query().Has("location") {
 		c.all.Add(1)
+		if req.Method == http.MethodPut {
+			h := req.Header.Clone()
+			c.lastPut.Store(&h)
+		}
 		if req.Method == http.MethodGet {
 			c.gets.Add(1)
 		}
@@ -150,6 +155,28 @@ func TestSmallBlobOneRequest(t *testing.T) {
 	putRandom(t, s, 10<<10)
 	if n := ct.all.Load() - before; n != 1 {
 		t.Fatalf("%d requests for a 10 KiB blob, want 1", n)
+	}
+}
+
+// checksum=crc32c (the default) sends each PUT's CRC32C in a header;
+// checksum=off sends no checksum at all, in a header or a trailer, for
+// services that refuse them.
+func TestChecksumSetting(t *testing.T) {
+	for _, mode := range []string{"", "off"} {
+		cfg := testConfig(t)
+		cfg.Checksum = mode
+		ct := &countingTransport{next: mustTransport(t, cfg)}
+		cfg.Transport = ct
+		s := openStore(t, cfg)
+		putRandom(t, s, 10<<10)
+		h := *ct.lastPut.Load()
+		crc, trailer := h.Get("X-Amz-Checksum-Crc32c"), h.Get("X-Amz-Trailer")+h.Get("Content-Encoding")
+		switch {
+		case mode == "" && (crc == "" || trailer != ""):
+			t.Errorf("checksum on: CRC32C header %q, trailer %q", crc, trailer)
+		case mode == "off" && (crc != "" || trailer != ""):
+			t.Errorf("checksum off: CRC32C header %q, trailer %q", crc, trailer)
+		}
 	}
 }
 
