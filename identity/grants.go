@@ -95,7 +95,7 @@ func (s *Store) grants(ctx context.Context, where string, args []any) ([]authz.G
 		case "role":
 			g.Subject = authz.Subject{Kind: authz.RoleSubject, Name: role, Org: org, Sub: desc == 1}
 		}
-		if g.Path, err = vpath.Parse(path); err != nil {
+		if g.Path, err = vpath.Stored(path); err != nil {
 			return nil, err
 		}
 		if g.Perms, err = authz.ParsePerms(perms); err != nil {

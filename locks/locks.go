@@ -135,7 +135,7 @@ func scanLock(sc interface{ Scan(...any) error }) (Lock, error) {
 	if err := sc.Scan(&l.Token, &root, &zero, &shared, &l.Login, &l.OwnerXML, &exp, &prov); err != nil {
 		return l, err
 	}
-	p, err := vpath.Parse(root)
+	p, err := vpath.Stored(root)
 	if err != nil {
 		return l, fmt.Errorf("lock %s holds a bad path: %w", l.Token, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -62,7 +63,16 @@ func Root() Path { return Path{} }
 // their working directory (see Resolve) before parsing. NUL, control,
 // bidirectional control and zero-width characters, backslashes and invalid
 // UTF-8 are refused; the error names what was found.
-func Parse(s string) (Path, error) {
+func Parse(s string) (Path, error) { return parse(s, true) }
+
+// Stored parses a path the store itself wrote (a catalog row, a lock):
+// as Parse, but names with bidirectional control or zero-width
+// characters, refused at the edge only since they were found to disguise
+// names, stay readable: the folder holding such an entry still lists,
+// and can be moved or removed as a whole.
+func Stored(s string) (Path, error) { return parse(s, false) }
+
+func parse(s string, strict bool) (Path, error) {
 	if len(s) > MaxPathLen*4 {
 		return Path{}, invalid("longer than %d bytes", MaxPathLen)
 	}
@@ -79,9 +89,9 @@ func Parse(s string) (Path, error) {
 			return Path{}, invalid("contains a backslash")
 		case r == 0xfffd:
 			return Path{}, invalid("contains the replacement character")
-		case isBidiControl(r):
+		case strict && unicode.Is(unicode.Bidi_Control, r):
 			return Path{}, invalid("contains a bidirectional control character (%U)", r)
-		case isZeroWidth(r):
+		case strict && isZeroWidth(r):
 			return Path{}, invalid("contains a zero-width character (%U)", r)
 		}
 	}
@@ -106,13 +116,6 @@ func Parse(s string) (Path, error) {
 		return Path{}, invalid("longer than %d bytes", MaxPathLen)
 	}
 	return Path{s: b.String()}, nil
-}
-
-// isBidiControl reports the characters that reorder the display of text:
-// embeddings, overrides and isolates, the directional marks and the
-// Arabic letter mark.
-func isBidiControl(r rune) bool {
-	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 // isZeroWidth reports the characters that display as nothing: zero-width

@@ -164,3 +164,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Names that disguise themselves are refused at the edge, but what the
+// store wrote before that rule stays readable.
+func TestStoredKeepsOldNames(t *testing.T) {
+	for _, s := range []string{"/in/invoice\u202etxt.exe", "/in/a\u200bb.edi"} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted", s)
+		}
+		p, err := Stored(s)
+		if err != nil || p.String() != s {
+			t.Errorf("Stored(%q) = %q, %v", s, p, err)
+		}
+	}
+	for _, s := range []string{"/a\x00b", "/a/../b", "/a\\b"} {
+		if _, err := Stored(s); err == nil {
+			t.Errorf("Stored(%q) accepted", s)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry,
 				yield(storage.Entry{}, wrap("walk", dir, err))
 				return
 			}
-			p, err := vpath.Parse(parent + "/" + name)
+			p, err := vpath.Stored(parent + "/" + name)
 			if err != nil {
 				yield(storage.Entry{}, wrap("walk", dir, err))
 				return

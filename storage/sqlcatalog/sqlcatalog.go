@@ -45,7 +45,7 @@ func scanEntry(s scanner) (storage.Entry, error) {
 	if published != 0 {
 		e.Published = time.Unix(0, published)
 	}
-	p, err := vpath.Parse(parent + "/" + name)
+	p, err := vpath.Stored(parent + "/" + name)
 	if err != nil {
 		return e, fmt.Errorf("catalog row %d holds a bad path: %w", e.ID, err)
 	}
