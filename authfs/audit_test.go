@@ -87,6 +87,13 @@ func TestFileActionsAreAudited(t *testing.T) {
 		if len(denied) != 1 || !strings.HasPrefix(denied[0], "denied /globex/inbound/secret.edi denied") {
 			t.Errorf("acme-edi's records: %q", denied)
 		}
+		// The refusal names the actor's organisation: acme's administrators
+		// see their user probing globex.
+		for _, r := range all {
+			if r.Actor == "acme-edi" && r.ActorOrg != "acme" {
+				t.Errorf("the refusal's record: %+v", r)
+			}
+		}
 	})
 }
 

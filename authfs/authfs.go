@@ -214,7 +214,9 @@ func (s *Session) verdict(ctx context.Context, op string, p vpath.Path, d authz.
 	}
 	s.fs.log.InfoContext(ctx, "denied", "user", s.p.Login, "protocol", s.p.Protocol, "op", op, "path", p.String(), "reason", d.Reason)
 	if s.fs.audit != nil {
-		audit.Logged(ctx, s.fs.audit, s.fs.log, s.rec(authz.Facts{}, audit.Record{Action: audit.Denied, Outcome: audit.Refused,
+		// The actor's organisation scopes the record for its administrators
+		// (a refusal is rare: the facts are read again, from the cache).
+		audit.Logged(ctx, s.fs.audit, s.fs.log, s.rec(authz.Facts{Org: s.Org(ctx)}, audit.Record{Action: audit.Denied, Outcome: audit.Refused,
 			Path: p.String(), Reason: op + ": " + d.Reason}))
 	}
 	err := d.Err()

@@ -49,7 +49,9 @@ func (u *Upload) Close() (storage.Entry, error) {
 		u.Abort()
 		return storage.Entry{}, &storage.PathError{Op: "close", Path: u.p.String(), Err: err}
 	}
-	if err := u.s.unlocked(u.ctx, "close", u.p, false); err != nil && !u.conflict {
+	// A lock another holds on the name does not stop an upload that may
+	// become a conflict copy beside it; a failure to read the locks does.
+	if err := u.s.unlocked(u.ctx, "close", u.p, false); err != nil && !(u.conflict && errors.Is(err, ErrLocked)) {
 		u.Abort()
 		return storage.Entry{}, err
 	}

@@ -290,8 +290,14 @@ func (s *Store) Unlock(ctx context.Context, login, token string, now time.Time, 
 		return ErrNotOwner
 	}
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM locks WHERE token = ?", token); err != nil {
+		res, err := tx.Exec(ctx, "DELETE FROM locks WHERE token = ?", token)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNoSuchLock // released or expired meanwhile: no record of a release
 		}
 		return tx.Journal(ctx, note)
 	})
