@@ -329,3 +329,39 @@ func TestSSHCompat(t *testing.T) {
 		wantErr(t, "unknown org", s.SetOrgSSHCompat(ctx, "nope", true), identity.ErrNotFound, "")
 	})
 }
+
+// DeleteUserIf deletes only what its check, made inside the deleting
+// transaction, lets through.
+func TestDeleteUserIf(t *testing.T) {
+	backends(t, func(t *testing.T, s *identity.Store) {
+		ctx := context.Background()
+		if _, err := s.AddOrg(ctx, identity.Org{Slug: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddUser(ctx, identity.User{Login: "old", Org: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		changed := errors.New("changed")
+		err := s.DeleteUserIf(ctx, "old", func(u identity.User) error {
+			if u.Login != "old" {
+				t.Errorf("check saw %+v", u)
+			}
+			return changed
+		})
+		if !errors.Is(err, changed) {
+			t.Fatalf("refused delete: %v", err)
+		}
+		if _, err := s.GetUser(ctx, "old"); err != nil {
+			t.Fatalf("a refused delete deleted: %v", err)
+		}
+		if err := s.DeleteUserIf(ctx, "old", func(identity.User) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetUser(ctx, "old"); !errors.Is(err, identity.ErrNotFound) {
+			t.Fatalf("after delete: %v", err)
+		}
+		if err := s.DeleteUserIf(ctx, "old", func(identity.User) error { return nil }); !errors.Is(err, identity.ErrNotFound) {
+			t.Fatalf("delete of nobody: %v", err)
+		}
+	})
+}

@@ -379,12 +379,33 @@ func (s *Store) SetStatus(ctx context.Context, login string, st authz.Status) (U
 
 // DeleteUser removes a user with their keys, memberships and grants.
 func (s *Store) DeleteUser(ctx context.Context, login string) error {
+	return s.DeleteUserIf(ctx, login, nil)
+}
+
+// DeleteUserIf deletes a user if check, given the user as it is inside
+// the deleting transaction, returns nil; its error is returned and
+// nothing is deleted otherwise. A job that chose whom to delete from an
+// earlier read deletes no account that changed since.
+func (s *Store) DeleteUserIf(ctx context.Context, login string, check func(User) error) error {
 	return s.write(ctx, &change{op: "user.delete", subject: "user " + CanonicalLogin(login)}, func(tx *db.Tx) error {
-		id, err := userID(ctx, tx, login)
-		if err != nil {
+		if check == nil {
+			id, err := userID(ctx, tx, login)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "DELETE FROM users WHERE id = ?", id)
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM users WHERE id = ?", id)
+		u, err := scanUser(tx.QueryRow(ctx, "SELECT "+userCols+" FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.login = ?", CanonicalLogin(login)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("user", login)
+		} else if err != nil {
+			return err
+		}
+		if err := check(u); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM users WHERE id = ?", u.ID)
 		return err
 	})
 }

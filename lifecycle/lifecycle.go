@@ -125,7 +125,17 @@ func (j *Job) Once(ctx context.Context, lease time.Duration, dryRun bool) (Repor
 			}
 		case DeleteDue(u, p, now):
 			if !dryRun {
-				if err := j.ids.DeleteUser(ctx, u.Login); err != nil && !errors.Is(err, identity.ErrNotFound) {
+				// Deleted only if still due as it is now: an account
+				// reactivated or made anew since the list was read stays.
+				err := j.ids.DeleteUserIf(ctx, u.Login, func(cur identity.User) error {
+					if cur.ID != u.ID || !DeleteDue(cur, p, now) {
+						return errChanged
+					}
+					return nil
+				})
+				if errors.Is(err, errChanged) || errors.Is(err, identity.ErrNotFound) {
+					continue
+				} else if err != nil {
 					return r, err
 				}
 				j.events.Record(ctx, secevent.Event{Kind: secevent.Deleted, Login: u.Login,
