@@ -130,7 +130,8 @@ func (s *Server) publicKey(c ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissi
 		return nil, errDenied
 	}
 	if !ok {
-		s.cfg.Observer.AuthFailed("sftp")
+		// A key offered and refused is no failed login: clients offer
+		// every key their agent holds (the metrics count failures).
 		return nil, errDenied
 	}
 	p := permissions(acct)
