@@ -94,22 +94,7 @@ func (s *Service) addKeys(ctx context.Context, login string, keys []identity.Key
 
 // AddKeys adds the keys of an authorized_keys text to a user: all or none.
 func (s *Service) AddKeys(ctx context.Context, a Actor, login, text string) ([]KeyView, error) {
-	u, err := s.changeUser(ctx, a, "add keys", login)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := ParseKeys(text)
-	if err != nil {
-		return nil, err
-	}
-	ctx = acting(ctx, a)
-	if err := s.keysFree(ctx, u.Login, keys); err != nil {
-		return nil, err
-	}
-	if err := s.addKeys(ctx, u.Login, keys); err != nil {
-		return nil, err
-	}
-	return s.ListKeys(ctx, a, u.Login)
+	return s.AddKeysWith(ctx, a, login, text, KeyOptions{})
 }
 
 // ListKeys returns a user's keys, oldest first.

@@ -92,11 +92,8 @@ func (s *Service) AddOrg(ctx context.Context, a Actor, in OrgInput) (OrgView, er
 // it, for the SFTP compatibility listener, or clears the mark. It allows
 // older algorithms: super administrators only.
 func (s *Service) SetOrgSSHCompat(ctx context.Context, a Actor, slug string, on bool) error {
-	if err := canWrite(a, "change organisations"); err != nil {
+	if err := superOnly(a, "let organisations use the SSH compatibility listener"); err != nil {
 		return err
-	}
-	if a.Role != RoleSuper {
-		return forbidden(a, "let organisations use the SSH compatibility listener")
 	}
 	return s.ids.SetOrgSSHCompat(acting(ctx, a), slug, on)
 }

@@ -485,10 +485,7 @@ func activate(u *identity.User, expires string, now time.Time) error {
 
 // DeleteUser removes a user with their keys, memberships and grants.
 func (s *Service) DeleteUser(ctx context.Context, a Actor, login string) error {
-	if err := canWrite(a, "delete users"); err != nil {
-		return err
-	}
-	if _, err := s.userInScope(ctx, a, login); err != nil {
+	if _, err := s.changeUser(ctx, a, "delete users", login); err != nil {
 		return err
 	}
 	return s.ids.DeleteUser(acting(ctx, a), login)

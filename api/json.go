@@ -159,6 +159,19 @@ func clip(s string) string {
 	return s
 }
 
+// limitParam reads ?limit=, 1 to 1000, def when absent.
+func limitParam(r *http.Request, def int) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, bad("limit", "limit must be 1 to 1000")
+	}
+	return n, nil
+}
+
 // page is one page of a list: the items and the cursor of the next page
 // ("" when this is the last).
 type page[T any] struct {
@@ -169,13 +182,9 @@ type page[T any] struct {
 // paginate cuts a list, ordered by key, into the page a request asks for
 // (?cursor=…&limit=N, default and maximum 1,000).
 func paginate[T any](r *http.Request, items []T, key func(T) string) (page[T], error) {
-	limit := 1000
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return page[T]{}, bad("limit", "limit must be 1 to 1000")
-		}
-		limit = n
+	limit, err := limitParam(r, 1000)
+	if err != nil {
+		return page[T]{}, err
 	}
 	after := ""
 	if c := r.URL.Query().Get("cursor"); c != "" {

@@ -523,7 +523,7 @@ type AuditEntry struct {
 
 func (s *Server) searchAudit(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
 	v := r.URL.Query()
-	q := audit.Query{Actor: v.Get("user"), Path: v.Get("path"), Action: v.Get("action"), After: -1, Limit: 1000}
+	q := audit.Query{Actor: v.Get("user"), Path: v.Get("path"), Action: v.Get("action"), After: -1}
 	if o := v.Get("org"); o != "" {
 		q.Orgs = strings.Split(o, ",")
 	}
@@ -535,12 +535,9 @@ func (s *Server) searchAudit(w http.ResponseWriter, r *http.Request, a admin.Act
 			}
 		}
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return 0, nil, bad("limit", "limit must be 1 to 1000")
-		}
-		q.Limit = n
+	var err error
+	if q.Limit, err = limitParam(r, 1000); err != nil {
+		return 0, nil, err
 	}
 	if c := v.Get("cursor"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
@@ -689,13 +686,9 @@ func (s *Server) removeMFA(w http.ResponseWriter, r *http.Request, a admin.Actor
 }
 
 func (s *Server) defenderState(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
-	limit := 100
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return 0, nil, bad("limit", "limit must be 1 to 1000")
-		}
-		limit = n
+	limit, err := limitParam(r, 100)
+	if err != nil {
+		return 0, nil, err
 	}
 	v, err := s.ops.Defender(r.Context(), a, limit)
 	return http.StatusOK, v, err

@@ -88,18 +88,7 @@ func (s *Session) loadAccount(ctx context.Context) (authz.Facts, []authz.Grant, 
 // decision on the folder, as the servers make it.
 func (f *FS) explainTree(ctx context.Context, d authz.Decision, facts authz.Facts, grants []authz.Grant, a authz.TreeAction, from, to vpath.Path) (authz.Decision, error) {
 	var werr error
-	below := func(yield func(authz.TreeEntry) bool) {
-		for e, err := range f.store.Walk(ctx, from) {
-			if err != nil {
-				werr = err
-				return
-			}
-			if !yield(authz.TreeEntry{Path: e.Path, Dir: e.IsDir()}) {
-				return
-			}
-		}
-	}
-	td := authz.DecideTree(facts, grants, a, from, to, f.now(), below)
+	td := authz.DecideTree(facts, grants, a, from, to, f.now(), walk(ctx, f.store, from, &werr))
 	if werr != nil {
 		return authz.Decision{}, werr
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pier/authfs"
+	"pier/internal/untrusted"
 )
 
 // bodyError says why an upload's body did not arrive whole.
@@ -81,13 +82,5 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 		return n, &bodyError{msg: "request body too large: nothing stored", err: err}
 	}
 	// A malformed chunked encoding, a connection reset: the body is broken.
-	return n, &bodyError{msg: "request body broken (" + clip(err.Error()) + "): nothing stored", err: err}
-}
-
-// clip keeps error texts from the network short in answers and logs.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
+	return n, &bodyError{msg: "request body broken (" + untrusted.Clip(err.Error(), 80) + "): nothing stored", err: err}
 }

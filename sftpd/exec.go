@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"pier/authfs"
+	"pier/internal/untrusted"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -148,7 +149,7 @@ func (s *Server) exec(ctx context.Context, sess *authfs.Session, ch ssh.Channel,
 	log := s.log.With("user", sess.Login())
 	c, err := parseHashCommand(cmd)
 	if errors.Is(err, errNotCommand) || cmd == "" {
-		log.Info("ssh command refused: SFTP only", "command", clip(cmd))
+		log.Info("ssh command refused: SFTP only", "command", untrusted.Clip(cmd, 200))
 		io.WriteString(ch.Stderr(), sftpOnly)
 		return 1
 	}
@@ -221,11 +222,4 @@ func sumLine(sum, name string) string {
 	}
 	r := strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r")
 	return "\\" + sum + "  " + r.Replace(name) + "\n"
-}
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "..."
-	}
-	return s
 }

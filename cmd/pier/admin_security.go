@@ -202,7 +202,7 @@ func certList(ctx context.Context, args []string, io stdio) error {
 	}
 	out := []rj{}
 	for _, r := range rs {
-		out = append(out, rj{string(r.Kind), r.Value, r.Reason, timeText(r.Created)})
+		out = append(out, rj{string(r.Kind), r.Value, r.Reason, admin.TimeText(r.Created)})
 	}
 	if asJSON {
 		return printJSON(a.out, out)

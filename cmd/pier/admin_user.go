@@ -136,13 +136,6 @@ func restriction(j admin.UserDetail, name string, values []string) string {
 	return orText(strings.Join(values, ", "), "any")
 }
 
-func timeText(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 func userList(ctx context.Context, args []string, io stdio) error {
 	var org, inactive string
 	var asJSON bool
