@@ -3,7 +3,6 @@ package sftpd
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -74,22 +73,6 @@ func newAdmission(cfg Config, quit <-chan struct{}, log *slog.Logger) *admission
 	return &admission{perSource: cfg.MaxUnauthenticatedPerSource, perSourceSlot: cfg.MaxHandshakesPerSource,
 		total: cfg.MaxUnauthenticated, wait: cfg.HandshakeWait, slots: make(chan struct{}, cfg.MaxHandshakes),
 		quit: quit, log: log, sources: map[netip.Prefix]*source{}}
-}
-
-// sourceOf groups addresses the way one attacker holds them: an IPv4
-// address alone, an IPv6 address with its /64. Addresses that are not IP
-// (pipes in tests) share one group.
-func sourceOf(a net.Addr) netip.Prefix {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Prefix{}
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32)
-	}
-	p, _ := ip.Prefix(64)
-	return p
 }
 
 // enter admits a new connection from src, or refuses it (and logs why,

@@ -92,11 +92,13 @@ func (c *watchedConn) Read(b []byte) (int, error) {
 func (s *Server) handle(nc net.Conn) {
 	defer nc.Close()
 	from := nc.RemoteAddr().String()
-	src := sourceOf(nc.RemoteAddr())
-	addr := src.Addr()
+	var addr netip.Addr // invalid for addresses that are not IP (pipes in tests)
 	if ap, err := netip.ParseAddrPort(from); err == nil {
 		addr = ap.Addr().Unmap()
 	}
+	// One attacker's addresses: an IPv4 address, an IPv6 /64; pipes share
+	// the zero source.
+	src := defender.SourceOf(addr)
 	if !s.screen.Admit(context.Background(), addr, "sftp") {
 		return // banned or denied: closed before a byte is read
 	}

@@ -39,7 +39,6 @@ type reorderWriter struct {
 	window   int
 	err      error                   // sticky
 	waiting  map[int64]chan struct{} // early writes by offset, waiting for their turn
-	writing  bool                    // a write to w is under way
 	progress time.Time               // when a write last ended
 }
 
@@ -64,9 +63,9 @@ func (r *reorderWriter) WriteAt(p []byte, off int64) (int, error) {
 			return 0, err
 		}
 	}
-	r.writing = true
+	// r.mu is held while w writes: a waiter sees the write only once it
+	// is done, with its progress.
 	n, err := r.w.Write(p)
-	r.writing = false
 	r.next += int64(n)
 	r.progress = time.Now()
 	if err != nil {
@@ -106,7 +105,7 @@ func (r *reorderWriter) await(off int64) error {
 			delete(r.waiting, off)
 			return r.fail(fmt.Errorf("%w (rewrite at offset %d)", errOutOfOrder, off))
 		}
-		if !r.writing && time.Since(r.progress) >= gapWait {
+		if time.Since(r.progress) >= gapWait {
 			delete(r.waiting, off)
 			return r.fail(fmt.Errorf("%w (a gap before offset %d)", errOutOfOrder, off))
 		}
