@@ -303,7 +303,9 @@ func (c *Catalog) SetSums(ctx context.Context, blobID string, s storage.Sums) er
 		return nil
 	}
 	_, err := c.db.Exec(ctx, `UPDATE entries SET sha1 = CASE WHEN sha1 = '' THEN ? ELSE sha1 END,
-		md5 = CASE WHEN md5 = '' THEN ? ELSE md5 END WHERE blob_id = ?`, s.SHA1, s.MD5, blobID)
+		md5 = CASE WHEN md5 = '' THEN ? ELSE md5 END WHERE blob_id = ? AND blob_id <> ''`, s.SHA1, s.MD5, blobID)
+	// (blob_id <> '' lets SQLite use the partial index entries_blob
+	// instead of scanning every entry.)
 	return err
 }
 
