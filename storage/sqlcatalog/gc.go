@@ -17,7 +17,7 @@ func (c *Catalog) StaleUploads(ctx context.Context, before time.Time) ([]string,
 // Garbage lists released blobs that no entry references any more.
 func (c *Catalog) Garbage(ctx context.Context, before time.Time) ([]string, error) {
 	return c.ids(ctx, `SELECT blob_id FROM garbage g WHERE since < ?
-		AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.blob_id = g.blob_id)`, before.UnixNano())
+		AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.blob_id = g.blob_id AND e.blob_id <> '')`, before.UnixNano())
 }
 
 func (c *Catalog) ids(ctx context.Context, q string, args ...any) ([]string, error) {
