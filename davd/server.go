@@ -200,30 +200,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer ri.done()
 	s.cfg.Observer.Session("webdav", 1)
 	defer s.cfg.Observer.Session("webdav", -1)
-	if s.sessions != nil && (r.Method == "PUT" || r.Method == "GET") {
-		// A transfer is listed for administrators, who may end it: its
-		// reads and writes stop at once.
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		rc := http.NewResponseController(w)
-		_, done := s.sessions.Add(sessions.Session{Login: acct.Login, Org: sess.Org(ctx), Protocol: string(authz.WebDAV),
-			From: from.String(), Detail: r.Method + " " + untrusted.Text(strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(s.cfg.Prefix, "/")))},
-			func(reason string) {
-				s.log.Warn("transfer ended by an administrator", "user", acct.Login, "method", r.Method, "path", untrusted.Text(r.URL.Path), "reason", reason)
-				ri.ended.Store(&reason)
-				cancel(fmt.Errorf("%s: %w", reason, errEnded))
-				now := time.Now()
-				rc.SetReadDeadline(now)
-				rc.SetWriteDeadline(now)
-			})
+	transfer := r.Method == "PUT" || r.Method == "GET"
+	if transfer && s.sessions != nil {
+		var done func()
+		r, done = s.listTransfer(w, r, ri, acct.Login)
 		defer done()
-		r = r.WithContext(ctx)
 	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 	// The methods that change something are pier's own: x/net/webdav
 	// published a file cut short, deleted a Move's target before moving,
 	// and left folder actions to per-entry calls.
-	if r.Method == "PUT" || r.Method == "GET" {
+	if transfer {
 		if err := s.cfg.Memory.Admit(r.Context(), membudget.TransferShare); err != nil {
 			s.busy(w, r, err)
 			return
@@ -276,6 +263,26 @@ func (s *Server) busy(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Warn("webdav request refused: server busy", "method", r.Method, "path", untrusted.Text(r.URL.Path))
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, membudget.ErrBusy.Error(), http.StatusServiceUnavailable)
+}
+
+// listTransfer lists a GET or PUT for administrators, who may end it:
+// its reads and writes then stop at once. It returns the request with a
+// context that ending cancels, and what removes it from the list.
+func (s *Server) listTransfer(w http.ResponseWriter, r *http.Request, ri *reqInfo, login string) (*http.Request, func()) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	rc := http.NewResponseController(w)
+	path := untrusted.Text(strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(s.cfg.Prefix, "/")))
+	_, done := s.sessions.Add(sessions.Session{Login: login, Org: ri.sess.Org(ctx), Protocol: string(authz.WebDAV),
+		From: remoteAddr(r).String(), Detail: r.Method + " " + path},
+		func(reason string) {
+			s.log.Warn("transfer ended by an administrator", "user", login, "method", r.Method, "path", path, "reason", reason)
+			ri.ended.Store(&reason)
+			cancel(fmt.Errorf("%s: %w", reason, errEnded))
+			now := time.Now()
+			rc.SetReadDeadline(now)
+			rc.SetWriteDeadline(now)
+		})
+	return r.WithContext(ctx), func() { done(); cancel(nil) }
 }
 
 // options answers OPTIONS the same way for every path and without
