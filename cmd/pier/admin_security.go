@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -135,7 +136,7 @@ func certRevoke(revoke bool) func(context.Context, []string, stdio) error {
 		if err := oneOf("cert "+verb, map[string]bool{"serial": serial != "", "key-id": keyID != "", "key": key != ""}); err != nil {
 			return err
 		}
-		r, err := revocation(serial, keyID, key)
+		r, err := revocation(serial, keyID, key, io.in)
 		if err != nil {
 			return err
 		}
@@ -159,7 +160,7 @@ func certRevoke(revoke bool) func(context.Context, []string, stdio) error {
 
 // revocation builds the revocation the flags name; a key is read from a
 // file unless it is given as a fingerprint.
-func revocation(serial, keyID, key string) (authz.Revocation, error) {
+func revocation(serial, keyID, key string, stdin io.Reader) (authz.Revocation, error) {
 	switch {
 	case serial != "":
 		return identity.ParseRevocation(string(authz.RevokeSerial), serial)
@@ -167,7 +168,7 @@ func revocation(serial, keyID, key string) (authz.Revocation, error) {
 		return identity.ParseRevocation(string(authz.RevokeKeyID), keyID)
 	}
 	if !strings.HasPrefix(key, "SHA256:") {
-		text, err := readKeyFile(key, nil)
+		text, err := readKeyFile(key, stdin) // "-": standard input
 		if err != nil {
 			return authz.Revocation{}, err
 		}

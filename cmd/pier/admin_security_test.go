@@ -84,6 +84,15 @@ func testSecurityCommands(t *testing.T, env []string) {
 		t.Errorf("cert list: %s", out)
 	}
 	a.ok("cert", "unrevoke", "--serial", "42")
+	// The key from standard input ("-"), as with user key add.
+	a.ok("cert", "unrevoke", "--key", keyFile)
+	keyText, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, code := a.run(string(keyText), "cert", "revoke", "--key", "-"); code != 0 || !strings.Contains(out, fp) {
+		t.Errorf("cert revoke --key -: exit %d %s%s", code, out, stderr)
+	}
 
 	a.ok("defender", "ban", "198.51.100.7", "--for", "1h", "--reason", "test")
 	if out := a.ok("defender", "list"); !strings.Contains(out, "198.51.100.7") {
