@@ -1,6 +1,7 @@
 package s3blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,11 @@ func (e *stallError) Is(target error) bool {
 	return target == storage.ErrUnavailable || target == os.ErrDeadlineExceeded
 }
 
+// writerFunc is a function as an io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // idleConn is a connection on which nothing may stand still for timeout.
 type idleConn struct {
 	net.Conn
@@ -142,8 +148,17 @@ func (c *idleConn) writeAll(p []byte) (int, error) {
 }
 
 // ReadFrom sends a request body (net/http hands it over whole) in writes
-// of up to sendBuffer bytes.
+// of up to sendBuffer bytes. A body held in memory (a part's buffer, which
+// net/http limits to its Content-Length) is written straight from it: a
+// copy into the send buffer would read the whole part back from memory.
 func (c *idleConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if br, ok := lr.R.(*bytes.Reader); ok && int64(br.Len()) <= lr.N {
+			n, err := br.WriteTo(writerFunc(c.writeAll))
+			lr.N -= n
+			return n, err
+		}
+	}
 	bp := sendBuffers.Get().(*[]byte)
 	defer sendBuffers.Put(bp)
 	buf := *bp

@@ -58,6 +58,10 @@ type writer struct {
 	state int
 	buf   []byte          // the bytes not yet sent: the small blob, or the part being filled
 	class membudget.Class // of buf
+	// crc is the CRC32C of buf, computed as bytes are written, while they
+	// are still in the CPU's cache: summing a whole part before it is sent
+	// reads it back from memory.
+	crc uint32
 
 	// Set once the multipart upload has started.
 	uploadID string
@@ -104,6 +108,9 @@ func (w *writer) Write(p []byte) (int, error) {
 		}
 		m := min(len(p)-n, cap(w.buf)-len(w.buf))
 		w.buf = append(w.buf, p[n:n+m]...)
+		if w.s.checksum {
+			w.crc = crc32.Update(w.crc, castagnoli, p[n:n+m])
+		}
 		n += m
 	}
 	return n, nil
@@ -180,9 +187,9 @@ func (w *writer) send(last bool) error {
 		}
 		free = b
 	}
-	buf, n := w.buf, w.next
-	w.buf, w.next, w.flying = nil, n+1, true
-	go func() { w.flight <- w.putPart(n, buf) }()
+	buf, n, crc := w.buf, w.next, w.crc
+	w.buf, w.next, w.flying, w.crc = nil, n+1, true, 0
+	go func() { w.flight <- w.putPart(n, buf, crc) }()
 	if last {
 		w.recycle(free)
 		b, err := w.wait()
@@ -227,12 +234,12 @@ func (w *writer) wait() ([]byte, error) {
 	return r.buf, nil
 }
 
-// putPart sends one part with its CRC32C.
-func (w *writer) putPart(n int, buf []byte) partResult {
+// putPart sends one part with its CRC32C, crc.
+func (w *writer) putPart(n int, buf []byte, crc uint32) partResult {
 	opts := minio.PutObjectPartOptions{DisableContentSha256: w.s.putOpts.DisableContentSha256}
 	sum := ""
 	if w.s.checksum {
-		sum = crc32cBase64(buf)
+		sum = crc32cBase64(crc)
 		opts.CustomHeader = http.Header{"X-Amz-Checksum-Crc32c": {sum}}
 	}
 	part, err := w.s.core.PutObjectPart(w.ctx, w.s.bucket, w.key, w.uploadID, n, bytes.NewReader(buf), int64(len(buf)), opts)
@@ -248,9 +255,9 @@ func (w *writer) putPart(n int, buf []byte) partResult {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func crc32cBase64(b []byte) string {
+func crc32cBase64(crc uint32) string {
 	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(b, castagnoli))
+	binary.BigEndian.PutUint32(sum[:], crc)
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
@@ -298,7 +305,7 @@ func (w *writer) Commit() error {
 func (w *writer) putSmall() error {
 	opts := w.s.putOpts
 	if w.s.checksum {
-		opts.UserMetadata = map[string]string{"X-Amz-Checksum-Crc32c": crc32cBase64(w.buf)}
+		opts.UserMetadata = map[string]string{"X-Amz-Checksum-Crc32c": crc32cBase64(w.crc)}
 	}
 	_, err := w.s.core.PutObject(w.ctx, w.s.bucket, w.key, bytes.NewReader(w.buf), int64(len(w.buf)), "", "", opts)
 	return err
