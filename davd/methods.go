@@ -115,7 +115,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	if !s.confirm(w, r, ri, p, authfs.Change{Path: p}) {
 		return
 	}
-	opts := authfs.CreateOptions{Size: max(r.ContentLength, 0), Settle: ri.tokens}
+	// SHA-1 as the bytes stream: sync clients (rclone's webdav remote)
+	// read it from listings, which cannot compute it.
+	opts := authfs.CreateOptions{Size: max(r.ContentLength, 0), Settle: ri.tokens, SHA1: true}
 	if v, err := strconv.ParseInt(r.Header.Get("X-OC-Mtime"), 10, 64); err == nil && v > 0 {
 		opts.ModTime = time.Unix(v, 0)
 		w.Header().Set("X-OC-Mtime", "accepted")

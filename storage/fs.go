@@ -159,6 +159,12 @@ type CreateOptions struct {
 	Guard Guard
 	// Note, if set, records the publication in its transaction.
 	Note Note
+	// SHA1 computes the content's SHA-1 while the bytes stream, for
+	// protocols whose sync clients read it from listings (WebDAV's
+	// oc:checksums), which never read content. Otherwise it is computed on
+	// first request, with the MD5 (Sums): it costs as much CPU as the
+	// SHA-256.
+	SHA1 bool
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
@@ -168,16 +174,13 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		return nil, pathErr("create", p, ErrIsDir)
 	}
 	// Refuse early what publishing would refuse, before bytes flow.
-	parent, err := f.cat.Stat(ctx, p.Parent())
-	if errors.Is(err, ErrNotExist) {
-		return nil, pathErr("create", p, ErrNoParent)
-	} else if err != nil {
-		return nil, pathErr("create", p, err)
-	}
-	if !parent.IsDir() {
-		return nil, pathErr("create", p, ErrNotDir)
-	}
-	if e, err := f.cat.Stat(ctx, p); err == nil {
+	_, e, err := f.cat.StatIn(ctx, p)
+	switch {
+	case errors.Is(err, ErrNoParent):
+		return nil, &PathError{Op: "create", Path: p.String(), Err: ErrNoParent}
+	case errors.Is(err, ErrNotDir):
+		return nil, &PathError{Op: "create", Path: p.String(), Err: ErrNotDir}
+	case err == nil:
 		conflict := opts.Conflict != nil && opts.Conflict(e)
 		if e.IsDir() && !conflict {
 			return nil, pathErr("create", p, ErrIsDir)
@@ -185,7 +188,7 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		if opts.Exclusive && !conflict {
 			return nil, pathErr("create", p, ErrExist)
 		}
-	} else if !errors.Is(err, ErrNotExist) {
+	case !errors.Is(err, ErrNotExist):
 		return nil, err
 	}
 	id := NewBlobID()
@@ -197,7 +200,11 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		f.cat.AbandonUpload(context.WithoutCancel(ctx), id)
 		return nil, pathErr("create", p, err)
 	}
-	return &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), sha1: sha1.New(), opts: opts}, nil // #nosec G401 -- SHA-1 of files for sync tools, not security
+	u := &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), opts: opts}
+	if opts.SHA1 {
+		u.sha1 = sha1.New() // #nosec G401 -- SHA-1 of files for sync tools, not security
+	}
+	return u, nil
 }
 
 // Upload streams a new file's bytes into a blob, hashing them on the way.
@@ -209,11 +216,7 @@ type Upload struct {
 	id   string
 	w    BlobWriter
 	hash hash.Hash // SHA-256
-	// SHA-1 is computed while streaming too: sync tools (rclone's webdav
-	// remote, sha1sum over SSH) compare it, and a listing cannot compute
-	// it afterwards. MD5 costs twice as much CPU and is computed on first
-	// request instead (FS.Sums).
-	sha1 hash.Hash
+	sha1 hash.Hash // nil unless CreateOptions.SHA1
 	size int64
 	opts CreateOptions
 
@@ -233,7 +236,9 @@ func (u *Upload) Write(b []byte) (int, error) {
 	}
 	n, err := u.w.Write(b)
 	u.hash.Write(b[:n])
-	u.sha1.Write(b[:n])
+	if u.sha1 != nil {
+		u.sha1.Write(b[:n])
+	}
 	u.size += int64(n)
 	if err != nil {
 		u.err = pathErr("write", u.path, err)
@@ -273,10 +278,11 @@ func (u *Upload) Close() (Entry, error) {
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	e, err := u.fs.cat.Publish(u.ctx, u.path, NewFile{
-		BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)),
-		SHA1: hex.EncodeToString(u.sha1.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By,
-	}, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
+	nf := NewFile{BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By}
+	if u.sha1 != nil {
+		nf.SHA1 = hex.EncodeToString(u.sha1.Sum(nil))
+	}
+	e, err := u.fs.cat.Publish(u.ctx, u.path, nf, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
 	if err != nil {
 		u.discard(err)
 		return Entry{}, err
@@ -338,8 +344,8 @@ func (f *FS) Open(ctx context.Context, p vpath.Path) (*File, error) {
 }
 
 // Sums returns the entry at p, a file, with its SHA-1 and MD5 filled in:
-// hashes not recorded yet (MD5 of every file, SHA-1 of files published
-// before pier recorded it) are computed by reading the content once, and
+// hashes not recorded yet (MD5 of every file, SHA-1 of files not uploaded
+// with CreateOptions.SHA1) are computed by reading the content once, and
 // recorded for every entry holding the same blob.
 func (f *FS) Sums(ctx context.Context, p vpath.Path) (Entry, error) {
 	e, err := f.cat.Stat(ctx, p)

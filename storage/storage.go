@@ -199,6 +199,10 @@ type NewFile struct {
 // storagetest.TestCatalog through TestFS.
 type Catalog interface {
 	Stat(ctx context.Context, p vpath.Path) (Entry, error)
+	// StatIn returns the folder p goes in and the entry at p, read in one
+	// query. The error wraps ErrNoParent or ErrNotDir when that folder is
+	// missing or not a folder, else ErrNotExist when only p is missing.
+	StatIn(ctx context.Context, p vpath.Path) (dir, e Entry, err error)
 	// List returns up to limit children of dir with names greater than
 	// after, in byte order of their names.
 	List(ctx context.Context, dir vpath.Path, after string, limit int) ([]Entry, error)

@@ -67,6 +67,7 @@ var rootEntry = storage.Entry{Path: vpath.Root(), Kind: storage.KindDir}
 
 type querier interface {
 	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
 func stat(ctx context.Context, q querier, p vpath.Path) (storage.Entry, error) {
@@ -79,6 +80,56 @@ func stat(ctx context.Context, q querier, p vpath.Path) (storage.Entry, error) {
 		return e, storage.ErrNotExist
 	}
 	return e, err
+}
+
+// statIn reads the folder p goes in and the entry at p in one query. The
+// error wraps ErrNoParent or ErrNotDir when the folder is missing or no
+// folder, else ErrNotExist when only p is missing (with the folder read).
+func statIn(ctx context.Context, q querier, p vpath.Path) (dir, e storage.Entry, err error) {
+	pp := p.Parent()
+	if pp.IsRoot() {
+		e, err = stat(ctx, q, p)
+		return rootEntry, e, err
+	}
+	parent, name := key(p)
+	dparent, dname := key(pp)
+	rows, err := q.Query(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name = ? OR parent = ? AND name = ?",
+		parent, name, dparent, dname)
+	if err != nil {
+		return dir, e, err
+	}
+	defer rows.Close()
+	found, foundDir := false, false
+	for rows.Next() {
+		r, err := scanEntry(rows)
+		if err != nil {
+			return dir, e, err
+		}
+		if r.Path == p {
+			e, found = r, true
+		} else {
+			dir, foundDir = r, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dir, e, err
+	}
+	switch {
+	case !foundDir:
+		return dir, e, storage.ErrNoParent
+	case !dir.IsDir():
+		return dir, e, storage.ErrNotDir
+	case !found:
+		return dir, e, storage.ErrNotExist
+	}
+	return dir, e, nil
+}
+
+// StatIn returns the folder p goes in and the entry at p, read together
+// (see storage.Catalog).
+func (c *Catalog) StatIn(ctx context.Context, p vpath.Path) (dir, e storage.Entry, err error) {
+	dir, e, err = statIn(ctx, c.db, p)
+	return dir, e, wrap("stat", p, err)
 }
 
 // Stat returns the entry at p.
@@ -203,12 +254,11 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 	}
 	var out storage.Entry
 	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		if err := needParent(ctx, tx, p.Parent()); err != nil {
-			return err
-		}
 		at, shadows := p, ""
-		old, err := stat(ctx, tx, p)
+		_, old, err := statIn(ctx, tx, p)
 		switch {
+		case errors.Is(err, storage.ErrNoParent), errors.Is(err, storage.ErrNotDir):
+			return err
 		case err == nil && opts.Conflict != nil && opts.Conflict(old):
 			if at, err = conflictPath(ctx, tx, p, f.CreatedBy); err != nil {
 				return err

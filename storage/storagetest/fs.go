@@ -54,7 +54,12 @@ func mustPath(t testing.TB, s string) vpath.Path {
 
 func upload(t testing.TB, ctx context.Context, fsys *storage.FS, p vpath.Path, data []byte) storage.Entry {
 	t.Helper()
-	u, err := fsys.Create(ctx, p, storage.CreateOptions{By: "test"})
+	return uploadWith(t, ctx, fsys, p, data, storage.CreateOptions{By: "test"})
+}
+
+func uploadWith(t testing.TB, ctx context.Context, fsys *storage.FS, p vpath.Path, data []byte, opts storage.CreateOptions) storage.Entry {
+	t.Helper()
+	u, err := fsys.Create(ctx, p, opts)
 	if err != nil {
 		t.Fatalf("Create(%s): %v", p, err)
 	}
@@ -142,7 +147,8 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 type opener func(t *testing.T) (*storage.FS, Backend)
 
 func testBasics(t *testing.T, ctx context.Context, open opener) {
-	fsys, _ := open(t)
+	fsys, b := open(t)
+	defer testStatIn(t, ctx, b.Catalog)
 	root := vpath.Root()
 	if e, err := fsys.Stat(ctx, root); err != nil || !e.IsDir() {
 		t.Fatalf("Stat(/) = %+v, %v", e, err)
@@ -359,5 +365,39 @@ func testConcurrentWriters(t *testing.T, ctx context.Context, open opener) {
 	}
 	if e.Size != int64(len(got)) || e.SHA256 != sum(got) || e.Version != writers {
 		t.Fatalf("entry %+v does not match content (%d bytes) or missed versions", e, len(got))
+	}
+}
+
+// testStatIn: StatIn reads a path's folder and entry together, with the
+// errors of each case; it runs at the end of testBasics, over its files.
+func testStatIn(t *testing.T, ctx context.Context, cat storage.Catalog) {
+	if t.Failed() {
+		return
+	}
+	cases := []struct {
+		path, dir, entry string
+		err              error
+	}{
+		{"/acme", "/", "/acme", nil},
+		{"/acme/order.edi", "/acme", "/acme/order.edi", nil},
+		{"/acme/a/b", "/acme/a", "/acme/a/b", nil},
+		{"/acme/missing", "/acme", "", storage.ErrNotExist},
+		{"/missing", "/", "", storage.ErrNotExist},
+		{"/nope/x.edi", "", "", storage.ErrNoParent},
+		{"/acme/order.edi/x", "/acme/order.edi", "", storage.ErrNotDir},
+	}
+	for _, c := range cases {
+		dir, e, err := cat.StatIn(ctx, mustPath(t, c.path))
+		switch {
+		case c.err == nil && err != nil, c.err != nil && !errors.Is(err, c.err):
+			t.Errorf("StatIn(%s): %v; want %v", c.path, err, c.err)
+		case c.dir != "" && dir.Path.String() != c.dir:
+			t.Errorf("StatIn(%s): folder %q; want %q", c.path, dir.Path, c.dir)
+		case c.entry != "" && e.Path.String() != c.entry:
+			t.Errorf("StatIn(%s): entry %q; want %q", c.path, e.Path, c.entry)
+		}
+		if c.err == storage.ErrNoParent && errors.Is(err, storage.ErrNotDir) || c.err == storage.ErrNotExist && errors.Is(err, storage.ErrNoParent) {
+			t.Errorf("StatIn(%s): %v; want only %v", c.path, err, c.err)
+		}
 	}
 }

@@ -12,14 +12,16 @@ import (
 
 func hexSum(b [20]byte) string { return hex.EncodeToString(b[:]) }
 
-// testSums: SHA-1 is recorded when a file is published; MD5 is computed
-// on first request and then recorded for every entry that shares the
-// blob; an overwrite starts over with the new content's hashes.
+// testSums: SHA-1 is recorded when a file is published if the upload asks
+// for it; what is missing (MD5, SHA-1 of the others) is computed on first
+// request and then recorded for every entry that shares the blob; an
+// overwrite starts over with the new content's hashes.
 func testSums(t *testing.T, ctx context.Context, open opener) {
 	fsys, _ := open(t)
 	data := []byte("UNB+UNOC:3+SENDER+RECEIVER'")
 	p := mustPath(t, "/a.edi")
-	e := upload(t, ctx, fsys, p, data)
+	withSHA1 := storage.CreateOptions{By: "test", SHA1: true}
+	e := uploadWith(t, ctx, fsys, p, data, withSHA1)
 	if e.SHA1 != hexSum(sha1.Sum(data)) || e.MD5 != "" { // #nosec G401 -- checksums sync tools ask for, not security
 		t.Fatalf("published entry: SHA-1 %q, MD5 %q; want the SHA-1 and no MD5 yet", e.SHA1, e.MD5)
 	}
@@ -43,9 +45,23 @@ func testSums(t *testing.T, ctx context.Context, open opener) {
 		t.Errorf("a rename lost the MD5: %+v", st)
 	}
 	next := []byte("UNB+UNOC:3+SENDER+RECEIVER+2'")
-	e2 := upload(t, ctx, fsys, p, next)
+	e2 := uploadWith(t, ctx, fsys, p, next, withSHA1)
 	if e2.SHA1 != hexSum(sha1.Sum(next)) || e2.MD5 != "" { // #nosec G401 -- checksums sync tools ask for, not security
 		t.Errorf("overwrite kept old hashes: %+v", e2)
+	}
+	// Without SHA1, an upload records only its SHA-256; Sums computes the
+	// SHA-1 and the MD5 together.
+	third := []byte("UNB+UNOC:3+SENDER+RECEIVER+3'")
+	e3 := upload(t, ctx, fsys, p, third)
+	if e3.SHA1 != "" || e3.MD5 != "" || e3.SHA256 == "" {
+		t.Errorf("upload without SHA1 recorded %+v", e3)
+	}
+	m3 := md5.Sum(third) // #nosec G401 -- checksums sync tools ask for, not security
+	if got, err := fsys.Sums(ctx, p); err != nil || got.SHA1 != hexSum(sha1.Sum(third)) || got.MD5 != hex.EncodeToString(m3[:]) { // #nosec G401 -- checksums sync tools ask for, not security
+		t.Errorf("Sums without a recorded SHA-1: %+v %v", got, err)
+	}
+	if st, _ := fsys.Stat(ctx, p); st.SHA1 != hexSum(sha1.Sum(third)) { // #nosec G401 -- checksums sync tools ask for, not security
+		t.Errorf("Sums did not record the SHA-1: %+v", st)
 	}
 	if _, err := fsys.Sums(ctx, mustPath(t, "/")); err == nil {
 		t.Error("Sums of a folder answered")
