@@ -89,9 +89,10 @@ type Node struct {
 // gcLimit keeps a soft Go memory limit (debug.SetMemoryLimit) while the
 // node serves without GOMEMLIMIT. Without one, the garbage of a burst
 // (every SSH packet is a fresh allocation) lets the heap grow to twice
-// what is live before the GC runs. The limit is twice the transfer
-// budget, or the budget and sessionAllowance for each session open, if
-// more: a stalled upload session holds about 3 MiB the budget does not
+// what is live before the GC runs. The limit is 1.75 times the transfer
+// budget (the process's code and runtime take some 30 MiB of RSS beside
+// the heap: with the 128 MiB default, RSS stays under 256 MiB), or the
+// budget and sessionAllowance for each session open, if more: a stalled upload session holds about 3 MiB the budget does not
 // count (x/crypto/ssh's 2 MiB channel window, pkg/sftp's queued packets),
 // and a limit below what is live would keep the GC running. Most of the
 // heap is buffers without pointers, cheap for the GC to pass over.
@@ -104,7 +105,7 @@ type gcLimit struct {
 const sessionAllowance = 3 << 20
 
 func (g *gcLimit) set() {
-	debug.SetMemoryLimit(max(2*g.budget, g.budget+sessionAllowance*g.sessions.Load()))
+	debug.SetMemoryLimit(max(g.budget*7/4, g.budget+sessionAllowance*g.sessions.Load()))
 }
 
 // Session counts sessions for the limit, and for the metrics.

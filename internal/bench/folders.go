@@ -104,7 +104,7 @@ func (b *bench) listPhases() []phase {
 				err = fmt.Errorf("PROPFIND listed %d responses, want %d", got, bigEntries+1)
 			}
 			s.extra["first-byte-s"] = first
-			s.extra["rss-growth-MB"] = float64(int64(s.peak)-int64(before)) / (1 << 20)
+			s.extra["rss-growth-MiB"] = float64(int64(s.peak)-int64(before)) / (1 << 20)
 			return s, err
 		}},
 		{"readdir-100k", func() (sample, error) {

@@ -469,7 +469,7 @@ func (b *bench) burstPhase(name string, n int) phase {
 		time.Sleep(15 * time.Second)
 		rss, _ := procMem(node.pid())
 		s.extra["completed"] = float64(ok.Load())
-		s.extra["rss-after-15s-MB"] = float64(rss >> 20)
+		s.extra["rss-after-15s-MiB"] = float64(rss >> 20)
 		if len(errs) > 0 {
 			var lines []string
 			for msg, k := range errs {

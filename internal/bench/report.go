@@ -27,7 +27,7 @@ type figure struct {
 	CPU       map[string]float64 `json:"cpu,omitempty"`
 	CPUUnit   string             `json:"cpu_unit,omitempty"`
 	BaseCPU   map[string]float64 `json:"baseline_cpu,omitempty"`
-	PeakRSSMB float64            `json:"peak_rss_mb,omitempty"`
+	PeakRSSMB float64            `json:"peak_rss_mb,omitempty"` // MiB (the name is kept for previous.json)
 	Extra     map[string]float64 `json:"extra,omitempty"`
 	Notes     []string           `json:"notes,omitempty"`
 	Rounds    int                `json:"rounds"`
@@ -62,7 +62,7 @@ var figDefs = []figDef{
 	{"dav-get", "WebDAV GET from S3, curl, plain HTTP", "dav-get", "direct-get", "rate", "MB/s", "≥ 1.0× direct"},
 	{"dav-get-tls", "WebDAV GET from S3, curl, TLS", "dav-get-tls", "direct-get", "rate", "MB/s", "≥ 0.90× direct"},
 	{"small-files", "1,000 × 10 KiB over 8 SFTP sessions", "small-sftp", "small-direct", "rate", "files/s", "≥ 0.50× direct 8-worker PutObject"},
-	{"burst-20x64", "peak RSS, 20 concurrent 64 MiB SFTP uploads", "burst-20x64", "", "rss", "MB", "≤ 256 MiB"},
+	{"burst-20x64", "peak RSS, 20 concurrent 64 MiB SFTP uploads", "burst-20x64", "", "rss", "MiB", "≤ 256 MiB"},
 	{"burst-200x64", "200 concurrent 64 MiB SFTP uploads: completed", "burst-200x64", "", "completed", "uploads", "all 200; peak RSS ≤ 1 GiB"},
 	{"propfind-100k", "PROPFIND Depth 1, 100,000 entries: total", "propfind-100k", "", "secs", "s", "first byte < 0.2 s; total ≤ 2 s; RSS growth < 64 MiB"},
 	{"readdir-100k", "SFTP readdir, 100,000 entries: total", "readdir-100k", "", "secs", "s", "keep (1.1 s)"},
@@ -225,7 +225,7 @@ func report(w io.Writer, figs []figure, prev map[string]figure, rounds int) {
 			}
 		}
 		cpu := fmt.Sprintf("%s/%s/%s", num(f.CPU["server"]), num(f.CPU["minio"]), num(f.CPU["client"]))
-		fmt.Fprintf(w, "%-18s %10s %-9s %-24s %7s %7s  %-22s %6.0fMB  %s\n",
+		fmt.Fprintf(w, "%-18s %10s %-9s %-24s %7s %7s  %-22s %6.0fMiB %s\n",
 			f.Name, num(f.Value), f.Unit, base, ratio, was, cpu, f.PeakRSSMB, f.Target)
 		var extras []string
 		for _, k := range slices.Sorted(maps.Keys(f.Extra)) {
