@@ -1,7 +1,6 @@
 package s3blob
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,10 +95,29 @@ func (e *stallError) Is(target error) bool {
 	return target == storage.ErrUnavailable || target == os.ErrDeadlineExceeded
 }
 
-// writerFunc is a function as an io.Writer.
-type writerFunc func([]byte) (int, error)
+// errBodyTooLong refuses a request body longer than its Content-Length.
+var errBodyTooLong = errors.New("s3blob: request body longer than its Content-Length")
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+// limitedWriter writes at most left bytes: a body that holds more than
+// its Content-Length fails instead of corrupting the connection.
+type limitedWriter struct {
+	write func([]byte) (int, error)
+	left  int64
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) <= w.left {
+		n, err := w.write(p)
+		w.left -= int64(n)
+		return n, err
+	}
+	n, err := w.write(p[:w.left])
+	w.left -= int64(n)
+	if err == nil {
+		err = errBodyTooLong
+	}
+	return n, err
+}
 
 // idleConn is a connection on which nothing may stand still for timeout.
 type idleConn struct {
@@ -147,14 +165,15 @@ func (c *idleConn) writeAll(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom sends a request body (net/http hands it over whole) in writes
-// of up to sendBuffer bytes. A body held in memory (a part's buffer, which
-// net/http limits to its Content-Length) is written straight from it: a
-// copy into the send buffer would read the whole part back from memory.
+// ReadFrom sends a request body (net/http hands it over whole, limited to
+// its Content-Length) in writes of up to sendBuffer bytes. A body that
+// writes itself (a part's bytes.Reader) is written straight from its
+// memory: a copy into the send buffer would read the whole part back.
 func (c *idleConn) ReadFrom(r io.Reader) (int64, error) {
 	if lr, ok := r.(*io.LimitedReader); ok {
-		if br, ok := lr.R.(*bytes.Reader); ok && int64(br.Len()) <= lr.N {
-			n, err := br.WriteTo(writerFunc(c.writeAll))
+		if wt, ok := lr.R.(io.WriterTo); ok {
+			w := &limitedWriter{write: c.writeAll, left: lr.N}
+			n, err := wt.WriteTo(w)
 			lr.N -= n
 			return n, err
 		}
