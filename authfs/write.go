@@ -30,8 +30,9 @@ type CreateOptions struct {
 	// Settle makes the user's provisional lock on the path ordinary once
 	// the upload is published (the client wrote under its lock token).
 	Settle bool
-	// SHA1 computes the SHA-1 while streaming (storage.CreateOptions.SHA1).
-	SHA1 bool
+	// Expect holds the hashes the client sent with the content
+	// (storage.CreateOptions.Expect).
+	Expect storage.Sums
 }
 
 // Upload is an authorised upload; Close publishes it.
@@ -118,7 +119,7 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 		MaxSize:   d.MaxSize,
 		ModTime:   opts.ModTime,
 		By:        s.p.Login,
-		SHA1:      opts.SHA1,
+		Expect:    opts.Expect,
 		Note: s.note(f, audit.Record{Action: audit.Upload}, func(r *audit.Record, e storage.Entry) {
 			r.Path, r.Size, r.SHA256, r.Millis = e.Path.String(), e.Size, e.SHA256, time.Since(now).Milliseconds()
 			if e.Shadows != "" {

@@ -1,6 +1,9 @@
 package davd
 
 import (
+	"crypto/md5"  // #nosec G501 -- sizes of the sync tools' checksums, not security
+	"crypto/sha1" // #nosec G505 -- sizes of the sync tools' checksums, not security
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"pier/internal/untrusted"
+	"pier/storage"
 	"pier/vpath"
 )
 
@@ -360,4 +365,34 @@ func weakIn(etag string, tags []string) bool {
 		}
 	}
 	return false
+}
+
+// parseChecksum reads OC-Checksum, the hash a sync client sends with a
+// PUT ("SHA1:hex" from rclone's webdav remote with vendor=nextcloud,
+// "MD5:hex" with owncloud; ownCloud's desktop client may send several,
+// space-separated, or Adler32, which pier does not compute and ignores).
+func parseChecksum(v string) (storage.Sums, error) {
+	var s storage.Sums
+	for _, tok := range strings.Fields(v) {
+		kind, sum, ok := strings.Cut(tok, ":")
+		if !ok {
+			return s, badHeader("OC-Checksum: want TYPE:HEX, got %q", untrusted.Text(tok))
+		}
+		var dst *string
+		var size int
+		switch strings.ToUpper(kind) {
+		case "SHA1":
+			dst, size = &s.SHA1, sha1.Size
+		case "MD5":
+			dst, size = &s.MD5, md5.Size
+		default:
+			continue
+		}
+		sum = strings.ToLower(sum)
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != size {
+			return s, badHeader("OC-Checksum: %s wants %d hex digits", strings.ToUpper(kind), 2*size)
+		}
+		*dst = sum
+	}
+	return s, nil
 }

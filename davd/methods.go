@@ -115,9 +115,14 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	if !s.confirm(w, r, ri, p, authfs.Change{Path: p}) {
 		return
 	}
-	// SHA-1 as the bytes stream: sync clients (rclone's webdav remote)
-	// read it from listings, which cannot compute it.
-	opts := authfs.CreateOptions{Size: max(r.ContentLength, 0), Settle: ri.tokens, SHA1: true}
+	// A sync client's checksum is checked before publishing and kept for
+	// its listings (oc:checksums), which cannot compute it.
+	expect, err := parseChecksum(r.Header.Get("OC-Checksum"))
+	if err != nil {
+		s.fail(w, r, ri, err)
+		return
+	}
+	opts := authfs.CreateOptions{Size: max(r.ContentLength, 0), Settle: ri.tokens, Expect: expect}
 	if v, err := strconv.ParseInt(r.Header.Get("X-OC-Mtime"), 10, 64); err == nil && v > 0 {
 		opts.ModTime = time.Unix(v, 0)
 		w.Header().Set("X-OC-Mtime", "accepted")

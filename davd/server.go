@@ -533,7 +533,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func statusFor(method string, err error) int {
 	var pe *vpath.Error
 	switch {
-	case errors.Is(err, errBadHeader), errors.As(err, &pe):
+	case errors.Is(err, errBadHeader), errors.As(err, &pe), errors.Is(err, storage.ErrChecksum):
 		return http.StatusBadRequest
 	case authfs.IsHidden(err):
 		return http.StatusNotFound // never 403 or 409: either would tell it exists

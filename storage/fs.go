@@ -159,12 +159,14 @@ type CreateOptions struct {
 	Guard Guard
 	// Note, if set, records the publication in its transaction.
 	Note Note
-	// SHA1 computes the content's SHA-1 while the bytes stream, for
-	// protocols whose sync clients read it from listings (WebDAV's
-	// oc:checksums), which never read content. Otherwise it is computed on
-	// first request, with the MD5 (Sums): it costs as much CPU as the
-	// SHA-256.
-	SHA1 bool
+	// Expect holds hashes the client sent with the content (WebDAV's
+	// OC-Checksum, as rclone's webdav remote sends it): each one set is
+	// computed while the bytes stream, checked before anything is
+	// published (a mismatch fails Close with ErrChecksum) and recorded, so
+	// that listings (oc:checksums, which never read content) offer it.
+	// Hashes not sent are computed on first request (Sums): SHA-1 costs as
+	// much CPU as the SHA-256, MD5 twice as much.
+	Expect Sums
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
@@ -201,8 +203,11 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		return nil, pathErr("create", p, err)
 	}
 	u := &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), opts: opts}
-	if opts.SHA1 {
+	if opts.Expect.SHA1 != "" {
 		u.sha1 = sha1.New() // #nosec G401 -- SHA-1 of files for sync tools, not security
+	}
+	if opts.Expect.MD5 != "" {
+		u.md5 = md5.New() // #nosec G401 -- MD5 of files for sync tools, not security
 	}
 	return u, nil
 }
@@ -216,7 +221,8 @@ type Upload struct {
 	id   string
 	w    BlobWriter
 	hash hash.Hash // SHA-256
-	sha1 hash.Hash // nil unless CreateOptions.SHA1
+	sha1 hash.Hash // nil unless CreateOptions.Expect has a SHA-1
+	md5  hash.Hash // nil unless CreateOptions.Expect has an MD5
 	size int64
 	opts CreateOptions
 
@@ -238,6 +244,9 @@ func (u *Upload) Write(b []byte) (int, error) {
 	u.hash.Write(b[:n])
 	if u.sha1 != nil {
 		u.sha1.Write(b[:n])
+	}
+	if u.md5 != nil {
+		u.md5.Write(b[:n])
 	}
 	u.size += int64(n)
 	if err != nil {
@@ -270,6 +279,18 @@ func (u *Upload) Close() (Entry, error) {
 		u.discard(u.err)
 		return Entry{}, u.err
 	}
+	nf := NewFile{BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)), CreatedBy: u.opts.By}
+	if u.sha1 != nil {
+		nf.SHA1 = hex.EncodeToString(u.sha1.Sum(nil))
+	}
+	if u.md5 != nil {
+		nf.MD5 = hex.EncodeToString(u.md5.Sum(nil))
+	}
+	if nf.SHA1 != u.opts.Expect.SHA1 || nf.MD5 != u.opts.Expect.MD5 {
+		u.err = pathErr("close", u.path, ErrChecksum)
+		u.discard(u.err)
+		return Entry{}, u.err
+	}
 	if err := u.w.Commit(); err != nil {
 		u.discard(err)
 		return Entry{}, pathErr("close", u.path, err)
@@ -278,10 +299,7 @@ func (u *Upload) Close() (Entry, error) {
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	nf := NewFile{BlobID: u.id, Size: u.size, SHA256: hex.EncodeToString(u.hash.Sum(nil)), ModTime: mtime, CreatedBy: u.opts.By}
-	if u.sha1 != nil {
-		nf.SHA1 = hex.EncodeToString(u.sha1.Sum(nil))
-	}
+	nf.ModTime = mtime
 	e, err := u.fs.cat.Publish(u.ctx, u.path, nf, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
 	if err != nil {
 		u.discard(err)

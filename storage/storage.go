@@ -43,6 +43,9 @@ var (
 	ErrIsDir    = errors.New("is a directory")
 	ErrNotEmpty = errors.New("directory not empty")
 	ErrTooLarge = errors.New("file too large")
+	// ErrChecksum refuses an upload whose content does not match the hash
+	// the client sent with it (CreateOptions.Expect).
+	ErrChecksum = errors.New("content does not match the checksum sent with it")
 	// ErrInvalidMove refuses moving a folder into itself or the root.
 	ErrInvalidMove = errors.New("cannot move a folder into itself or move the root")
 	// ErrUnavailable means the blob storage did not answer in time or
