@@ -188,3 +188,31 @@ func TestConditional(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseChecksum: whatever OC-Checksum holds, an accepted value is
+// lower-case hex of the hash's size, or nothing.
+func FuzzParseChecksum(f *testing.F) {
+	for _, s := range []string{"SHA1:da39a3ee5e6b4b0d3255bfef95601890afd80709", "md5:D41D8CD98F00B204E9800998ECF8427E ADLER32:1", "SHA1:", ":", "SHA1:zz"} {
+		f.Add(s)
+	}
+	lowerHex := func(s string, n int) bool {
+		if len(s) != n {
+			return false
+		}
+		for _, c := range s {
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		s, err := parseChecksum(h)
+		if err != nil {
+			return
+		}
+		if s.SHA1 != "" && !lowerHex(s.SHA1, 40) || s.MD5 != "" && !lowerHex(s.MD5, 32) {
+			t.Fatalf("parseChecksum(%q) = %+v", h, s)
+		}
+	})
+}
