@@ -254,6 +254,31 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 	}
 	var out storage.Entry
 	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if opts.Guard == nil {
+			// Most uploads create a new name: insert it without reading
+			// the name first. On PostgreSQL, reading a name that is not
+			// there locks its index page for the serializable check, so
+			// concurrent uploads into one folder failed each other's
+			// transactions (a third of them retried); the unique key
+			// decides instead. The folder is still read: a concurrent
+			// delete of it must conflict.
+			if err := needParent(ctx, tx, p.Parent()); err != nil {
+				return err
+			}
+			parent, name := key(p)
+			now := time.Now().UnixNano()
+			e, err := scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT (parent, name) DO NOTHING RETURNING `+entryCols,
+				parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now))
+			switch {
+			case err == nil:
+				out = e
+				return published(ctx, tx, f, opts, out)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			// The name is taken: decide on what holds it, below.
+		}
 		at, shadows := p, ""
 		_, old, err := statIn(ctx, tx, p)
 		switch {
@@ -292,12 +317,18 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
-			return err
-		}
-		return journal(ctx, tx, opts.Note, out)
+		return published(ctx, tx, f, opts, out)
 	})
 	return out, wrap("publish", p, err)
+}
+
+// published ends a publication: the upload's bookkeeping row goes, the
+// audit record comes.
+func published(ctx context.Context, tx *db.Tx, f storage.NewFile, opts storage.PublishOptions, out storage.Entry) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
+		return err
+	}
+	return journal(ctx, tx, opts.Note, out)
 }
 
 // conflictPath finds a free name beside p for a conflict copy by by.
