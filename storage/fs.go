@@ -12,6 +12,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pier/vpath"
@@ -194,15 +195,27 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		return nil, err
 	}
 	id := NewBlobID()
-	if err := f.cat.BeginUpload(ctx, id, p); err != nil {
-		return nil, err
+	u := &Upload{fs: f, ctx: ctx, path: p, id: id, hash: sha256.New(), opts: opts}
+	stage := func() error {
+		if err := f.cat.BeginUpload(ctx, id, p); err != nil {
+			return err
+		}
+		u.staged.Store(true)
+		return nil
 	}
 	w, err := f.blobs.Create(ctx, id)
+	if sw, ok := w.(StagingWriter); ok && err == nil {
+		sw.OnStage(stage)
+	} else if err == nil {
+		if err = stage(); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
 	if err != nil {
-		f.cat.AbandonUpload(context.WithoutCancel(ctx), id)
 		return nil, pathErr("create", p, err)
 	}
-	u := &Upload{fs: f, ctx: ctx, path: p, id: id, w: w, hash: sha256.New(), opts: opts}
+	u.w = w
 	if opts.Expect.SHA1 != "" {
 		u.sha1 = sha1.New() // #nosec G401 -- SHA-1 of files for sync tools, not security
 	}
@@ -221,7 +234,8 @@ type Upload struct {
 	id   string
 	w    BlobWriter
 	hash hash.Hash // SHA-256
-	sha1 hash.Hash // nil unless CreateOptions.Expect has a SHA-1
+	staged atomic.Bool // the catalog records the upload (StagingWriter)
+	sha1   hash.Hash   // nil unless CreateOptions.Expect has a SHA-1
 	md5  hash.Hash // nil unless CreateOptions.Expect has an MD5
 	size int64
 	opts CreateOptions
@@ -299,7 +313,7 @@ func (u *Upload) Close() (Entry, error) {
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	nf.ModTime = mtime
+	nf.ModTime, nf.Staged = mtime, u.staged.Load()
 	e, err := u.fs.cat.Publish(u.ctx, u.path, nf, PublishOptions{Exclusive: u.opts.Exclusive, Conflict: u.opts.Conflict, Guard: u.opts.Guard, Note: u.opts.Note})
 	if err != nil {
 		u.discard(err)
@@ -332,7 +346,7 @@ func (u *Upload) discard(cause error) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 30*time.Second)
 	defer cancel()
-	if err := u.fs.blobs.Delete(ctx, u.id); err == nil {
+	if err := u.fs.blobs.Delete(ctx, u.id); err == nil && u.staged.Load() {
 		u.fs.cat.AbandonUpload(ctx, u.id)
 	}
 	// If either failed, the upload row stays and GC finishes the job.

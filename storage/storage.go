@@ -154,6 +154,19 @@ type BlobWriter interface {
 	Abort() error
 }
 
+// A StagingWriter is a BlobWriter that may leave nothing in the store
+// before Commit (a small blob sent in one request). It calls the function
+// given to OnStage before it first leaves something there that a crash
+// would strand (a multipart upload begun), and fails with its error: the
+// catalog records an unfinished upload only then (Catalog.BeginUpload),
+// which saves two catalog round trips per small file. A blob a crash
+// strands after its Commit, before it is published, goes with GC's sweep.
+// Writers that are not StagingWriters are recorded before they are made.
+type StagingWriter interface {
+	BlobWriter
+	OnStage(stage func() error)
+}
+
 // BlobReader reads a blob sequentially or at offsets.
 type BlobReader interface {
 	io.ReadSeekCloser
@@ -196,6 +209,9 @@ type NewFile struct {
 	MD5       string // "" when not computed while uploading
 	ModTime   time.Time
 	CreatedBy string
+	// Staged says the upload was recorded (BeginUpload): publishing
+	// removes that record in its transaction.
+	Staged bool
 }
 
 // Catalog is the SQL side of the store. Implementations must pass

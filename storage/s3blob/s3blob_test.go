@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -407,4 +408,63 @@ func TestStragglerKeepsTheStream(t *testing.T) {
 	if n := ct.gets.Load() - before; n != 2 {
 		t.Fatalf("%d GETs, want 2: the stream and one for the straggler", n)
 	}
+}
+
+// TestStageBeforeMultipart: a writer stages (the catalog records the
+// upload) only when it begins a multipart upload, before anything of it is
+// in the store; a small blob never stages. A failed stage fails the write
+// and leaves nothing.
+func TestStageBeforeMultipart(t *testing.T) {
+	s := openStore(t, testConfig(t))
+	ctx := context.Background()
+	create := func(stage func() error) (storage.StagingWriter, string) {
+		id := storage.NewBlobID()
+		w, err := s.Create(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw, ok := w.(storage.StagingWriter)
+		if !ok {
+			t.Fatal("the S3 writer is no StagingWriter")
+		}
+		sw.OnStage(stage)
+		return sw, id
+	}
+
+	staged := 0
+	small, _ := create(func() error { staged++; return nil })
+	small.Write(make([]byte, smallBlob))
+	if err := small.Commit(); err != nil || staged != 0 {
+		t.Fatalf("small blob: commit %v, staged %d times; want 0", err, staged)
+	}
+
+	var stagedWith []string
+	var key string
+	large, id := create(func() error {
+		var n []string
+		for up := range s.client.ListIncompleteUploads(ctx, s.bucket, key, true) {
+			n = append(n, up.UploadID)
+		}
+		stagedWith = append(stagedWith, fmt.Sprint(len(n)))
+		return nil
+	})
+	key = s.key(id)
+	large.Write(make([]byte, smallBlob))
+	if len(stagedWith) != 0 {
+		t.Fatalf("staged before the small-blob buffer was full")
+	}
+	large.Write(make([]byte, 3<<20))
+	if err := large.Commit(); err != nil || fmt.Sprint(stagedWith) != "[0]" {
+		t.Fatalf("large blob: commit %v, staged %v; want once, with no upload begun yet", err, stagedWith)
+	}
+
+	refused := errors.New("catalog down")
+	failing, id2 := create(func() error { return refused })
+	if _, err := failing.Write(make([]byte, 2*smallBlob)); !errors.Is(err, refused) {
+		t.Fatalf("write after a failed stage: %v; want %v", err, refused)
+	}
+	if err := failing.Commit(); err == nil {
+		t.Fatal("commit after a failed stage succeeded")
+	}
+	assertNothingUnder(t, s, s.key(id2))
 }

@@ -63,6 +63,8 @@ type writer struct {
 	// reads it back from memory.
 	crc uint32
 
+	stage func() error // called before the multipart upload begins (storage.StagingWriter)
+
 	// Set once the multipart upload has started.
 	uploadID string
 	slot     bool // holds one of the store's upload slots
@@ -102,8 +104,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	for n < len(p) {
 		if len(w.buf) == cap(w.buf) {
 			if err := w.room(len(p) - n); err != nil {
+				err = w.failure(err) // before Abort ends the context
 				w.Abort()
-				return n, fmt.Errorf("s3blob: write %s: %w", w.id, w.failure(err))
+				return n, fmt.Errorf("s3blob: write %s: %w", w.id, err)
 			}
 		}
 		m := min(len(p)-n, cap(w.buf)-len(w.buf))
@@ -151,8 +154,19 @@ func (w *writer) partSize(n int) int {
 	return w.s.partSize << min((n-1)/partsPerStep, 6)
 }
 
+// OnStage sets what to call before the writer first leaves something in
+// the store before Commit: the start of a multipart upload. A blob that
+// fits smallBlob leaves nothing until its one PUT at Commit.
+func (w *writer) OnStage(stage func() error) { w.stage = stage }
+
 // begin waits for an upload slot and starts the multipart upload.
 func (w *writer) begin() error {
+	if w.stage != nil {
+		if err := w.stage(); err != nil {
+			return err
+		}
+		w.stage = nil
+	}
 	select {
 	case w.s.uploads <- struct{}{}:
 		w.slot = true

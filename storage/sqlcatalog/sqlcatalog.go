@@ -322,11 +322,13 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 	return out, wrap("publish", p, err)
 }
 
-// published ends a publication: the upload's bookkeeping row goes, the
-// audit record comes.
+// published ends a publication: the upload's bookkeeping row goes (if it
+// was staged), the audit record comes.
 func published(ctx context.Context, tx *db.Tx, f storage.NewFile, opts storage.PublishOptions, out storage.Entry) error {
-	if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
-		return err
+	if f.Staged {
+		if _, err := tx.Exec(ctx, "DELETE FROM uploads WHERE blob_id = ?", f.BlobID); err != nil {
+			return err
+		}
 	}
 	return journal(ctx, tx, opts.Note, out)
 }

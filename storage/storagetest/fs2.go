@@ -224,6 +224,26 @@ func testUnpublished(t *testing.T, ctx context.Context, open opener) {
 	_, err = fsys.Stat(ctx, p)
 	wantErr(t, "Stat after canceled upload", err, storage.ErrNotExist)
 
+	// Uploads that ended, published or not, large (a multipart upload on
+	// S3, recorded while it runs) or small (recorded or not, as the blob
+	// store stages), leave no bookkeeping behind.
+	upload(t, ctx, fsys, mustPath(t, "/large.edi"), randBytes(t, 3<<20))
+	u, err = fsys.Create(ctx, mustPath(t, "/large-aborted.edi"), storage.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write(randBytes(t, 3<<20))
+	u.Abort()
+	if left, err := b.Catalog.StaleUploads(ctx, time.Now().Add(time.Hour)); err != nil || len(left) != 0 {
+		t.Fatalf("finished uploads left bookkeeping rows: %v %v", left, err)
+	}
+	if err := fsys.Remove(ctx, mustPath(t, "/large.edi"), storage.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fsys.GC(ctx, storage.GCOptions{UploadAge: time.Hour, SweepAge: time.Hour, GarbageAge: -time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Crash between blob commit and publish: what Create and Close do,
 	// minus the publish, then the process is gone.
 	id := storage.NewBlobID()
