@@ -228,17 +228,17 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 // Upload streams a new file's bytes into a blob, hashing them on the way.
 // Write and Close must not be called concurrently.
 type Upload struct {
-	fs   *FS
-	ctx  context.Context
-	path vpath.Path
-	id   string
-	w    BlobWriter
-	hash hash.Hash // SHA-256
+	fs     *FS
+	ctx    context.Context
+	path   vpath.Path
+	id     string
+	w      BlobWriter
+	hash   hash.Hash   // SHA-256
 	staged atomic.Bool // the catalog records the upload (StagingWriter)
 	sha1   hash.Hash   // nil unless CreateOptions.Expect has a SHA-1
-	md5  hash.Hash // nil unless CreateOptions.Expect has an MD5
-	size int64
-	opts CreateOptions
+	md5    hash.Hash   // nil unless CreateOptions.Expect has an MD5
+	size   int64
+	opts   CreateOptions
 
 	mu   sync.Mutex
 	err  error // first failure; sticky

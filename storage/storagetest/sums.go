@@ -80,7 +80,7 @@ func testSums(t *testing.T, ctx context.Context, open opener) {
 	if e3.SHA1 != "" || e3.MD5 != "" || e3.SHA256 == "" {
 		t.Errorf("upload without SHA1 recorded %+v", e3)
 	}
-	m3 := md5.Sum(third) // #nosec G401 -- checksums sync tools ask for, not security
+	m3 := md5.Sum(third)                                                                                                          // #nosec G401 -- checksums sync tools ask for, not security
 	if got, err := fsys.Sums(ctx, p); err != nil || got.SHA1 != hexSum(sha1.Sum(third)) || got.MD5 != hex.EncodeToString(m3[:]) { // #nosec G401 -- checksums sync tools ask for, not security
 		t.Errorf("Sums without a recorded SHA-1: %+v %v", got, err)
 	}
