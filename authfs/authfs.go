@@ -300,8 +300,16 @@ type seen struct {
 // drop box whether someone else's file holds a name.
 func (s *Session) see(ctx context.Context, f authz.Facts, grants []authz.Grant, p vpath.Path) (seen, error) {
 	e, ok, err := s.lookup(ctx, p)
-	if err != nil || !ok || e.IsDir() || s.own(e) {
+	if err != nil {
 		return seen{e: e, exists: ok}, err
+	}
+	return s.seeEntry(ctx, f, grants, p, e, ok)
+}
+
+// seeEntry is see of an entry already looked up (e, if ok).
+func (s *Session) seeEntry(ctx context.Context, f authz.Facts, grants []authz.Grant, p vpath.Path, e storage.Entry, ok bool) (seen, error) {
+	if !ok || e.IsDir() || s.own(e) {
+		return seen{e: e, exists: ok}, nil
 	}
 	if authz.Decide(f, grants, authz.ActStat, p, s.fs.now(), s.target(e, true)).Visible {
 		return seen{e: e, exists: true}, nil

@@ -83,7 +83,14 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	sn, err := s.see(ctx, f, grants, p)
+	// One read of the name and its folder serves the decision and the
+	// store's own early checks.
+	dir, e, err := s.fs.store.StatIn(ctx, p)
+	known := &storage.Known{Dir: dir, Entry: e, Err: err}
+	if err != nil && !errors.Is(err, storage.ErrNotExist) && !errors.Is(err, storage.ErrNotDir) {
+		return nil, err
+	}
+	sn, err := s.seeEntry(ctx, f, grants, p, e, err == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +145,9 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 			}
 			return pre(old, err == nil)
 		}
+	}
+	if at == p {
+		so.Known = known
 	}
 	u, err := s.fs.store.Create(ctx, at, so)
 	if err != nil {

@@ -31,6 +31,12 @@ func New(cat Catalog, blobs BlobStore) *FS { return &FS{cat: cat, blobs: blobs} 
 // Stat returns the entry at p.
 func (f *FS) Stat(ctx context.Context, p vpath.Path) (Entry, error) { return f.cat.Stat(ctx, p) }
 
+// StatIn returns the folder p goes in and the entry at p, read together
+// (Catalog.StatIn).
+func (f *FS) StatIn(ctx context.Context, p vpath.Path) (dir, e Entry, err error) {
+	return f.cat.StatIn(ctx, p)
+}
+
 // List returns one page of dir's children, names after `after`, in byte order.
 func (f *FS) List(ctx context.Context, dir vpath.Path, after string, limit int) ([]Entry, error) {
 	return f.cat.List(ctx, dir, after, limit)
@@ -160,6 +166,9 @@ type CreateOptions struct {
 	Guard Guard
 	// Note, if set, records the publication in its transaction.
 	Note Note
+	// Known, if set, is what the caller just read of the path and its
+	// folder (StatIn), so that Create need not read them again.
+	Known *Known
 	// Expect holds hashes the client sent with the content (WebDAV's
 	// OC-Checksum, as rclone's webdav remote sends it): each one set is
 	// computed while the bytes stream, checked before anything is
@@ -170,6 +179,12 @@ type CreateOptions struct {
 	Expect Sums
 }
 
+// Known is a read of a path and its folder: StatIn's results.
+type Known struct {
+	Dir, Entry Entry
+	Err        error
+}
+
 // Create starts an upload to p. Nothing is visible at p until Close
 // succeeds; Abort, a failed Close or a crash leave p as it was.
 func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upload, error) {
@@ -177,7 +192,13 @@ func (f *FS) Create(ctx context.Context, p vpath.Path, opts CreateOptions) (*Upl
 		return nil, pathErr("create", p, ErrIsDir)
 	}
 	// Refuse early what publishing would refuse, before bytes flow.
-	_, e, err := f.cat.StatIn(ctx, p)
+	var e Entry
+	var err error
+	if k := opts.Known; k != nil {
+		e, err = k.Entry, k.Err
+	} else {
+		_, e, err = f.cat.StatIn(ctx, p)
+	}
 	switch {
 	case errors.Is(err, ErrNoParent):
 		return nil, &PathError{Op: "create", Path: p.String(), Err: ErrNoParent}
