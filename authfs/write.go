@@ -85,8 +85,8 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	}
 	// One read of the name and its folder serves the decision and the
 	// store's own early checks.
-	dir, e, err := s.fs.store.StatIn(ctx, p)
-	known := &storage.Known{Dir: dir, Entry: e, Err: err}
+	_, e, err := s.fs.store.StatIn(ctx, p)
+	known := &storage.Known{Entry: e, Err: err}
 	if err != nil && !errors.Is(err, storage.ErrNotExist) && !errors.Is(err, storage.ErrNotDir) {
 		return nil, err
 	}

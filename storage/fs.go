@@ -179,10 +179,11 @@ type CreateOptions struct {
 	Expect Sums
 }
 
-// Known is a read of a path and its folder: StatIn's results.
+// Known is StatIn's answer for a path: the entry, and the error that
+// says whether it, or its folder, is missing.
 type Known struct {
-	Dir, Entry Entry
-	Err        error
+	Entry Entry
+	Err   error
 }
 
 // Create starts an upload to p. Nothing is visible at p until Close
