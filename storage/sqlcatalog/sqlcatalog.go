@@ -265,11 +265,7 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 			if err := needParent(ctx, tx, p.Parent()); err != nil {
 				return err
 			}
-			parent, name := key(p)
-			now := time.Now().UnixNano()
-			e, err := scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT (parent, name) DO NOTHING RETURNING `+entryCols,
-				parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now))
+			e, err := insertFile(ctx, tx, p, f, "", " ON CONFLICT (parent, name) DO NOTHING")
 			switch {
 			case err == nil:
 				out = e
@@ -301,7 +297,6 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 				return gerr
 			}
 		}
-		parent, name := key(at)
 		now := time.Now().UnixNano()
 		// RETURNING gives the published entry without one more query.
 		if err == nil && at == p {
@@ -311,8 +306,7 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			out, err = scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+entryCols, parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows))
+			out, err = insertFile(ctx, tx, at, f, shadows, "")
 		}
 		if err != nil {
 			return err
@@ -320,6 +314,17 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		return published(ctx, tx, f, opts, out)
 	})
 	return out, wrap("publish", p, err)
+}
+
+// insertFile adds the file f at p and returns its entry (RETURNING spares
+// a query); onConflict, if not empty, is the statement's ON CONFLICT
+// clause.
+func insertFile(ctx context.Context, tx *db.Tx, p vpath.Path, f storage.NewFile, shadows, onConflict string) (storage.Entry, error) {
+	parent, name := key(p)
+	now := time.Now().UnixNano()
+	return scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+		VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING `+entryCols,
+		parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows))
 }
 
 // published ends a publication: the upload's bookkeeping row goes (if it
