@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +44,8 @@ import (
 	"pier/storage/s3blob"
 	"pier/storage/sqlcatalog"
 	"pier/vpath"
+
+	"pier/internal/procstat"
 )
 
 // The benchmarks below need PostgreSQL and MinIO: run them through
@@ -226,7 +227,7 @@ func BenchmarkSFTPTransfer(b *testing.B) {
 	e := startBench(b)
 	ctx := context.Background()
 	src, sum := benchBigFile(b)
-	ph := benchPhases{minio: minioPID(e.s3.Endpoint)}
+	ph := benchPhases{minio: procstat.FindMinIO(e.s3.Endpoint)}
 	for b.Loop() {
 		// pier through pkg/sftp.
 		c := e.client(b)
@@ -328,7 +329,7 @@ func BenchmarkSFTPTransferSmallFiles(b *testing.B) {
 	}
 	data := make([]byte, smallSize)
 	rand.NewChaCha8([32]byte{2}).Read(data)
-	ph := benchPhases{minio: minioPID(e.s3.Endpoint)}
+	ph := benchPhases{minio: procstat.FindMinIO(e.s3.Endpoint)}
 	round := 0
 	for b.Loop() {
 		round++
@@ -688,45 +689,7 @@ func readCPU(minio int) cpuTimes {
 		c.children = tv(ru.Utime) + tv(ru.Stime)
 	}
 	if minio > 0 {
-		c.minio = procCPU(minio)
+		c.minio = procstat.CPU(minio, false)
 	}
 	return c
-}
-
-// procCPU reads utime+stime of a process from /proc/PID/stat, assuming
-// the usual 100 clock ticks per second.
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(data[i+1:])) // f[0] is field 3, the state
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// minioPID finds the MinIO server listening on endpoint by its command
-// line (scripts/testenv starts it with --address endpoint), or 0.
-func minioPID(endpoint string) int {
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		args := strings.Split(string(cmd), "\x00")
-		if len(args) > 2 && filepath.Base(args[0]) == "minio" && slices.Contains(args, endpoint) {
-			return pid
-		}
-	}
-	return 0
 }

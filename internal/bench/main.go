@@ -36,6 +36,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"pier/storage/s3blob"
+
+	"pier/internal/procstat"
 )
 
 const benchUser = "bench"
@@ -197,7 +199,7 @@ func (b *bench) setup(ctx context.Context, pierBin string) error {
 	if b.s3, err = s3blob.ParseURL(s3URL, os.Getenv); err != nil {
 		return err
 	}
-	b.minio = findMinIO(b.s3.Endpoint)
+	b.minio = procstat.FindMinIO(b.s3.Endpoint)
 	b.direct, err = minio.New(b.s3.Endpoint, &minio.Options{
 		Creds: credentials.NewStaticV4(b.s3.AccessKey, b.s3.SecretKey, ""), Secure: b.s3.TLS,
 		Region: b.s3.Region, BucketLookup: minio.BucketLookupPath})

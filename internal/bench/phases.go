@@ -22,6 +22,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"pier/internal/procstat"
 )
 
 // sample is what one run of a phase measured.
@@ -42,17 +44,17 @@ func (b *bench) measure(pid int, children bool, units float64, fn func() error) 
 	if pid > 0 {
 		resetPeak(pid)
 	}
-	s0, m0, c0 := procCPU(pid, children), procCPU(b.minio, false), selfCPU()
+	s0, m0, c0 := procstat.CPU(pid, children), procstat.CPU(b.minio, false), selfCPU()
 	start := time.Now()
 	err := fn()
 	secs := time.Since(start).Seconds()
 	if children {
 		// sshd's session processes count once they have exited and been
 		// reaped: wait until the sum stops growing.
-		last := procCPU(pid, true)
+		last := procstat.CPU(pid, true)
 		for range 20 {
 			time.Sleep(100 * time.Millisecond)
-			now := procCPU(pid, true)
+			now := procstat.CPU(pid, true)
 			if now == last && now > s0 {
 				break
 			}
@@ -61,10 +63,10 @@ func (b *bench) measure(pid int, children bool, units float64, fn func() error) 
 	}
 	s := sample{units: units, secs: secs, extra: map[string]float64{}}
 	if pid > 0 {
-		s.server = procCPU(pid, children) - s0
+		s.server = procstat.CPU(pid, children) - s0
 		_, s.peak = procMem(pid)
 	}
-	s.minio = procCPU(b.minio, false) - m0
+	s.minio = procstat.CPU(b.minio, false) - m0
 	s.client = selfCPU() - c0
 	return s, err
 }
