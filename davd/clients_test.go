@@ -587,8 +587,8 @@ func seed(b *testing.B, d *db.DB, store *storage.FS, dir string, n int) {
 		for i := range n {
 			body := fmt.Sprintf("UNB+%d", i)
 			sum := sha256.Sum256([]byte(body))
-			if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at)
-				VALUES (?, ?, 'f', ?, ?, ?, ?, 'admin', ?)`, dir, fmt.Sprintf("file%05d.edi", i), len(body), now,
+			if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, blob_id, created_by, created_at)
+				VALUES ((SELECT id FROM entries WHERE dir = ?), ?, 'f', ?, ?, ?, ?, 'admin', ?)`, dir, fmt.Sprintf("file%05d.edi", i), len(body), now,
 				hex.EncodeToString(sum[:]), storage.NewBlobID(), now); err != nil {
 				return err
 			}

@@ -17,7 +17,8 @@ type migration struct {
 }
 
 // In the SQL below, {{ID}} is the auto-numbered primary key column type and
-// {{C}} the binary collation that makes range scans on paths work.
+// {{C}} the binary collation that makes range scans on paths work; a
+// statement that starts with {{POSTGRES}} runs on PostgreSQL only.
 var migrations = []migration{
 	{1, "catalog", `
 CREATE TABLE entries (
@@ -315,6 +316,59 @@ CREATE TABLE leases (
 );
 INSERT INTO leases (name, holder, until_at) VALUES ('lifecycle', '', 0)
 `},
+	// An entry points to its folder by id, and a folder row holds its own
+	// path in dir: renaming a folder rewrites the paths of the folders
+	// below it, not one row per file. The root is folder 0 and has no row.
+	// The table is rebuilt (SQLite cannot drop a column of a UNIQUE
+	// constraint): rows keep their ids, props move with them. A row whose
+	// folder is missing (none should be) stays out of sight, in folder -id.
+	{14, "entries point to their folder by id", `
+CREATE TABLE entries_v14 (
+	id {{ID}},
+	folder BIGINT NOT NULL,
+	name TEXT {{C}} NOT NULL,
+	kind CHAR(1) NOT NULL,
+	dir TEXT {{C}},
+	size BIGINT NOT NULL DEFAULT 0,
+	mtime BIGINT NOT NULL,
+	sha256 TEXT NOT NULL DEFAULT '',
+	sha1 TEXT NOT NULL DEFAULT '',
+	md5 TEXT NOT NULL DEFAULT '',
+	blob_id TEXT NOT NULL DEFAULT '',
+	version BIGINT NOT NULL DEFAULT 1,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	published_at BIGINT NOT NULL DEFAULT 0,
+	shadows TEXT {{C}} NOT NULL DEFAULT '',
+	old_parent TEXT {{C}} NOT NULL DEFAULT '',
+	UNIQUE (folder, name)
+);
+INSERT INTO entries_v14 (id, folder, name, kind, dir, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at,
+	published_at, shadows, old_parent)
+SELECT id, -id, name, kind, CASE WHEN kind = 'd' THEN (CASE WHEN parent = '/' THEN '' ELSE parent END) || '/' || name END,
+	size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows, parent
+FROM entries;
+CREATE UNIQUE INDEX entries_dir ON entries_v14 (dir) WHERE dir IS NOT NULL;
+UPDATE entries_v14 SET folder = CASE WHEN old_parent = '/' THEN 0
+	ELSE COALESCE((SELECT d.id FROM entries_v14 d WHERE d.dir = entries_v14.old_parent), -id) END;
+ALTER TABLE entries_v14 DROP COLUMN old_parent;
+CREATE TABLE props_v14 (
+	entry_id BIGINT NOT NULL REFERENCES entries_v14 (id) ON DELETE CASCADE,
+	space TEXT NOT NULL,
+	local TEXT NOT NULL,
+	lang TEXT NOT NULL DEFAULT '',
+	xml TEXT NOT NULL,
+	PRIMARY KEY (entry_id, space, local)
+);
+INSERT INTO props_v14 (entry_id, space, local, lang, xml) SELECT entry_id, space, local, lang, xml FROM props;
+DROP TABLE props;
+DROP TABLE entries;
+ALTER TABLE entries_v14 RENAME TO entries;
+ALTER TABLE props_v14 RENAME TO props;
+CREATE INDEX entries_blob ON entries (blob_id) WHERE blob_id <> '';
+CREATE INDEX entries_shadows ON entries (folder, shadows) WHERE shadows <> '';
+{{POSTGRES}} SELECT setval(pg_get_serial_sequence('entries', 'id'), GREATEST((SELECT MAX(id) FROM entries), 1))
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.
@@ -330,7 +384,10 @@ func (d *DB) expand(q string) string {
 
 // Migrate applies every pending migration. On PostgreSQL an advisory lock
 // keeps several pier nodes starting at once from racing.
-func (d *DB) Migrate(ctx context.Context) error {
+func (d *DB) Migrate(ctx context.Context) error { return d.migrate(ctx, SchemaVersion()) }
+
+// migrate applies the pending migrations up to version upTo.
+func (d *DB) migrate(ctx context.Context, upTo int) error {
 	conn, err := d.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -354,7 +411,7 @@ func (d *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: database schema version %d is newer than this pier (%d): upgrade pier", current, SchemaVersion())
 	}
 	for _, m := range migrations {
-		if m.version <= current {
+		if m.version <= current || m.version > upTo {
 			continue
 		}
 		tx, err := conn.BeginTx(ctx, nil)
@@ -362,7 +419,14 @@ func (d *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %d: %w", m.version, err)
 		}
 		for stmt := range strings.SplitSeq(d.expand(m.sql), ";\n") {
-			if strings.TrimSpace(stmt) == "" {
+			stmt = strings.TrimSpace(stmt)
+			if pg, ok := strings.CutPrefix(stmt, "{{POSTGRES}}"); ok {
+				if d.Dialect != Postgres {
+					continue
+				}
+				stmt = pg
+			}
+			if stmt == "" {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {

@@ -23,31 +23,39 @@ const (
 )
 
 // fillFolder makes dir hold n files, written straight into the catalog
-// (their blobs never exist: the listing phases read only the catalog).
-// SQL generates the rows: one statement, whatever n is.
-func fillFolder(ctx context.Context, d *db.DB, dir vpath.Path, n int) error {
+// (their blobs never exist: the listing phases read only the catalog),
+// spread over subs subfolders when subs > 0. SQL generates the rows: a
+// statement or two, whatever n is.
+func fillFolder(ctx context.Context, d *db.DB, dir vpath.Path, n, subs int) error {
 	cat := sqlcatalog.New(d)
 	if err := storage.New(cat, nil).MkdirAll(ctx, dir, "bench"); err != nil {
 		return err
 	}
 	var have int
-	d.QueryRow(ctx, "SELECT count(*) FROM entries WHERE parent = ?", dir.String()).Scan(&have)
+	d.QueryRow(ctx, `SELECT count(*) FROM entries e JOIN entries d ON d.id = e.folder
+		WHERE e.kind = 'f' AND (d.dir = ? OR (d.dir >= ? AND d.dir < ?))`, dir.String(), dir.String()+"/", dir.String()+"0").Scan(&have)
 	if have >= n {
 		return nil
 	}
-	now := time.Now().UnixNano()
-	sha := "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-	q := `INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-		SELECT ?, 'file-' || i, 'f', 1, ?, ?, 'f0000000000000000000000000000000', 'bench', ?, ?
-		FROM generate_series(1, ?) AS i`
+	// series is a row i for i in 1..n, as the first argument says.
+	series := "generate_series(1, CAST(? AS INTEGER)) AS s(i)"
 	if d.Dialect == db.SQLite {
-		q = `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
-			INSERT INTO entries (parent, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
-			SELECT ?, 'file-' || i, 'f', 1, ?, ?, 'f0000000000000000000000000000000', 'bench', ?, ? FROM s`
-		_, err := d.Exec(ctx, q, n, dir.String(), now, sha, now, now)
-		return err
+		series = "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?) SELECT i FROM s) AS s"
 	}
-	_, err := d.Exec(ctx, q, dir.String(), now, sha, now, now, n)
+	now := time.Now().UnixNano()
+	in := "(SELECT id FROM entries WHERE dir = CAST(? AS TEXT))"
+	if subs > 0 {
+		if _, err := d.Exec(ctx, `INSERT INTO entries (folder, name, kind, dir, mtime, created_by, created_at)
+			SELECT `+in+`, 'sub-' || i, 'd', CAST(? AS TEXT) || '/sub-' || i, CAST(? AS BIGINT), 'bench', CAST(? AS BIGINT) FROM `+series,
+			dir.String(), dir.String(), now, now, subs); err != nil {
+			return err
+		}
+		in = "(SELECT id FROM entries WHERE dir = CAST(? AS TEXT) || '/sub-' || (i % " + fmt.Sprint(subs) + " + 1))"
+	}
+	sha := "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+	_, err := d.Exec(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, blob_id, created_by, created_at, published_at)
+		SELECT `+in+`, 'file-' || i, 'f', 1, CAST(? AS BIGINT), CAST(? AS TEXT), 'f0000000000000000000000000000000', 'bench', CAST(? AS BIGINT), CAST(? AS BIGINT)
+		FROM `+series, dir.String(), now, sha, now, now, n)
 	return err
 }
 
@@ -136,15 +144,16 @@ func (b *bench) prepareBig() error {
 		return err
 	}
 	defer d.Close()
-	if err := fillFolder(b.ctx, d, vpath.MustParse(bigFolder), bigEntries); err != nil {
+	if err := fillFolder(b.ctx, d, vpath.MustParse(bigFolder), bigEntries, 0); err != nil {
 		return err
 	}
 	b.bigReady = true
 	return nil
 }
 
-// renamePhases rename a folder of 100,000 files in the catalog on SQLite
-// (a file on tmpfs) and one of 10,000 on PostgreSQL: one statement each.
+// renamePhases rename a folder of 100,000 files in 1,000 subfolders in the
+// catalog on SQLite (a file on tmpfs), and one of 10,000 in 100 on
+// PostgreSQL.
 func (b *bench) renamePhases() []phase {
 	rename := func(name, dsn string, n int) phase {
 		return phase{name, func() (sample, error) {
@@ -159,7 +168,7 @@ func (b *bench) renamePhases() []phase {
 				src, dst = dst, src
 			}
 			if _, err := cat.Stat(b.ctx, src); err != nil {
-				if err := fillFolder(b.ctx, d, src, n); err != nil {
+				if err := fillFolder(b.ctx, d, src, n, n/100); err != nil {
 					return sample{}, err
 				}
 			}

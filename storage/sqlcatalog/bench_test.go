@@ -19,26 +19,26 @@ import (
 func seedFolder(tb testing.TB, d *db.DB, dir string, n int) {
 	tb.Helper()
 	ctx := context.Background()
+	if err := storage.New(sqlcatalog.New(d), nil).MkdirAll(ctx, vpath.MustParse(dir), "seed"); err != nil {
+		tb.Fatal(err)
+	}
 	now := time.Now().UnixNano()
 	err := d.WriteTx(ctx, func(tx *db.Tx) error {
-		p := vpath.MustParse(dir)
-		if _, err := tx.Exec(ctx, "INSERT INTO entries (parent, name, kind, mtime, created_at) VALUES (?, ?, 'd', ?, ?)",
-			p.Parent().String(), p.Name(), now, now); err != nil {
-			return err
-		}
 		for i := range n {
 			parent := dir
 			if i%100 == 0 {
-				if _, err := tx.Exec(ctx, "INSERT INTO entries (parent, name, kind, mtime, created_at) VALUES (?, ?, 'd', ?, ?)",
-					dir, fmt.Sprintf("sub%03d", i/100), now, now); err != nil {
+				sub := fmt.Sprintf("%s/sub%03d", dir, i/100)
+				if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, dir, mtime, created_at)
+					VALUES ((SELECT id FROM entries WHERE dir = ?), ?, 'd', ?, ?, ?)`,
+					dir, fmt.Sprintf("sub%03d", i/100), sub, now, now); err != nil {
 					return err
 				}
 			}
 			if i%2 == 1 {
 				parent = fmt.Sprintf("%s/sub%03d", dir, i/100)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, blob_id, created_at)
-				VALUES (?, ?, 'f', 1, ?, ?, ?)`, parent, fmt.Sprintf("file%05d.edi", i), now, storage.NewBlobID(), now); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, blob_id, created_at)
+				VALUES ((SELECT id FROM entries WHERE dir = ?), ?, 'f', 1, ?, ?, ?)`, parent, fmt.Sprintf("file%05d.edi", i), now, storage.NewBlobID(), now); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 	"unicode/utf8"
@@ -39,10 +40,10 @@ func (v view) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error) {
 // while it runs: a guard must not call the view again before it ends.
 func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry, error] {
 	return func(yield func(storage.Entry, error) bool) {
-		q, args := "SELECT parent, name, kind FROM entries", []any(nil)
+		q, args := "SELECT COALESCE(d.dir, '/'), e.name, e.kind FROM entries e LEFT JOIN entries d ON d.id = e.folder", []any(nil)
 		if !dir.IsRoot() {
 			lo, hi := below(dir)
-			q += " WHERE " + subtree
+			q = "SELECT d.dir, e.name, e.kind FROM entries d JOIN entries e ON e.folder = d.id WHERE " + subtree
 			args = []any{dir.String(), lo, hi}
 		}
 		rows, err := v.tx.Query(ctx, q, args...)
@@ -72,9 +73,9 @@ func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry,
 	}
 }
 
-// subtree selects the rows below a folder, with the folder's path and the
-// bounds from below as arguments.
-const subtree = "(parent = ? OR (parent >= ? AND parent < ?))"
+// subtree selects, as d, a folder and the folders below it, with the
+// folder's path and the bounds from below as arguments.
+const subtree = "(d.dir = ? OR (d.dir >= ? AND d.dir < ?))"
 
 // guard runs a guard, if any, inside the transaction.
 func guard(ctx context.Context, tx *db.Tx, g storage.Guard) error {
@@ -85,11 +86,9 @@ func guard(ctx context.Context, tx *db.Tx, g storage.Guard) error {
 }
 
 // target checks what stands at to for a move or copy of src: nothing, or
-// something the options allow to replace. It returns the entry to replace.
+// something the options allow to replace. It returns the entry to replace,
+// if any.
 func target(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, r storage.Replace) (*storage.Entry, error) {
-	if err := needParent(ctx, tx, to.Parent()); err != nil {
-		return nil, err
-	}
 	dst, err := stat(ctx, tx, to)
 	switch {
 	case errors.Is(err, storage.ErrNotExist):
@@ -131,6 +130,10 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 		if to == from {
 			return guard(ctx, tx, opts.Guard)
 		}
+		folder, err := needParent(ctx, tx, to.Parent())
+		if err != nil {
+			return err
+		}
 		at, shadows := to, ""
 		var dst *storage.Entry
 		if held, err := stat(ctx, tx, to); err == nil && !src.IsDir() && opts.Conflict != nil && opts.Conflict(held) {
@@ -149,17 +152,18 @@ func (c *Catalog) Move(ctx context.Context, from, to vpath.Path, opts storage.Mo
 				return err
 			}
 		}
-		parent, name := key(at)
-		if _, err := tx.Exec(ctx, "UPDATE entries SET parent = ?, name = ?, shadows = ? WHERE id = ?", parent, name, shadows, src.ID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE entries SET folder = ?, name = ?, dir = ?, shadows = ? WHERE id = ?",
+			folder, at.Name(), dirOf(at, src.Kind), shadows, src.ID); err != nil {
 			return err
 		}
 		moved := src
 		moved.Path, moved.Shadows = at, shadows
 		if src.IsDir() {
+			// The folders below move with it; what they hold keeps its
+			// rows. substr counts characters in both dialects.
 			lo, hi := below(from)
-			// substr counts characters in both dialects.
-			if _, err := tx.Exec(ctx, `UPDATE entries SET parent = CAST(? AS TEXT) || substr(parent, ?) WHERE `+subtree,
-				to.String(), utf8.RuneCountInString(from.String())+1, from.String(), lo, hi); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE entries SET dir = CAST(? AS TEXT) || substr(dir, ?) WHERE dir >= ? AND dir < ?`,
+				to.String(), utf8.RuneCountInString(from.String())+1, lo, hi); err != nil {
 				return err
 			}
 		}
@@ -185,6 +189,10 @@ func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.Mo
 		if err != nil {
 			return err
 		}
+		folder, err := needParent(ctx, tx, to.Parent())
+		if err != nil {
+			return err
+		}
 		dst, err := target(ctx, tx, src, to, opts.Replace)
 		if err != nil {
 			return err
@@ -197,7 +205,7 @@ func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.Mo
 				return err
 			}
 		}
-		if err := copyRows(ctx, tx, src, to, opts); err != nil {
+		if err := copyRows(ctx, tx, src, folder, to, opts); err != nil {
 			return err
 		}
 		copied := src
@@ -207,16 +215,18 @@ func (c *Catalog) Copy(ctx context.Context, from, to vpath.Path, opts storage.Mo
 	return wrap("copy", from, err)
 }
 
-func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, opts storage.MoveOptions) error {
+// copyRows copies src to to, in the folder with id folder: its row and
+// dead properties, and unless opts.Shallow what a folder holds, in a few
+// statements whatever its size (one more per level of subfolders).
+func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, folder int64, to vpath.Path, opts storage.MoveOptions) error {
 	now := time.Now().UnixNano()
 	var published int64
 	if !src.IsDir() {
 		published = now
 	}
-	parent, name := key(to)
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, parent, name, string(src.Kind), src.Size, src.ModTime.UnixNano(),
+	if err := tx.QueryRow(ctx, `INSERT INTO entries (folder, name, kind, dir, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, folder, to.Name(), string(src.Kind), dirOf(to, src.Kind), src.Size, src.ModTime.UnixNano(),
 		src.SHA256, src.SHA1, src.MD5, src.BlobID, opts.By, now, published).Scan(&id); err != nil {
 		return err
 	}
@@ -230,17 +240,39 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, to vpath.Path, 
 	from := src.Path
 	lo, hi := below(from)
 	cut := utf8.RuneCountInString(from.String()) + 1
-	if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
-		SELECT CAST(? AS TEXT) || substr(parent, ?), name, kind, size, mtime, sha256, sha1, md5, blob_id, CAST(? AS TEXT), CAST(? AS BIGINT),
-			CASE WHEN kind = 'f' THEN CAST(? AS BIGINT) ELSE 0 END
-		FROM entries WHERE `+subtree, to.String(), cut, opts.By, now, now, from.String(), lo, hi); err != nil {
+	// moved is the copy's path of a path below from; mapped finds, as n,
+	// the copy of the folder d.
+	moved := "CAST(? AS TEXT) || substr(%s, ?)"
+	mapped := "JOIN entries n ON n.dir = " + fmt.Sprintf(moved, "d.dir")
+	// Subfolders first, a level at a time: each needs its folder's copy.
+	for {
+		res, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, dir, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+			SELECT n.id, e.name, e.kind, `+fmt.Sprintf(moved, "e.dir")+`, e.size, e.mtime, e.sha256, e.sha1, e.md5, e.blob_id, CAST(? AS TEXT), CAST(? AS BIGINT), 0
+			FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
+			WHERE e.kind = 'd' AND `+subtree+`
+			AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.dir = `+fmt.Sprintf(moved, "e.dir")+`)`,
+			to.String(), cut, opts.By, now, to.String(), cut, from.String(), lo, hi, to.String(), cut)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			break
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
+		SELECT n.id, e.name, e.kind, e.size, e.mtime, e.sha256, e.sha1, e.md5, e.blob_id, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
+		FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
+		WHERE e.kind <> 'd' AND `+subtree, opts.By, now, now, to.String(), cut, from.String(), lo, hi); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
-		SELECT n.id, p.space, p.local, p.lang, p.xml FROM props p
-		JOIN entries o ON o.id = p.entry_id
-		JOIN entries n ON n.parent = CAST(? AS TEXT) || substr(o.parent, ?) AND n.name = o.name
-		WHERE o.parent = ? OR (o.parent >= ? AND o.parent < ?)`, to.String(), cut, from.String(), lo, hi)
+		SELECT c.id, p.space, p.local, p.lang, p.xml
+		FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
+		JOIN entries c ON c.folder = n.id AND c.name = e.name
+		JOIN props p ON p.entry_id = e.id
+		WHERE `+subtree, to.String(), cut, from.String(), lo, hi)
 	return err
 }
 
@@ -269,7 +301,7 @@ func (c *Catalog) Remove(ctx context.Context, p vpath.Path, opts storage.RemoveO
 // they referred to go to the garbage list.
 func removeEntry(ctx context.Context, tx *db.Tx, e storage.Entry, recursive bool) error {
 	if e.IsDir() {
-		if err := removeBelow(ctx, tx, e.Path, recursive); err != nil {
+		if err := removeBelow(ctx, tx, e, recursive); err != nil {
 			return err
 		}
 	}
@@ -279,9 +311,10 @@ func removeEntry(ctx context.Context, tx *db.Tx, e storage.Entry, recursive bool
 	return release(ctx, tx, e.BlobID)
 }
 
-func removeBelow(ctx context.Context, tx *db.Tx, dir vpath.Path, recursive bool) error {
+func removeBelow(ctx context.Context, tx *db.Tx, e storage.Entry, recursive bool) error {
+	dir := e.Path
 	var one int
-	err := tx.QueryRow(ctx, "SELECT 1 FROM entries WHERE parent = ? LIMIT 1", dir.String()).Scan(&one)
+	err := tx.QueryRow(ctx, "SELECT 1 FROM entries WHERE folder = ? LIMIT 1", e.ID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	} else if err != nil {
@@ -292,11 +325,12 @@ func removeBelow(ctx context.Context, tx *db.Tx, dir vpath.Path, recursive bool)
 	}
 	lo, hi := below(dir)
 	if _, err := tx.Exec(ctx, `INSERT INTO garbage (blob_id, since)
-		SELECT DISTINCT blob_id, CAST(? AS BIGINT) FROM entries WHERE kind = 'f' AND `+subtree+`
+		SELECT DISTINCT e.blob_id, CAST(? AS BIGINT) FROM entries d JOIN entries e ON e.folder = d.id WHERE e.kind = 'f' AND `+subtree+`
 		ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since`,
 		time.Now().UnixNano(), dir.String(), lo, hi); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE "+subtree, dir.String(), lo, hi)
+	// Everything in the folder or a folder below it: the subfolders too.
+	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE folder IN (SELECT d.id FROM entries d WHERE "+subtree+")", dir.String(), lo, hi)
 	return err
 }

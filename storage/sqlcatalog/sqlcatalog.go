@@ -1,11 +1,14 @@
 // Package sqlcatalog is the storage.Catalog kept in SQL, on PostgreSQL or
 // SQLite through package db. One set of statements serves both.
 //
-// An entry's row holds its parent folder's path and its own name; the pair
-// is unique. A folder's descendants are the rows whose parent is the folder
-// or starts with the folder's path and "/", a range that the (parent, name)
-// index answers in byte order (PostgreSQL columns use COLLATE "C"). Renaming
-// a folder rewrites that prefix in one statement inside one transaction.
+// An entry's row holds the id of its folder and its own name; the pair is
+// unique. The root is folder 0 and has no row. A folder's row also holds
+// its own path (dir), so a path is found by two index lookups and a
+// folder's descendants are the children of the folders whose dir is the
+// folder's or starts with it and "/", a range that the dir index answers
+// in byte order (PostgreSQL columns use COLLATE "C"). Renaming a folder
+// changes its row and rewrites the dir prefix of the folders below it, in
+// one transaction: the rows of the files it holds do not change.
 package sqlcatalog
 
 import (
@@ -30,15 +33,23 @@ var _ storage.Catalog = (*Catalog)(nil)
 // New returns a catalog over an open, migrated database.
 func New(d *db.DB) *Catalog { return &Catalog{db: d} }
 
-const entryCols = "id, parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows"
+// entryCols are the columns scanEntry reads after the path of the entry's
+// folder, which a query gives first: as an argument (withDir) when it reads
+// one folder, from a join when it reads several.
+const entryCols = "id, name, kind, size, mtime, sha256, sha1, md5, blob_id, version, created_by, created_at, published_at, shadows"
+
+// withDir is the select list of a query on one folder, whose path is the
+// first argument.
+const withDir = "CAST(? AS TEXT), " + entryCols
 
 type scanner interface{ Scan(...any) error }
 
+// scanEntry reads the path of the entry's folder, then entryCols.
 func scanEntry(s scanner) (storage.Entry, error) {
 	var e storage.Entry
 	var parent, name, kind string
 	var mtime, created, published int64
-	if err := s.Scan(&e.ID, &parent, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy,
+	if err := s.Scan(&parent, &e.ID, &name, &kind, &e.Size, &mtime, &e.SHA256, &e.SHA1, &e.MD5, &e.BlobID, &e.Version, &e.CreatedBy,
 		&created, &published, &e.Shadows); err != nil {
 		return e, err
 	}
@@ -53,12 +64,26 @@ func scanEntry(s scanner) (storage.Entry, error) {
 	return e, nil
 }
 
-// key returns the (parent, name) columns of p.
-func key(p vpath.Path) (string, string) { return p.Parent().String(), p.Name() }
+// inFolder is the condition on the folder column that selects the
+// children of dir, and its argument.
+func inFolder(dir vpath.Path) (string, any) {
+	if dir.IsRoot() {
+		return "folder = ?", 0
+	}
+	return "folder = (SELECT id FROM entries WHERE dir = ?)", dir.String()
+}
 
-// below returns the bounds of the parent column for every descendant of
-// dir other than its direct children: [dir+"/", dir+"0"), "0" being the
-// byte after "/".
+// dirOf is the dir column of an entry at p of kind k: its path for a
+// folder, NULL for anything else.
+func dirOf(p vpath.Path, k storage.Kind) any {
+	if k == storage.KindDir {
+		return p.String()
+	}
+	return nil
+}
+
+// below returns the bounds of the dir column for every folder below dir:
+// [dir+"/", dir+"0"), "0" being the byte after "/".
 func below(dir vpath.Path) (string, string) {
 	return dir.String() + "/", dir.String() + "0"
 }
@@ -74,8 +99,8 @@ func stat(ctx context.Context, q querier, p vpath.Path) (storage.Entry, error) {
 	if p.IsRoot() {
 		return rootEntry, nil
 	}
-	parent, name := key(p)
-	e, err := scanEntry(q.QueryRow(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name = ?", parent, name))
+	in, arg := inFolder(p.Parent())
+	e, err := scanEntry(q.QueryRow(ctx, "SELECT "+withDir+" FROM entries WHERE "+in+" AND name = ?", p.Parent().String(), arg, p.Name()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, storage.ErrNotExist
 	}
@@ -91,10 +116,10 @@ func statIn(ctx context.Context, q querier, p vpath.Path) (dir, e storage.Entry,
 		e, err = stat(ctx, q, p)
 		return rootEntry, e, err
 	}
-	parent, name := key(p)
-	dparent, dname := key(pp)
-	rows, err := q.Query(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name = ? OR parent = ? AND name = ?",
-		parent, name, dparent, dname)
+	// The folder is the row whose dir is pp; the entry is p's name in it.
+	rows, err := q.Query(ctx, "SELECT "+withDir+" FROM entries WHERE dir = ? UNION ALL SELECT "+withDir+
+		" FROM entries WHERE folder = (SELECT id FROM entries WHERE dir = ?) AND name = ?",
+		pp.Parent().String(), pp.String(), pp.String(), pp.String(), p.Name())
 	if err != nil {
 		return dir, e, err
 	}
@@ -116,6 +141,12 @@ func statIn(ctx context.Context, q querier, p vpath.Path) (dir, e storage.Entry,
 	}
 	switch {
 	case !foundDir:
+		// No folder at pp: tell a file there from nothing.
+		if d, err := stat(ctx, q, pp); err == nil && !d.IsDir() {
+			return d, e, storage.ErrNotDir
+		} else if err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return dir, e, err
+		}
 		return dir, e, storage.ErrNoParent
 	case !dir.IsDir():
 		return dir, e, storage.ErrNotDir
@@ -140,8 +171,9 @@ func (c *Catalog) Stat(ctx context.Context, p vpath.Path) (storage.Entry, error)
 
 // List returns a page of dir's children in byte order of their names.
 func (c *Catalog) List(ctx context.Context, dir vpath.Path, after string, limit int) ([]storage.Entry, error) {
-	rows, err := c.db.Query(ctx, "SELECT "+entryCols+" FROM entries WHERE parent = ? AND name > ? ORDER BY name LIMIT ?",
-		dir.String(), after, limit)
+	in, arg := inFolder(dir)
+	rows, err := c.db.Query(ctx, "SELECT "+withDir+" FROM entries WHERE "+in+" AND name > ? ORDER BY name LIMIT ?",
+		dir.String(), arg, after, limit)
 	if err != nil {
 		return nil, wrap("list", dir, err)
 	}
@@ -171,18 +203,18 @@ func (c *Catalog) List(ctx context.Context, dir vpath.Path, after string, limit 
 }
 
 // needParent checks that p, the folder a change puts an entry in, exists
-// and is a folder.
-func needParent(ctx context.Context, tx *db.Tx, p vpath.Path) error {
+// and is a folder, and returns its id (0 for the root).
+func needParent(ctx context.Context, tx *db.Tx, p vpath.Path) (int64, error) {
 	e, err := stat(ctx, tx, p)
 	if errors.Is(err, storage.ErrNotExist) {
-		return storage.ErrNoParent
+		return 0, storage.ErrNoParent
 	} else if err != nil {
-		return err
+		return 0, err
 	}
 	if !e.IsDir() {
-		return storage.ErrNotDir
+		return 0, storage.ErrNotDir
 	}
-	return nil
+	return e.ID, nil
 }
 
 // Mkdir creates the folder p inside an existing folder.
@@ -191,7 +223,8 @@ func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, opts storage.MkdirOpt
 		return wrap("mkdir", p, storage.ErrExist)
 	}
 	err := c.db.WriteTx(ctx, func(tx *db.Tx) error {
-		if err := needParent(ctx, tx, p.Parent()); err != nil {
+		folder, err := needParent(ctx, tx, p.Parent())
+		if err != nil {
 			return err
 		}
 		if _, err := stat(ctx, tx, p); err == nil {
@@ -199,10 +232,9 @@ func (c *Catalog) Mkdir(ctx context.Context, p vpath.Path, opts storage.MkdirOpt
 		} else if !errors.Is(err, storage.ErrNotExist) {
 			return err
 		}
-		parent, name := key(p)
 		now := time.Now().UnixNano()
-		if _, err := tx.Exec(ctx, `INSERT INTO entries (parent, name, kind, mtime, created_by, created_at)
-			VALUES (?, ?, 'd', ?, ?, ?)`, parent, name, opts.ModTime.UnixNano(), opts.By, now); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, dir, mtime, created_by, created_at)
+			VALUES (?, ?, 'd', ?, ?, ?, ?)`, folder, p.Name(), p.String(), opts.ModTime.UnixNano(), opts.By, now); err != nil {
 			return err
 		}
 		return journal(ctx, tx, opts.Note, storage.Entry{Path: p, Kind: storage.KindDir, ModTime: opts.ModTime, CreatedBy: opts.By})
@@ -262,10 +294,11 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 			// transactions (a third of them retried); the unique key
 			// decides instead. The folder is still read: a concurrent
 			// delete of it must conflict.
-			if err := needParent(ctx, tx, p.Parent()); err != nil {
+			folder, err := needParent(ctx, tx, p.Parent())
+			if err != nil {
 				return err
 			}
-			e, err := insertFile(ctx, tx, p, f, "", " ON CONFLICT (parent, name) DO NOTHING")
+			e, err := insertFile(ctx, tx, folder, p, f, "", " ON CONFLICT (folder, name) DO NOTHING")
 			switch {
 			case err == nil:
 				out = e
@@ -276,7 +309,7 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 			// The name is taken: decide on what holds it, below.
 		}
 		at, shadows := p, ""
-		_, old, err := statIn(ctx, tx, p)
+		dir, old, err := statIn(ctx, tx, p)
 		switch {
 		case errors.Is(err, storage.ErrNoParent), errors.Is(err, storage.ErrNotDir):
 			return err
@@ -301,12 +334,13 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 		// RETURNING gives the published entry without one more query.
 		if err == nil && at == p {
 			out, err = scanEntry(tx.QueryRow(ctx, `UPDATE entries SET size = ?, mtime = ?, sha256 = ?, sha1 = ?, md5 = ?, blob_id = ?, version = version + 1,
-				created_by = ?, published_at = ? WHERE id = ? RETURNING `+entryCols, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, old.ID))
+				created_by = ?, published_at = ? WHERE id = ? RETURNING `+withDir, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID,
+				f.CreatedBy, now, old.ID, p.Parent().String()))
 			if err == nil {
 				err = release(ctx, tx, old.BlobID)
 			}
 		} else {
-			out, err = insertFile(ctx, tx, at, f, shadows, "")
+			out, err = insertFile(ctx, tx, dir.ID, at, f, shadows, "")
 		}
 		if err != nil {
 			return err
@@ -316,15 +350,14 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 	return out, wrap("publish", p, err)
 }
 
-// insertFile adds the file f at p and returns its entry (RETURNING spares
-// a query); onConflict, if not empty, is the statement's ON CONFLICT
-// clause.
-func insertFile(ctx context.Context, tx *db.Tx, p vpath.Path, f storage.NewFile, shadows, onConflict string) (storage.Entry, error) {
-	parent, name := key(p)
+// insertFile adds the file f at p, in the folder with id folder, and
+// returns its entry (RETURNING spares a query); onConflict, if not empty,
+// is the statement's ON CONFLICT clause.
+func insertFile(ctx context.Context, tx *db.Tx, folder int64, p vpath.Path, f storage.NewFile, shadows, onConflict string) (storage.Entry, error) {
 	now := time.Now().UnixNano()
-	return scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (parent, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
-		VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING `+entryCols,
-		parent, name, f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows))
+	return scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+		VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING `+withDir,
+		folder, p.Name(), f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows, p.Parent().String()))
 }
 
 // published ends a publication: the upload's bookkeeping row goes (if it
@@ -360,9 +393,9 @@ func (c *Catalog) Shadow(ctx context.Context, p vpath.Path, by string) (storage.
 	if p.IsRoot() {
 		return storage.Entry{}, wrap("stat", p, storage.ErrNotExist)
 	}
-	parent, name := key(p)
-	e, err := scanEntry(c.db.QueryRow(ctx, "SELECT "+entryCols+` FROM entries
-		WHERE parent = ? AND shadows = ? AND created_by = ? ORDER BY published_at DESC, id DESC LIMIT 1`, parent, name, by))
+	in, arg := inFolder(p.Parent())
+	e, err := scanEntry(c.db.QueryRow(ctx, "SELECT "+withDir+` FROM entries
+		WHERE `+in+` AND shadows = ? AND created_by = ? ORDER BY published_at DESC, id DESC LIMIT 1`, p.Parent().String(), arg, p.Name(), by))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = storage.ErrNotExist
 	}
@@ -374,8 +407,8 @@ func (c *Catalog) SetModTime(ctx context.Context, p vpath.Path, t time.Time) err
 	if p.IsRoot() {
 		return nil
 	}
-	parent, name := key(p)
-	res, err := c.db.Exec(ctx, "UPDATE entries SET mtime = ? WHERE parent = ? AND name = ?", t.UnixNano(), parent, name)
+	in, arg := inFolder(p.Parent())
+	res, err := c.db.Exec(ctx, "UPDATE entries SET mtime = ? WHERE "+in+" AND name = ?", t.UnixNano(), arg, p.Name())
 	if err == nil {
 		if n, _ := res.RowsAffected(); n == 0 {
 			err = storage.ErrNotExist

@@ -140,6 +140,7 @@ func TestFS(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("DeadProps", func(t *testing.T) { testDeadProps(t, ctx, open) })
 	t.Run("Replace", func(t *testing.T) { testReplace(t, ctx, open) })
 	t.Run("Copy", func(t *testing.T) { testCopy(t, ctx, open) })
+	t.Run("TreeShapes", func(t *testing.T) { testTreeShapes(t, ctx, open) })
 	t.Run("Guards", func(t *testing.T) { testGuards(t, ctx, open) })
 	t.Run("Sums", func(t *testing.T) { testSums(t, ctx, open) })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,93 @@ func testGuards(t *testing.T, ctx context.Context, open opener) {
 	}
 	if got := string(content(t, ctx, fsys, mustPath(t, "/d/y.txt"))); got != "update" {
 		t.Fatalf("content %q", got)
+	}
+}
+
+// testTreeShapes moves, copies, walks and removes a tree whose names repeat
+// at several levels and beside folders whose names share its prefix, and
+// checks every entry against the tree as it was.
+func testTreeShapes(t *testing.T, ctx context.Context, open opener) {
+	fsys, _ := open(t)
+	files := []string{"/t/a", "/t/x/2024/a", "/t/y/2024/a", "/t/x/2024/2024/a", "/t/x/2024/2024/b", "/t/2024/x/a",
+		"/t-x/a", "/t.x/a", "/tx/2024/a"}
+	for i, f := range files {
+		p := mustPath(t, f)
+		if err := fsys.MkdirAll(ctx, p.Parent(), "t"); err != nil {
+			t.Fatal(err)
+		}
+		upload(t, ctx, fsys, p, []byte{byte('0' + i)})
+	}
+	if err := fsys.MkdirAll(ctx, mustPath(t, "/t/empty/2024"), "t"); err != nil {
+		t.Fatal(err)
+	}
+	// rel is a snapshot of dir with dir's path cut off each line.
+	rel := func(dir string) []string {
+		var out []string
+		for _, l := range snapshot(t, ctx, fsys, mustPath(t, dir)) {
+			out = append(out, strings.TrimPrefix(l, dir))
+		}
+		return out
+	}
+	tree, others := rel("/t"), snapshot(t, ctx, fsys, vpath.Root())
+
+	if err := fsys.Copy(ctx, mustPath(t, "/t"), mustPath(t, "/u"), storage.MoveOptions{By: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rel("/u"); !slices.Equal(got, tree) {
+		t.Fatalf("copy holds\n%v\nwant\n%v", got, tree)
+	}
+	if err := fsys.Rename(ctx, mustPath(t, "/t"), mustPath(t, "/tx/2024/t"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := rel("/tx/2024/t"); !slices.Equal(got, tree) {
+		t.Fatalf("moved folder holds\n%v\nwant\n%v", got, tree)
+	}
+	// The old name is free again, for the same names.
+	for _, f := range []string{"/t/x/2024/a", "/t/a"} {
+		p := mustPath(t, f)
+		if err := fsys.MkdirAll(ctx, p.Parent(), "t"); err != nil {
+			t.Fatal(err)
+		}
+		upload(t, ctx, fsys, p, []byte("new"))
+	}
+	if err := fsys.Rename(ctx, mustPath(t, "/tx/2024/t"), mustPath(t, "/moved"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := rel("/moved"); !slices.Equal(got, tree) {
+		t.Fatalf("folder moved back up holds\n%v\nwant\n%v", got, tree)
+	}
+	// Walk sees what listing sees.
+	var walked []string
+	for e, err := range fsys.Walk(ctx, mustPath(t, "/moved")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		walked = append(walked, strings.TrimPrefix(e.Path.String(), "/moved")+" "+string(e.Kind))
+	}
+	slices.Sort(walked)
+	var want []string
+	for _, l := range tree {
+		path, kind, _ := strings.Cut(l, " ")
+		kind, _, _ = strings.Cut(kind, " ")
+		want = append(want, path+" "+kind)
+	}
+	if !slices.Equal(walked, want) {
+		t.Fatalf("walk yields\n%v\nwant\n%v", walked, want)
+	}
+	// Removing the copies leaves the neighbours whose names share a prefix.
+	for _, d := range []string{"/moved", "/u", "/t"} {
+		if err := fsys.Remove(ctx, mustPath(t, d), storage.RemoveOptions{Recursive: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept []string
+	for _, l := range others {
+		if !strings.HasPrefix(l, "/t/") && !strings.HasPrefix(l, "/t ") {
+			kept = append(kept, l)
+		}
+	}
+	if got := snapshot(t, ctx, fsys, vpath.Root()); !slices.Equal(got, kept) {
+		t.Fatalf("after the removals\n%v\nwant\n%v", got, kept)
 	}
 }
