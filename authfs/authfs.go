@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -98,6 +99,7 @@ type FS struct {
 	facts FactsLoader
 	locks Locks          // nil: no locks
 	audit audit.Recorder // nil: downloads and refusals are not recorded
+	bar   Barrier        // nil: sources are not barred once admitted
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -114,6 +116,21 @@ func New(cfg Config, store *storage.FS, facts FactsLoader, locks Locks, log *slo
 func (f *FS) WithAudit(rec audit.Recorder) *FS {
 	g := *f
 	g.audit = rec
+	return &g
+}
+
+// Barrier says why the sessions from an address must end now, "" if they
+// may go on: the defender, whose bans end the sessions already open from
+// a banned source.
+type Barrier interface {
+	Barred(ctx context.Context, a netip.Addr) string
+}
+
+// WithBarrier returns the file system whose sessions end, at their next
+// Alive, once b bars their source address.
+func (f *FS) WithBarrier(b Barrier) *FS {
+	g := *f
+	g.bar = b
 	return &g
 }
 
@@ -185,7 +202,7 @@ func (s *Session) load(ctx context.Context) (authz.Facts, []authz.Grant, error) 
 
 // Alive reports whether the session may still work: its account exists,
 // is the one it logged in to, is active and unexpired, and its source
-// address and key are still allowed. The error wraps ErrRevoked with the
+// address and key are still allowed (by the account and by the barrier). The error wraps ErrRevoked with the
 // reason, or is a technical failure.
 func (s *Session) Alive(ctx context.Context) error {
 	f, _, err := s.load(ctx)
@@ -194,6 +211,11 @@ func (s *Session) Alive(ctx context.Context) error {
 	}
 	if ok, why := f.Usable(s.fs.now()); !ok {
 		return fmt.Errorf("%w: %s", ErrRevoked, why)
+	}
+	if s.fs.bar != nil {
+		if why := s.fs.bar.Barred(ctx, s.p.Bind.From); why != "" {
+			return fmt.Errorf("%w: %s", ErrRevoked, why)
+		}
 	}
 	return nil
 }

@@ -65,9 +65,10 @@ func startWith(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(sto
 }
 
 // startFull also gives the login gate and the server options (a
-// defender, MFA), made once the model is in place.
+// defender, MFA), and what bars open sessions (the defender), made once
+// the model is in place.
 func startFull(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(storage.Catalog) storage.Catalog,
-	options func(*db.DB, *slog.Logger) ([]auth.Option, []davd.Option)) *env {
+	options func(*db.DB, *slog.Logger) ([]auth.Option, []davd.Option, authfs.Barrier)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d, blobs := testenv.Backend(t, prod, t.TempDir())
@@ -94,10 +95,14 @@ func startFull(t *testing.T, prod bool, adjust func(*davd.Config), wrap func(sto
 	}
 	var authOpts []auth.Option
 	var srvOpts []davd.Option
+	access := authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log)
 	if options != nil {
-		authOpts, srvOpts = options(d, log)
+		var bar authfs.Barrier
+		if authOpts, srvOpts, bar = options(d, log); bar != nil {
+			access = access.WithBarrier(bar)
+		}
 	}
-	srv := davd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log, srvOpts...)
+	srv := davd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), access, log, srvOpts...)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e.url, e.addr = ts.URL+"/dav", ts.Listener.Addr().String()

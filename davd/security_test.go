@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"pier/auth"
+	"pier/authfs"
 	"pier/davd"
 	"pier/db"
 	"pier/defender"
@@ -19,6 +22,7 @@ import (
 	"pier/internal/testenv"
 	"pier/mfa"
 	"pier/secevent"
+	"pier/vpath"
 )
 
 // startSecure runs the WebDAV server with a defender of short times and
@@ -30,16 +34,17 @@ func startSecure(t *testing.T, prod bool, threshold int) (*env, *defender.Defend
 	cfg := defender.DefaultConfig()
 	cfg.Delay, cfg.MaxDelay, cfg.BanTime, cfg.MaxBanTime, cfg.CacheTTL = 10*time.Millisecond, 50*time.Millisecond, time.Hour, time.Hour, 100*time.Millisecond
 	cfg.Threshold = threshold
-	e := startFull(t, prod, nil, nil, func(d *db.DB, log *slog.Logger) ([]auth.Option, []davd.Option) {
-		store = d
-		var err error
-		if def, err = defender.New(cfg, d, secevent.Log{L: log}, log); err != nil {
-			t.Fatal(err)
-		}
-		sealer, _ := mfa.NewSealer(make([]byte, 32))
-		return []auth.Option{auth.WithGuard(def), auth.WithMFA(sealer, identity.Policy{MFA: identity.MFAOff, MFAKeys: "no"})},
-			[]davd.Option{davd.WithDefender(def)}
-	})
+	e := startFull(t, prod, func(c *davd.Config) { c.Revalidate = 300 * time.Millisecond }, nil,
+		func(d *db.DB, log *slog.Logger) ([]auth.Option, []davd.Option, authfs.Barrier) {
+			store = d
+			var err error
+			if def, err = defender.New(cfg, d, secevent.Log{L: log}, log); err != nil {
+				t.Fatal(err)
+			}
+			sealer, _ := mfa.NewSealer(make([]byte, 32))
+			return []auth.Option{auth.WithGuard(def), auth.WithMFA(sealer, identity.Policy{MFA: identity.MFAOff, MFAKeys: "no"})},
+				[]davd.Option{davd.WithDefender(def)}, def
+		})
 	return e, def, store
 }
 
@@ -148,6 +153,72 @@ func TestWebDAVAttacks(t *testing.T) {
 		}
 		if c := e.curlFrom(t, "127.0.0.3", "anna", clear); c != 401 {
 			t.Fatalf("revoked app password (cached a moment ago): %d, want 401", c)
+		}
+	})
+}
+
+// TestBanEndsOpenTransfers: a ban ends an upload already running from the
+// banned source within seconds, and nothing of it is stored; the next
+// request from there is refused, others go on.
+func TestBanEndsOpenTransfers(t *testing.T) {
+	backendsDAV(t, func(t *testing.T, prod bool) {
+		e, def, _ := startSecure(t, prod, 15)
+		from := &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}
+		client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: from}).DialContext}}
+		body, feed := io.Pipe()
+		req, _ := http.NewRequest("PUT", e.url+"/acme/inbound/during-ban.edi", body)
+		req.SetBasicAuth("acme-edi", password)
+		req.ContentLength = -1
+		answered := make(chan *http.Response, 1)
+		go func() {
+			res, err := client.Do(req)
+			if err != nil {
+				answered <- nil
+				return
+			}
+			res.Body.Close()
+			answered <- res
+		}()
+		stop := make(chan struct{})
+		go func() { // a slow client: 4 KiB every 10 ms
+			defer feed.Close()
+			chunk := []byte(strings.Repeat("UNB+", 1<<10))
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				if _, err := feed.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		defer close(stop)
+		time.Sleep(500 * time.Millisecond) // the upload runs
+		if _, err := def.Ban(context.Background(), "127.0.0.7", time.Hour, "seen attacking"); err != nil {
+			t.Fatal(err)
+		}
+		banned := time.Now()
+		select {
+		case res := <-answered:
+			status := "the connection closed"
+			if res != nil {
+				status = res.Status
+			}
+			t.Logf("the upload ended %v after the ban: %s", time.Since(banned), status)
+			if res != nil && res.StatusCode < 400 {
+				t.Fatalf("the upload from the banned source got %s", res.Status)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upload from the banned source still runs 5 s after the ban")
+		}
+		if _, err := e.store.Stat(context.Background(), vpath.MustParse("/acme/inbound/during-ban.edi")); err == nil {
+			t.Fatal("the upload cut by the ban was published")
+		}
+		expect(t, "a session from another source", e.do(t, "acme-edi", "PROPFIND", "/acme/", nil, "Depth", "0"), 207)
+		if code := e.curlFrom(t, "127.0.0.7", "acme-edi", password); code != 403 {
+			t.Fatalf("the banned source's next request got %d", code)
 		}
 	})
 }

@@ -184,6 +184,28 @@ func (d *Defender) Admit(ctx context.Context, a netip.Addr, protocol string) boo
 	return false
 }
 
+// Barred says why a session from a, admitted earlier, must end now: its
+// source was banned since, or its network denied. "" lets it go on. Every
+// live session asks it every few seconds, so it answers from the cache
+// and, unlike Admit, records nothing (the session's end is recorded).
+func (d *Defender) Barred(ctx context.Context, a netip.Addr) string {
+	if d == nil || !a.IsValid() {
+		return ""
+	}
+	if inAny(d.cfg.Deny, a) {
+		return "network denied"
+	}
+	if !d.on() || inAny(d.cfg.Allow, a) {
+		return ""
+	}
+	until, err := d.bannedUntil(ctx, SourceOf(a))
+	if err != nil || until.IsZero() {
+		// As in Admit: while the database does not answer, go on.
+		return ""
+	}
+	return "source banned until " + until.UTC().Format(time.RFC3339)
+}
+
 // bannedUntil returns when the source's ban ends, or the zero time.
 func (d *Defender) bannedUntil(ctx context.Context, src netip.Prefix) (time.Time, error) {
 	now := d.now()

@@ -336,3 +336,52 @@ func TestFail2banFilter(t *testing.T) {
 		t.Fatalf("the filter found %q, want %q in:\n%s", hosts, want, buf.String())
 	}
 }
+
+// TestBarred: a session admitted before its source was banned, or its
+// network denied, is told to end, with the reason; an allowed network, a
+// lifted or ended ban, a disabled or nil defender let it go on. Barred
+// records no event: sessions ask it every few seconds.
+func TestBarred(t *testing.T) {
+	cfg := testConfig()
+	cfg.Allow, _ = ParsePrefixes("192.0.2.0/24")
+	cfg.Deny, _ = ParsePrefixes("203.0.113.0/24")
+	backends(t, cfg, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		if why := e.d.Barred(ctx, attacker); why != "" {
+			t.Fatalf("barred before any ban: %q", why)
+		}
+		if _, err := e.d.Ban(ctx, attacker.String(), time.Hour, "test"); err != nil {
+			t.Fatal(err)
+		}
+		logged := e.log.Len()
+		if why := e.d.Barred(ctx, attacker); !strings.HasPrefix(why, "source banned until ") {
+			t.Fatalf("a banned source: %q", why)
+		}
+		if e.log.Len() != logged {
+			t.Errorf("Barred logged: %s", e.log.String()[logged:])
+		}
+		if why := e.d.Barred(ctx, netip.MustParseAddr("::ffff:"+attacker.String())); why == "" {
+			t.Error("the banned source as an IPv4-mapped address goes on")
+		}
+		if why := e.d.Barred(ctx, netip.MustParseAddr("203.0.113.4")); why != "network denied" {
+			t.Errorf("a denied network: %q", why)
+		}
+		if _, err := e.d.Ban(ctx, owner.String(), time.Hour, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if why := e.d.Barred(ctx, owner); why != "" {
+			t.Errorf("an allowed network barred: %q", why)
+		}
+		e.clock.add(time.Hour + time.Second)
+		if why := e.d.Barred(ctx, attacker); why != "" {
+			t.Errorf("barred after the ban ended: %q", why)
+		}
+		if why := e.d.Barred(ctx, netip.Addr{}); why != "" {
+			t.Errorf("an unknown address barred: %q", why)
+		}
+		var nilD *Defender
+		if nilD.Barred(ctx, attacker) != "" {
+			t.Error("a nil defender bars")
+		}
+	})
+}

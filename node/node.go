@@ -190,7 +190,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 		}
 	}
 	n.Locks = locks.New(d)
-	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit)
+	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit).WithBarrier(n.Defender)
 	n.Sessions = sessions.New()
 	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions).WithDefender(n.Defender)
 	if n.Directory != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"pier/auth"
@@ -23,6 +24,7 @@ import (
 	"pier/mfa"
 	"pier/secevent"
 	"pier/sftpd"
+	"pier/vpath"
 )
 
 // secure starts a server with a defender of cfg (scaled down for tests
@@ -39,6 +41,7 @@ func secure(t *testing.T, prod bool, cfg defender.Config, ca ssh.PublicKey) (*en
 		if def, err = defender.New(cfg, e.db, secevent.Log{L: e.log}, e.log); err != nil {
 			t.Fatal(err)
 		}
+		e.barrier = def
 		opts := []auth.Option{auth.WithGuard(def), auth.WithMFA(sealer, identity.Policy{MFA: identity.MFAOff, MFAKeys: "no"}),
 			auth.WithEvents(counter{secevent.Log{L: e.log}, &e.checked})}
 		if ca != nil {
@@ -400,4 +403,44 @@ func guess(t *testing.T, e *env, sources, workers int, d time.Duration) (int, ti
 	}
 	wg.Wait()
 	return n, time.Since(start)
+}
+
+// TestBanEndsOpenSessions: banning a source (here by an administrator)
+// ends the sessions already open from it within seconds, transfers
+// included; sessions from other sources go on.
+func TestBanEndsOpenSessions(t *testing.T) {
+	bothBackends(t, func(t *testing.T, prod bool) {
+		e, def, _ := secure(t, prod, fastDefender(), nil)
+		open := func(src string) *sftp.Client {
+			t.Helper()
+			conn, err := e.dialFrom(src, "acme-edi", ssh.PublicKeys(e.signer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := sftp.NewClient(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		banned, other := open("127.0.0.5"), open("127.0.0.6")
+		f, err := banned.Create("/acme/inbound/during-ban.edi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("UNB+")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := def.Ban(context.Background(), "127.0.0.5", time.Hour, "seen attacking"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the banned source's session closed %v after the ban", waitClosed(t, banned, 5*time.Second))
+		if _, err := other.Stat("/acme/inbound"); err != nil {
+			t.Fatalf("a session from another source after the ban: %v", err)
+		}
+		if _, err := e.store.Stat(context.Background(), vpath.MustParse("/acme/inbound/during-ban.edi")); err == nil {
+			t.Fatal("the upload cut by the ban was published")
+		}
+	})
 }

@@ -50,7 +50,8 @@ type env struct {
 	ids     *identity.Store
 	store   *storage.FS
 	locks   *locks.Store
-	keyFile string // private key of acme-edi, OpenSSH format
+	barrier authfs.Barrier // the defender, when a test sets one
+	keyFile string         // private key of acme-edi, OpenSSH format
 	signer  ssh.Signer
 	keys    map[string]string // login -> private key file
 	hostPub ssh.PublicKey     // the Ed25519 host key
@@ -98,7 +99,11 @@ func startFull(t *testing.T, prod bool, adjust func(*sftpd.Config), options func
 	if options != nil {
 		authOpts, srvOpts = options(e)
 	}
-	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log), log, srvOpts...)
+	access := authfs.New(authfs.DefaultConfig(), e.store, e.ids, e.locks, log)
+	if e.barrier != nil {
+		access = access.WithBarrier(e.barrier)
+	}
+	srv, err := sftpd.New(cfg, auth.New(e.ids, hasher, log, authOpts...), access, log, srvOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
