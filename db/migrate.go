@@ -369,6 +369,9 @@ CREATE INDEX entries_blob ON entries (blob_id) WHERE blob_id <> '';
 CREATE INDEX entries_shadows ON entries (folder, shadows) WHERE shadows <> '';
 {{POSTGRES}} SELECT setval(pg_get_serial_sequence('entries', 'id'), GREATEST((SELECT MAX(id) FROM entries), 1))
 `},
+	{15, "newest ban", `
+CREATE INDEX defender_bans_created ON defender_bans (created_at)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

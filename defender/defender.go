@@ -64,8 +64,21 @@ type Defender struct {
 
 	mu       sync.Mutex
 	bans     map[netip.Prefix]cachedBan
+	newest   newestBan
 	accounts map[string]cachedCount
 }
+
+// newestBan is when the newest ban anywhere was made (created_at), as read
+// at read.
+type newestBan struct {
+	at   int64
+	read time.Time
+}
+
+// clockSkew is how far apart the clocks of two nodes may be: a ban made
+// on another node up to this long "before" a source was read still
+// makes this node read the source again.
+const clockSkew = time.Minute
 
 type cachedBan struct {
 	until time.Time // zero: not banned
@@ -207,11 +220,25 @@ func (d *Defender) Barred(ctx context.Context, a netip.Addr) string {
 }
 
 // bannedUntil returns when the source's ban ends, or the zero time.
+//
+// A source read as not banned stays so until a ban is made, anywhere: so
+// once its entry is older than CacheTTL, it is read again only if the
+// newest ban (one query per node and CacheTTL, whatever the number of
+// sources) is not older than the entry. Every live session asks for its
+// source every few seconds (Barred); a thousand sessions from a thousand
+// sources cost one query per CacheTTL, not five hundred a second.
 func (d *Defender) bannedUntil(ctx context.Context, src netip.Prefix) (time.Time, error) {
 	now := d.now()
 	d.mu.Lock()
 	c, ok := d.bans[src]
 	d.mu.Unlock()
+	if ok && now.Sub(c.read) >= d.cfg.CacheTTL && !c.until.After(now) {
+		if n, err := d.newestBan(ctx, now); err == nil && n.at < c.read.Add(-clockSkew).Unix() {
+			c.read = n.read // no ban since the entry was read, as of then
+			d.remember(func() { d.bans[src] = c })
+			return time.Time{}, nil
+		}
+	}
 	if !ok || now.Sub(c.read) >= d.cfg.CacheTTL {
 		var until int64
 		err := d.db.QueryRow(ctx, "SELECT until_at FROM defender_bans WHERE source = ?", sourceKey(src)).Scan(&until)
@@ -233,6 +260,22 @@ func (d *Defender) bannedUntil(ctx context.Context, src netip.Prefix) (time.Time
 		return c.until, nil
 	}
 	return time.Time{}, nil
+}
+
+// newestBan reads when the newest ban was made, at most once per CacheTTL.
+func (d *Defender) newestBan(ctx context.Context, now time.Time) (newestBan, error) {
+	d.mu.Lock()
+	n := d.newest
+	d.mu.Unlock()
+	if !n.read.IsZero() && now.Sub(n.read) < d.cfg.CacheTTL {
+		return n, nil
+	}
+	n = newestBan{read: now}
+	if err := d.db.QueryRow(ctx, "SELECT COALESCE(MAX(created_at), 0) FROM defender_bans").Scan(&n.at); err != nil {
+		return n, err
+	}
+	d.remember(func() { d.newest = n })
+	return n, nil
 }
 
 func (d *Defender) remember(fn func()) {

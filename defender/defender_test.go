@@ -385,3 +385,55 @@ func TestBarred(t *testing.T) {
 		}
 	})
 }
+
+// TestBarredAcrossNodes: a node that read sources as not banned reads
+// them again only once a ban is made, on any node, its clock up to a
+// minute off; until then the newest ban answers for all of them.
+func TestBarredAcrossNodes(t *testing.T) {
+	cfg := DefaultConfig() // a 2 s cache, as in production
+	backends(t, cfg, func(t *testing.T, a *env) {
+		ctx := t.Context()
+		b := newEnv(t, cfg, a.db)
+		b.clock.t = a.clock.t.Add(-30 * time.Second) // b's clock runs 30 s behind
+		sources := make([]netip.Addr, 50)
+		for i := range sources {
+			sources[i] = netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
+			if why := a.d.Barred(ctx, sources[i]); why != "" {
+				t.Fatalf("%v barred before any ban: %q", sources[i], why)
+			}
+		}
+		// Long after, with no ban anywhere: no source is read again.
+		a.clock.add(10 * time.Minute)
+		b.clock.add(10 * time.Minute)
+		for _, s := range sources {
+			a.d.Barred(ctx, s)
+			a.clock.add(time.Millisecond) // a source read now would show it
+		}
+		a.d.mu.Lock()
+		for _, s := range sources {
+			if c := a.d.bans[SourceOf(s)]; !c.read.Equal(a.d.newest.read) {
+				t.Fatalf("%v was read again (at %v, the newest ban at %v)", s, c.read, a.d.newest.read)
+			}
+		}
+		a.d.mu.Unlock()
+		// b bans one of them: a sees it after its cache time.
+		if _, err := b.d.Ban(ctx, sources[7].String(), time.Hour, "from the other node"); err != nil {
+			t.Fatal(err)
+		}
+		a.clock.add(cfg.CacheTTL)
+		if why := a.d.Barred(ctx, sources[7]); !strings.HasPrefix(why, "source banned") {
+			t.Fatalf("a ban made on a node whose clock is 30 s behind is not seen: %q", why)
+		}
+		if why := a.d.Barred(ctx, sources[8]); why != "" {
+			t.Fatalf("another source barred: %q", why)
+		}
+		// Lifted on b: a admits it again after its cache time.
+		if _, err := b.d.Unban(ctx, sources[7].String()); err != nil {
+			t.Fatal(err)
+		}
+		a.clock.add(cfg.CacheTTL)
+		if why := a.d.Barred(ctx, sources[7]); why != "" {
+			t.Fatalf("barred after the ban was lifted: %q", why)
+		}
+	})
+}
