@@ -367,7 +367,12 @@ ALTER TABLE entries_v14 RENAME TO entries;
 ALTER TABLE props_v14 RENAME TO props;
 CREATE INDEX entries_blob ON entries (blob_id) WHERE blob_id <> '';
 CREATE INDEX entries_shadows ON entries (folder, shadows) WHERE shadows <> '';
-{{POSTGRES}} SELECT setval(pg_get_serial_sequence('entries', 'id'), GREATEST((SELECT MAX(id) FROM entries), 1))
+{{POSTGRES}} SELECT setval(pg_get_serial_sequence('entries', 'id'), GREATEST((SELECT MAX(id) FROM entries), 1));
+{{POSTGRES}} ALTER SEQUENCE entries_v14_id_seq RENAME TO entries_id_seq;
+{{POSTGRES}} ALTER TABLE entries RENAME CONSTRAINT entries_v14_pkey TO entries_pkey;
+{{POSTGRES}} ALTER TABLE entries RENAME CONSTRAINT entries_v14_folder_name_key TO entries_folder_name_key;
+{{POSTGRES}} ALTER TABLE props RENAME CONSTRAINT props_v14_pkey TO props_pkey;
+{{POSTGRES}} ALTER TABLE props RENAME CONSTRAINT props_v14_entry_id_fkey TO props_entry_id_fkey
 `},
 	{15, "newest ban", `
 CREATE INDEX defender_bans_created ON defender_bans (created_at)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -42,9 +43,8 @@ func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry,
 	return func(yield func(storage.Entry, error) bool) {
 		q, args := "SELECT COALESCE(d.dir, '/'), e.name, e.kind FROM entries e LEFT JOIN entries d ON d.id = e.folder", []any(nil)
 		if !dir.IsRoot() {
-			lo, hi := below(dir)
 			q = "SELECT d.dir, e.name, e.kind FROM entries d JOIN entries e ON e.folder = d.id WHERE " + subtree
-			args = []any{dir.String(), lo, hi}
+			args = inSubtree(dir)
 		}
 		rows, err := v.tx.Query(ctx, q, args...)
 		if err != nil {
@@ -73,9 +73,17 @@ func (v view) Walk(ctx context.Context, dir vpath.Path) iter.Seq2[storage.Entry,
 	}
 }
 
-// subtree selects, as d, a folder and the folders below it, with the
-// folder's path and the bounds from below as arguments.
-const subtree = "(d.dir = ? OR (d.dir >= ? AND d.dir < ?))"
+// subtree selects, as d, a folder and the folders below it, with
+// inSubtree's arguments: the range from the folder's path to the bounds
+// from below, which the dir index answers, without the neighbours whose
+// names extend the folder's (/a-b beside /a).
+const subtree = "(d.dir >= ? AND d.dir < ? AND (d.dir = ? OR d.dir >= ?))"
+
+// inSubtree returns the arguments of subtree for dir.
+func inSubtree(dir vpath.Path) []any {
+	lo, hi := below(dir)
+	return []any{dir.String(), hi, dir.String(), lo}
+}
 
 // guard runs a guard, if any, inside the transaction.
 func guard(ctx context.Context, tx *db.Tx, g storage.Guard) error {
@@ -238,7 +246,6 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, folder int64, t
 		return nil
 	}
 	from := src.Path
-	lo, hi := below(from)
 	cut := utf8.RuneCountInString(from.String()) + 1
 	// moved is the copy's path of a path below from; mapped finds, as n,
 	// the copy of the folder d.
@@ -251,7 +258,7 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, folder int64, t
 			FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
 			WHERE e.kind = 'd' AND `+subtree+`
 			AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.dir = `+fmt.Sprintf(moved, "e.dir")+`)`,
-			to.String(), cut, opts.By, now, to.String(), cut, from.String(), lo, hi, to.String(), cut)
+			slices.Concat([]any{to.String(), cut, opts.By, now, to.String(), cut}, inSubtree(from), []any{to.String(), cut})...)
 		if err != nil {
 			return err
 		}
@@ -264,7 +271,7 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, folder int64, t
 	if _, err := tx.Exec(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at)
 		SELECT n.id, e.name, e.kind, e.size, e.mtime, e.sha256, e.sha1, e.md5, e.blob_id, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
 		FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
-		WHERE e.kind <> 'd' AND `+subtree, opts.By, now, now, to.String(), cut, from.String(), lo, hi); err != nil {
+		WHERE e.kind <> 'd' AND `+subtree, slices.Concat([]any{opts.By, now, now, to.String(), cut}, inSubtree(from))...); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO props (entry_id, space, local, lang, xml)
@@ -272,7 +279,7 @@ func copyRows(ctx context.Context, tx *db.Tx, src storage.Entry, folder int64, t
 		FROM entries d JOIN entries e ON e.folder = d.id `+mapped+`
 		JOIN entries c ON c.folder = n.id AND c.name = e.name
 		JOIN props p ON p.entry_id = e.id
-		WHERE `+subtree, to.String(), cut, from.String(), lo, hi)
+		WHERE `+subtree, slices.Concat([]any{to.String(), cut}, inSubtree(from))...)
 	return err
 }
 
@@ -323,14 +330,13 @@ func removeBelow(ctx context.Context, tx *db.Tx, e storage.Entry, recursive bool
 	if !recursive {
 		return storage.ErrNotEmpty
 	}
-	lo, hi := below(dir)
 	if _, err := tx.Exec(ctx, `INSERT INTO garbage (blob_id, since)
 		SELECT DISTINCT e.blob_id, CAST(? AS BIGINT) FROM entries d JOIN entries e ON e.folder = d.id WHERE e.kind = 'f' AND `+subtree+`
 		ON CONFLICT (blob_id) DO UPDATE SET since = excluded.since`,
-		time.Now().UnixNano(), dir.String(), lo, hi); err != nil {
+		append([]any{time.Now().UnixNano()}, inSubtree(dir)...)...); err != nil {
 		return err
 	}
 	// Everything in the folder or a folder below it: the subfolders too.
-	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE folder IN (SELECT d.id FROM entries d WHERE "+subtree+")", dir.String(), lo, hi)
+	_, err = tx.Exec(ctx, "DELETE FROM entries WHERE folder IN (SELECT d.id FROM entries d WHERE "+subtree+")", inSubtree(dir)...)
 	return err
 }
