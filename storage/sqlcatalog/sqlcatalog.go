@@ -292,13 +292,9 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 			// there locks its index page for the serializable check, so
 			// concurrent uploads into one folder failed each other's
 			// transactions (a third of them retried); the unique key
-			// decides instead. The folder is still read: a concurrent
-			// delete of it must conflict.
-			folder, err := needParent(ctx, tx, p.Parent())
-			if err != nil {
-				return err
-			}
-			e, err := insertFile(ctx, tx, folder, p, f, "", " ON CONFLICT (folder, name) DO NOTHING")
+			// decides instead. The folder is read by the same statement:
+			// a concurrent delete of it must conflict.
+			e, err := insertNew(ctx, tx, p, f)
 			switch {
 			case err == nil:
 				out = e
@@ -306,7 +302,7 @@ func (c *Catalog) Publish(ctx context.Context, p vpath.Path, f storage.NewFile, 
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			// The name is taken: decide on what holds it, below.
+			// The name is taken, or the folder missing: decide below.
 		}
 		at, shadows := p, ""
 		dir, old, err := statIn(ctx, tx, p)
@@ -358,6 +354,22 @@ func insertFile(ctx context.Context, tx *db.Tx, folder int64, p vpath.Path, f st
 	return scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
 		VALUES (?, ?, 'f', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING `+withDir,
 		folder, p.Name(), f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, shadows, p.Parent().String()))
+}
+
+// insertNew adds the file f at p if its folder exists and the name is
+// free, reading the folder in the same statement; sql.ErrNoRows says it
+// did not (the caller finds out why).
+func insertNew(ctx context.Context, tx *db.Tx, p vpath.Path, f storage.NewFile) (storage.Entry, error) {
+	const conflict = " ON CONFLICT (folder, name) DO NOTHING"
+	if p.Parent().IsRoot() {
+		return insertFile(ctx, tx, 0, p, f, "", conflict)
+	}
+	now := time.Now().UnixNano()
+	return scanEntry(tx.QueryRow(ctx, `INSERT INTO entries (folder, name, kind, size, mtime, sha256, sha1, md5, blob_id, created_by, created_at, published_at, shadows)
+		SELECT id, CAST(? AS TEXT), 'f', CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),
+			CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), ''
+		FROM entries WHERE dir = ?`+conflict+` RETURNING `+withDir,
+		p.Name(), f.Size, f.ModTime.UnixNano(), f.SHA256, f.SHA1, f.MD5, f.BlobID, f.CreatedBy, now, now, p.Parent().String(), p.Parent().String()))
 }
 
 // published ends a publication: the upload's bookkeeping row goes (if it
