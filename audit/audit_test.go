@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +221,58 @@ func TestPrune(t *testing.T) {
 		}
 		if _, err := l.Prove(context.Background(), 25); err != nil {
 			t.Fatalf("a kept record after pruning: %v", err)
+		}
+	})
+}
+
+// TestLargeBatches: 1,203 records waiting at once are sequenced in
+// batches of up to 500, whose Merkle hashes (about a thousand per batch)
+// go in several multi-row statements; the log verifies, every record once.
+func TestLargeBatches(t *testing.T) {
+	backends(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		keys, err := audit.LoadKeys(t.TempDir(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		l := audit.New(d, keys, &out, slog.New(slog.DiscardHandler))
+		const n = 1203
+		for i := range n {
+			if err := l.Record(ctx, audit.Record{Time: time.Unix(1_800_000_000+int64(i), 0), Actor: "acme-edi", ActorOrg: "acme",
+				Action: audit.Upload, Path: fmt.Sprintf("/acme/inbound/%d.edi", i), Protocol: "sftp"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var batches []int
+		for {
+			k, err := l.Sequence(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				break
+			}
+			batches = append(batches, k)
+		}
+		if !slices.Equal(batches, []int{500, 500, 203}) {
+			t.Fatalf("batches %v, want 500, 500, 203", batches)
+		}
+		if _, err := l.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, l); !rep.OK() || rep.Records != n {
+			t.Fatalf("report %+v", rep)
+		}
+		var hashes int
+		if err := d.QueryRow(ctx, "SELECT COUNT(*) FROM audit_hashes").Scan(&hashes); err != nil {
+			t.Fatal(err)
+		}
+		if want := 2*n - bits.OnesCount(uint(n)); hashes != want { // tlog stores 2n - popcount(n) hashes for n records
+			t.Fatalf("%d stored hashes, want %d", hashes, want)
+		}
+		if lines := strings.Count(out.String(), "\n"); lines != n {
+			t.Fatalf("%d JSON lines, want %d", lines, n)
 		}
 	})
 }

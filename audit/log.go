@@ -111,6 +111,9 @@ func (l *Log) Sequence(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	hr := &txHashes{ctx: ctx, tx: tx, q: q, mem: map[int64]tlog.Hash{}}
+	// The batch's rows go in a few multi-row statements, not three per
+	// record: the sequencer runs beside every upload.
+	var hashRows, logRows, ids []any
 	for i, e := range in {
 		seq := size + int64(i)
 		hashes, err := tlog.StoredHashes(seq, e.data, hr)
@@ -120,24 +123,41 @@ func (l *Log) Sequence(ctx context.Context) (int, error) {
 		base := tlog.StoredHashIndex(0, seq)
 		for j, h := range hashes {
 			hr.mem[base+int64(j)] = h
-			if _, err := tx.ExecContext(ctx, q("INSERT INTO audit_hashes (idx, hash) VALUES (?, ?)"), base+int64(j), h.String()); err != nil {
-				return 0, fmt.Errorf("audit: %w", err)
-			}
+			hashRows = append(hashRows, base+int64(j), h.String())
 		}
 		r, _ := Decode(e.data) // a record we cannot read is still logged, unindexed
-		if _, err := tx.ExecContext(ctx, q(`INSERT INTO audit_log (seq, at, actor, actor_org, action, path, path_org, outcome, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), seq, r.Time.UnixNano(), r.Actor, r.ActorOrg, r.Action, r.Path, orgOf(r), r.Outcome, string(e.data)); err != nil {
-			return 0, fmt.Errorf("audit: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, q("DELETE FROM audit_queue WHERE id = ?"), e.id); err != nil {
-			return 0, fmt.Errorf("audit: %w", err)
-		}
+		logRows = append(logRows, seq, r.Time.UnixNano(), r.Actor, r.ActorOrg, r.Action, r.Path, orgOf(r), r.Outcome, string(e.data))
+		ids = append(ids, e.id)
+	}
+	if err := insertRows(ctx, tx, q, "audit_hashes (idx, hash)", 2, hashRows); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	if err := insertRows(ctx, tx, q, "audit_log (seq, at, actor, actor_org, action, path, path_org, outcome, data)", 9, logRows); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, q("DELETE FROM audit_queue WHERE id IN ("+db.Placeholders(len(ids))+")"), ids...); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
 	l.emit(size, in)
 	return len(in), nil
+}
+
+// insertRows inserts rows of cols values each, flattened in args, into
+// table (with its column list), up to 1,000 rows per statement (the
+// databases bound the number of parameters).
+func insertRows(ctx context.Context, tx *sql.Tx, q func(string) string, table string, cols int, args []any) error {
+	row := "(" + db.Placeholders(cols) + ")"
+	for len(args) > 0 {
+		n := min(len(args)/cols, 1000)
+		if _, err := tx.ExecContext(ctx, q("INSERT INTO "+table+" VALUES "+strings.TrimSuffix(strings.Repeat(row+",", n), ",")), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
 }
 
 // queued is a record waiting in the inbox.
