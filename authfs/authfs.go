@@ -48,6 +48,7 @@ type FactsLoader interface {
 // Locks is where WebDAV locks live; locks.Store implements it.
 type Locks interface {
 	Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error)
+	Idle(ctx context.Context, now time.Time) bool
 	Covering(ctx context.Context, p vpath.Path, below bool, now time.Time) ([]locks.Lock, error)
 	Get(ctx context.Context, token string, now time.Time) (locks.Lock, error)
 	Create(ctx context.Context, login string, r locks.Request, now time.Time) (locks.Lock, error)

@@ -16,6 +16,7 @@ import (
 	"pier/authfs"
 	"pier/authz"
 	"pier/identity"
+	"pier/locks"
 	"pier/storage"
 	"pier/vpath"
 )
@@ -136,6 +137,9 @@ type racingLocks struct {
 	publish func()
 }
 
+// Idle says "not idle": every check asks Blocked.
+func (r *racingLocks) Idle(context.Context, time.Time) bool { return false }
+
 func (r *racingLocks) Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error) {
 	if p == r.at {
 		r.once.Do(r.publish)
@@ -253,5 +257,39 @@ func TestSessionsAreBoundToTheAccount(t *testing.T) {
 		}
 		w.grant(t, "user:acme-edi", "/acme/outbound", "list,read", nil, 0)
 		works("a new account with the old login", bound(""), false)
+	})
+}
+
+// A lock taken on another node holds against an upload that this node
+// let start because it had seen no live lock within the last second: the
+// upload is refused when it would be published, and the file keeps its
+// content.
+func TestLockFromAnotherNodeStopsUpload(t *testing.T) {
+	backends(t, func(t *testing.T, w *world) {
+		ctx := context.Background()
+		if _, err := w.ids.AddUser(ctx, identity.User{Login: "bert", Org: "hq"}); err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		nodeA := authfs.New(authfs.DefaultConfig(), w.store, w.ids, locks.New(w.db), log)
+		nodeB := authfs.New(authfs.DefaultConfig(), w.store, w.ids, locks.New(w.db), log)
+		anna := nodeB.Session(authfs.Principal{Login: "anna", Protocol: authz.WebDAV})
+		put(t, anna, "/acme/outbound/prices.edi", "v1") // node B looks: no lock anywhere
+		bert := nodeA.Session(authfs.Principal{Login: "bert", Protocol: authz.WebDAV})
+		if _, _, err := bert.Lock(ctx, vpath.MustParse("/acme/outbound/prices.edi"), authfs.LockRequest{ZeroDepth: true}); err != nil {
+			t.Fatal(err)
+		}
+		u, err := anna.Create(ctx, vpath.MustParse("/acme/outbound/prices.edi"), authfs.CreateOptions{})
+		if err == nil {
+			t.Log("node B let the upload start (it saw no lock within the last second)")
+			u.Write([]byte("v2"))
+			_, err = u.Close()
+		}
+		if !errors.Is(err, authfs.ErrLocked) {
+			t.Fatalf("upload over a lock taken on another node: %v", err)
+		}
+		if got, err := read(anna, "/acme/outbound/prices.edi"); err != nil || got != "v1" {
+			t.Fatalf("the locked file reads %q, %v", got, err)
+		}
 	})
 }

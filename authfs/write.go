@@ -114,7 +114,10 @@ func (s *Session) Create(ctx context.Context, p vpath.Path, opts CreateOptions) 
 	if sn.exists {
 		at = sn.e.Path
 	}
-	if !sn.taken || sn.exists {
+	// Locks are checked again when the upload is published (Close); here
+	// only to refuse early, so a node that saw no live lock at all within
+	// the last second does not ask.
+	if (!sn.taken || sn.exists) && s.fs.locks != nil && !s.fs.locks.Idle(ctx, now) {
 		if err := s.unlocked(ctx, "create", at, false); err != nil {
 			return nil, err
 		}

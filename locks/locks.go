@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"pier/db"
@@ -55,13 +56,24 @@ var (
 type Store struct {
 	db     *db.DB
 	limits Limits
+	idle   *idleCache // shared by the store's copies
 }
 
+// idleCache remembers whether no lock was live when last read.
+type idleCache struct {
+	mu   sync.Mutex
+	none bool
+	read time.Time
+}
+
+// IdleTTL is how long Idle trusts what it read.
+const IdleTTL = time.Second
+
 // New returns a lock store over an open, migrated database.
-func New(d *db.DB) *Store { return &Store{db: d, limits: DefaultLimits} }
+func New(d *db.DB) *Store { return &Store{db: d, limits: DefaultLimits, idle: &idleCache{}} }
 
 // WithLimits returns the store with other limits.
-func (s *Store) WithLimits(l Limits) *Store { return &Store{db: s.db, limits: l} }
+func (s *Store) WithLimits(l Limits) *Store { return &Store{db: s.db, limits: l, idle: s.idle} }
 
 // Limits returns the store's limits.
 func (s *Store) Limits() Limits { return s.limits }
@@ -163,6 +175,31 @@ func (s *Store) Covering(ctx context.Context, p vpath.Path, below bool, now time
 	return out, rows.Err()
 }
 
+// Idle reports whether no lock at all was live when the store last
+// looked, at most IdleTTL ago (a lock this store took counts at once). It
+// is a hint, for a check made again where it counts: an upload is
+// checked for locks before it starts, to refuse it early, and again when
+// it is published. A failure to read says "not idle".
+func (s *Store) Idle(ctx context.Context, now time.Time) bool {
+	c := s.idle
+	c.mu.Lock()
+	none, fresh := c.none, !c.read.IsZero() && now.Sub(c.read) < IdleTTL && !now.Before(c.read)
+	c.mu.Unlock()
+	if fresh {
+		return none
+	}
+	var one int
+	err := s.db.QueryRow(ctx, "SELECT 1 FROM locks WHERE expires_at > ? LIMIT 1", now.UnixNano()).Scan(&one)
+	none = errors.Is(err, sql.ErrNoRows)
+	if err != nil && !none {
+		return false
+	}
+	c.mu.Lock()
+	c.none, c.read = none, now
+	c.mu.Unlock()
+	return none
+}
+
 // Blocked reports whether someone other than login holds a lock covering
 // p (and, with below, anything under p).
 func (s *Store) Blocked(ctx context.Context, login string, p vpath.Path, below bool) (bool, error) {
@@ -232,6 +269,9 @@ func (s *Store) Create(ctx context.Context, login string, r Request, now time.Ti
 	if err != nil {
 		return Lock{}, err
 	}
+	s.idle.mu.Lock()
+	s.idle.none = false
+	s.idle.mu.Unlock()
 	return l, nil
 }
 

@@ -189,3 +189,55 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// TestIdle: two nodes' stores over one database. A node says "idle" only
+// when no live lock was there at its last look, at most IdleTTL ago; its
+// own locks count at once, another node's once its look is that old.
+func TestIdle(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) *db.DB{
+		"sqlite": func(t *testing.T) *db.DB {
+			d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		},
+		"postgres": func(t *testing.T) *db.DB { return testenv.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d := open(t)
+			a, b := locks.New(d), locks.New(d)
+			now := time.Now()
+			if !a.Idle(ctx, now) || !b.Idle(ctx, now) {
+				t.Fatal("no lock at all: not idle")
+			}
+			l, err := a.Create(ctx, "anna", req("/acme/docs", false, time.Minute), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Idle(ctx, now) {
+				t.Fatal("the node that took a lock still says idle")
+			}
+			if !b.Idle(ctx, now.Add(locks.IdleTTL/2)) {
+				t.Fatal("another node read again within IdleTTL")
+			}
+			if b.Idle(ctx, now.Add(locks.IdleTTL)) {
+				t.Fatal("another node's lock unseen after IdleTTL")
+			}
+			if err := a.Unlock(ctx, "anna", l.Token, now, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !b.Idle(ctx, now.Add(3*locks.IdleTTL)) {
+				t.Fatal("not idle after the only lock went")
+			}
+			if _, err := a.Create(ctx, "anna", req("/acme/x", false, time.Second), now.Add(3*locks.IdleTTL)); err != nil {
+				t.Fatal(err)
+			}
+			if !b.Idle(ctx, now.Add(3*locks.IdleTTL+2*time.Second)) {
+				t.Fatal("an expired lock counts as live")
+			}
+		})
+	}
+}
