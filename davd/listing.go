@@ -46,6 +46,7 @@ type listing struct {
 	next  func() (storage.Entry, error, bool)
 	stop  func()
 	win   map[string]storage.Entry // the current window, by name
+	last  string                   // the window's greatest name
 	props map[int64][]storage.Prop // its entries' dead properties
 	done  bool
 }
@@ -57,17 +58,17 @@ func newListing(ctx context.Context, sess *authfs.Session, dir vpath.Path) *list
 }
 
 // find returns the child called name: from the current window, else
-// from the next one (the walk visits children in listing order). A child
-// not there (removed since the names were read) is not found; the caller
-// asks the catalog.
+// from a later one (the walk visits children in listing order, the byte
+// order of names). A child not there (removed since the names were read)
+// is not found, and the caller asks the catalog; the window stays, for
+// the children that follow it.
 func (l *listing) find(name string) (storage.Entry, bool) {
 	if e, ok := l.win[name]; ok {
 		return e, true
 	}
-	if l.done {
-		return storage.Entry{}, false
+	for !l.done && (len(l.win) == 0 || name > l.last) {
+		l.fill()
 	}
-	l.fill()
 	e, ok := l.win[name]
 	return e, ok
 }
@@ -86,6 +87,7 @@ func (l *listing) fill() {
 			break
 		}
 		l.win[e.Name()] = e
+		l.last = e.Name()
 		ids = append(ids, e.ID)
 	}
 	l.props = nil
