@@ -73,6 +73,10 @@ var (
 	// ErrChanged: the object changed since the version the caller read
 	// (If-Match); nothing was written.
 	ErrChanged = errors.New("changed since it was read")
+	// ErrNoMFAKey refuses an enrolment on a node without the key that
+	// seals TOTP secrets.
+	ErrNoMFAKey = errors.New("no MFA key on this node (--mfa-key, default DATA/mfa.key): " +
+		"'pier user mfa enrol' creates it; every node needs the same file")
 )
 
 // Service runs administrative operations on one node's stores.

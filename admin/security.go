@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"pier/authz"
 	"pier/identity"
@@ -87,6 +89,12 @@ func (s *Service) EnrolMFA(ctx context.Context, a Actor, login, issuer string, s
 	if err != nil {
 		return Enrolment{}, err
 	}
+	if err := checkIssuer(issuer); err != nil {
+		return Enrolment{}, err
+	}
+	if sealer == nil {
+		return Enrolment{}, ErrNoMFAKey
+	}
 	e, err := mfa.NewTOTP(issuer, u.Login)
 	if err != nil {
 		return Enrolment{}, err
@@ -96,6 +104,18 @@ func (s *Service) EnrolMFA(ctx context.Context, a Actor, login, issuer string, s
 		return Enrolment{}, err
 	}
 	return Enrolment{Login: u.Login, URI: e.URI, Recovery: codes}, nil
+}
+
+// checkIssuer accepts the name an authenticator app shows beside the
+// code: 1 to 64 printable characters, no colon (the app would take it for
+// the end of the issuer in the URI's label).
+func checkIssuer(issuer string) error {
+	bad := issuer == "" || utf8.RuneCountInString(issuer) > 64 || !utf8.ValidString(issuer) ||
+		strings.ContainsFunc(issuer, func(r rune) bool { return r == ':' || !unicode.IsPrint(r) })
+	if bad {
+		return &identity.FieldError{Field: "issuer", Msg: "want 1 to 64 printable characters, no colon"}
+	}
+	return nil
 }
 
 // RemoveMFA removes a user's second factor and recovery codes.

@@ -30,6 +30,7 @@ import (
 	"pier/directory"
 	"pier/identity"
 	"pier/internal/untrusted"
+	"pier/mfa"
 )
 
 // Prefix is where the API lives.
@@ -57,6 +58,14 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []route
 	guard  *defender.Defender // nil: no defender
+	mfa    *mfa.Sealer        // nil: no MFA key on this node
+}
+
+// WithMFA lets the API enrol second factors, sealing their secrets with
+// sealer (nil: enrolments are refused, saying why).
+func (s *Server) WithMFA(sealer *mfa.Sealer) *Server {
+	s.mfa = sealer
+	return s
 }
 
 // WithDefender screens every request's source with the defender, as the
@@ -333,6 +342,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusNotFound, "not-found"
 	case errors.Is(err, identity.ErrExists):
 		status, code = http.StatusConflict, "exists"
+	case errors.Is(err, admin.ErrNoMFAKey):
+		status, code = http.StatusConflict, "no-mfa-key"
 	case errors.Is(err, admin.ErrNoDirectory):
 		status, code = http.StatusConflict, "no-directory"
 	case errors.Is(err, directory.ErrTooManySuspensions):

@@ -21,6 +21,7 @@ import (
 	"pier/config"
 	"pier/identity"
 	"pier/internal/testenv"
+	"pier/mfa"
 	"pier/node"
 	"pier/sessions"
 )
@@ -75,6 +76,11 @@ func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	// The matrices send hundreds of bad credentials from 127.0.0.1: the
 	// defender would ban it. TestDefenderScreensTheAPI turns it on.
 	cfg.Defender.Enabled = false
+	// An MFA key, so that second factors can be enrolled (an option may
+	// point --mfa-key elsewhere, to a node without one).
+	if _, err := mfa.LoadKey(cfg.MFAKeyFile(), true); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -88,7 +94,7 @@ func newEnv(t *testing.T, prod bool, options ...func(*config.Config)) *env {
 	t.Cleanup(func() { n.Close() })
 	acfg := api.DefaultConfig()
 	acfg.MaxBody = 64 << 10
-	srv := httptest.NewServer(api.New(acfg, n.Admin, n.IDs, n.Auth, n.Audit, log).WithDefender(n.Defender))
+	srv := httptest.NewServer(api.New(acfg, n.Admin, n.IDs, n.Auth, n.Audit, log).WithDefender(n.Defender).WithMFA(n.MFA))
 	t.Cleanup(srv.Close)
 	e := &env{n: n, url: srv.URL, logs: logs, tokens: map[string]string{}, grants: map[string]int64{}, passwords: map[string]string{}, sessions: map[string]string{}, ended: make(chan string, 10)}
 	e.populate(t)

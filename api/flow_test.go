@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 
 	"pier/admin"
 	"pier/api"
-	"pier/mfa"
+	"pier/config"
 	"pier/sessions"
 )
 
@@ -378,12 +379,24 @@ func TestAdministration(t *testing.T) {
 		}
 		f.ok(req{method: "DELETE", path: "/users/carol/app-passwords/outlook"}, "root")
 		f.refused(req{method: "DELETE", path: "/users/carol/app-passwords/outlook"}, "root", http.StatusNotFound, "not-found")
-		sealer, err := mfa.NewSealer(make([]byte, 32))
+		// A second factor: the secret comes back once, as the URI an
+		// authenticator app reads, and is what the node sealed.
+		var enrolled api.MFAEnrolled
+		f.ok(req{method: "POST", path: "/users/carol/mfa", body: `{"issuer":"Acme extranet"}`}, "root").decode(t, &enrolled)
+		uri, err := url.Parse(enrolled.URI)
+		if err != nil || uri.Scheme != "otpauth" || uri.Query().Get("issuer") != "Acme extranet" || len(enrolled.RecoveryCodes) != 10 {
+			t.Fatalf("enrolment: %+v, %v", enrolled, err)
+		}
+		carol, _ := e.n.IDs.GetUser(t.Context(), "carol")
+		stored, err := e.n.IDs.GetTOTP(t.Context(), carol.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.n.Admin.EnrolMFA(t.Context(), admin.CLI("cli:test"), "carol", "pier", sealer); err != nil {
-			t.Fatal(err)
+		if secret, err := e.n.MFA.Open(carol.ID, stored.Sealed); err != nil || secret != uri.Query().Get("secret") {
+			t.Fatalf("the URI's secret is not the one stored: %v", err)
+		}
+		for _, bad := range []string{`{"issuer":"a:b"}`, `{"issuer":"` + strings.Repeat("x", 65) + `"}`, `{"issuer":"tab\there"}`} {
+			f.refused(req{method: "POST", path: "/users/carol/mfa", body: bad}, "root", http.StatusBadRequest, "invalid")
 		}
 		var mv admin.MFAView
 		f.ok(req{method: "GET", path: "/users/carol/mfa"}, "root").decode(t, &mv)
@@ -512,5 +525,19 @@ func webSessions(t *testing.T, e *env, f *flow) {
 	f.ok(req{method: "POST", path: "/users/aud/status", body: `{"action":"suspend"}`}, "root")
 	if a := e.send(t, req{method: "GET", path: "/session", cookie: c}); a.status != http.StatusUnauthorized {
 		t.Fatalf("a suspended administrator's session works: %d %s", a.status, a.body)
+	}
+}
+
+// TestMFAEnrolmentWithoutKey: a node without the MFA key refuses an
+// enrolment, saying how to get one, and stores nothing.
+func TestMFAEnrolmentWithoutKey(t *testing.T) {
+	e := newEnv(t, false, func(c *config.Config) { c.MFAKey = filepath.Join(t.TempDir(), "absent.key") })
+	a := e.as(t, "root", req{method: "POST", path: "/users/bob/mfa", body: `{}`})
+	if a.status != http.StatusConflict || a.errorCode() != "no-mfa-key" || !strings.Contains(string(a.body), "mfa enrol") {
+		t.Fatalf("enrolment without a key: %d %s", a.status, a.body)
+	}
+	bob, _ := e.n.IDs.GetUser(t.Context(), "bob")
+	if _, err := e.n.IDs.GetTOTP(t.Context(), bob.ID); err == nil {
+		t.Fatal("a refused enrolment stored a secret")
 	}
 }

@@ -61,6 +61,7 @@ func targets(e *env) map[string]target {
 		"POST /users/{login}/app-passwords":          {kind: "write", params: bob, missing: nobody, body: `{"name":"evil"}`},
 		"DELETE /users/{login}/app-passwords/{name}": {kind: "write", params: map[string]string{"login": "bob", "name": "bob-laptop"}, missing: map[string]string{"login": "nosuchuser", "name": "bob-laptop"}},
 		"GET /users/{login}/mfa":                     {kind: "read", params: bob, missing: nobody},
+		"POST /users/{login}/mfa":                    {kind: "write", params: bob, missing: nobody, body: `{"issuer":"evil"}`},
 		"DELETE /users/{login}/mfa":                  {kind: "write", params: bob, missing: nobody},
 		"GET /defender":                              {kind: "read", superOnly: true},
 		"POST /defender/bans":                        {kind: "write", body: `{"source":"192.0.2.99"}`, superOnly: true},

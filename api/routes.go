@@ -39,6 +39,7 @@ func (s *Server) register() {
 	s.handle("POST", "/users/{login}/app-passwords", AppPasswordCreate{}, AppPasswordCreated{}, s.addAppPassword)
 	s.handle("DELETE", "/users/{login}/app-passwords/{name}", nil, nil, s.revokeAppPassword)
 	s.handle("GET", "/users/{login}/mfa", nil, admin.MFAView{}, s.mfaStatus)
+	s.handle("POST", "/users/{login}/mfa", MFAEnrol{}, MFAEnrolled{}, s.enrolMFA)
 	s.handle("DELETE", "/users/{login}/mfa", nil, nil, s.removeMFA)
 	s.handle("GET", "/users/{login}/keys", nil, page[admin.KeyView]{}, s.listKeys)
 	s.handle("POST", "/users/{login}/keys", KeysAdd{}, page[admin.KeyView]{}, s.addKeys)
@@ -679,6 +680,34 @@ func (s *Server) revokeAppPassword(w http.ResponseWriter, r *http.Request, a adm
 func (s *Server) mfaStatus(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
 	v, err := s.ops.MFAStatus(r.Context(), a, r.PathValue("login"))
 	return http.StatusOK, v, err
+}
+
+// MFAEnrol is the body of POST /users/{login}/mfa.
+type MFAEnrol struct {
+	Issuer string `json:"issuer,omitempty"` // what the authenticator app shows; default "pier"
+}
+
+// MFAEnrolled answers it: the new TOTP secret as an otpauth URI and the
+// recovery codes, shown this once. An earlier enrolment is replaced.
+type MFAEnrolled struct {
+	Login         string   `json:"login"`
+	URI           string   `json:"uri"`
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+func (s *Server) enrolMFA(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {
+	var in MFAEnrol
+	if err := s.decode(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.Issuer == "" {
+		in.Issuer = "pier"
+	}
+	e, err := s.ops.EnrolMFA(r.Context(), a, r.PathValue("login"), in.Issuer, s.mfa)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, MFAEnrolled{Login: e.Login, URI: e.URI, RecoveryCodes: e.Recovery}, nil
 }
 
 func (s *Server) removeMFA(w http.ResponseWriter, r *http.Request, a admin.Actor) (int, any, error) {

@@ -76,6 +76,8 @@ type Node struct {
 	Defender  *defender.Defender
 	Events    secevent.Sink
 	Lifecycle *lifecycle.Job
+	// MFA seals TOTP secrets; nil when this node has no MFA key file.
+	MFA *mfa.Sealer
 	// BlobsWhere describes the blob storage without secrets.
 	BlobsWhere string
 	// Memory bounds the buffers of all transfers together.
@@ -196,7 +198,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	if n.Directory != nil {
 		n.Admin = n.Admin.WithDirectory(n.Directory)
 	}
-	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log).WithDefender(n.Defender)
+	n.API = api.New(api.DefaultConfig(), n.Admin, n.IDs, n.Auth, n.Audit, log).WithDefender(n.Defender).WithMFA(n.MFA)
 	return n, nil
 }
 
@@ -209,6 +211,7 @@ func (n *Node) authOptions() ([]auth.Option, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("--mfa-key: %w", err)
 	}
+	n.MFA = sealer
 	opts = append(opts, auth.WithMFA(sealer, n.Config.Policy))
 	if f := n.Config.SSHUserCA; f != "" {
 		cas, err := readCAs(f)
