@@ -87,8 +87,10 @@ type Service struct {
 	audit  *audit.Log
 	hasher *credential.Hasher
 	now    func() time.Time
-	// sessions are this node's live sessions (nil: none listed).
+	// sessions are this node's live sessions (nil: none listed);
+	// shared, when set, the other nodes'.
 	sessions *sessions.Registry
+	shared   *sessions.Shared
 	defender *defender.Defender
 	// directory syncs users from LDAP; nil without one.
 	directory Syncer

@@ -31,6 +31,7 @@ import (
 	"pier/identity"
 	"pier/internal/untrusted"
 	"pier/mfa"
+	"pier/sessions"
 )
 
 // Prefix is where the API lives.
@@ -342,6 +343,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusNotFound, "not-found"
 	case errors.Is(err, identity.ErrExists):
 		status, code = http.StatusConflict, "exists"
+	case errors.Is(err, sessions.ErrNodeSilent):
+		status, code = http.StatusServiceUnavailable, "node-silent"
 	case errors.Is(err, admin.ErrNoMFAKey):
 		status, code = http.StatusConflict, "no-mfa-key"
 	case errors.Is(err, admin.ErrNoDirectory):

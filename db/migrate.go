@@ -377,6 +377,30 @@ CREATE INDEX entries_shadows ON entries (folder, shadows) WHERE shadows <> '';
 	{15, "newest ban", `
 CREATE INDEX defender_bans_created ON defender_bans (created_at)
 `},
+	{16, "sessions of every node", `
+CREATE TABLE live_nodes (
+	node TEXT PRIMARY KEY,
+	seen_at BIGINT NOT NULL
+);
+CREATE TABLE live_sessions (
+	id TEXT PRIMARY KEY,
+	node TEXT NOT NULL,
+	login TEXT NOT NULL,
+	org TEXT NOT NULL,
+	protocol TEXT NOT NULL,
+	from_addr TEXT NOT NULL,
+	started_at BIGINT NOT NULL,
+	detail TEXT NOT NULL
+);
+CREATE INDEX live_sessions_node ON live_sessions (node);
+CREATE TABLE session_ends (
+	id TEXT PRIMARY KEY,
+	node TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at BIGINT NOT NULL
+);
+CREATE INDEX session_ends_node ON session_ends (node)
+`},
 }
 
 // SchemaVersion is the version Migrate brings a database to.

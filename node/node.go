@@ -67,8 +67,10 @@ type Node struct {
 	Audit  *audit.Log
 	Admin  *admin.Service
 	API    *api.Server
-	// Sessions are this node's live sessions, for the admin API.
+	// Sessions are this node's live sessions, for the admin API; Shared
+	// shows them to the other nodes, and theirs to this one.
 	Sessions *sessions.Registry
+	Shared   *sessions.Shared
 	// Directory syncs users from LDAP; nil without a directory.
 	Directory *directory.Syncer
 	Log       *slog.Logger
@@ -194,7 +196,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, erro
 	n.Locks = locks.New(d)
 	n.Access = authfs.New(authfs.DefaultConfig(), n.FS, n.IDs, n.Locks, log).WithAudit(n.Audit).WithBarrier(n.Defender)
 	n.Sessions = sessions.New()
-	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions).WithDefender(n.Defender)
+	n.Shared = sessions.NewShared(n.Sessions, d, log)
+	n.Admin = admin.New(n.IDs, n.FS, n.Access, n.Audit, hasher).WithSessions(n.Sessions, n.Shared).WithDefender(n.Defender)
 	if n.Directory != nil {
 		n.Admin = n.Admin.WithDirectory(n.Directory)
 	}
@@ -339,6 +342,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	go func() { defer close(gcDone); n.gcLoop(ctx) }()
 	jobsDone := make(chan struct{})
 	go func() { defer close(jobsDone); n.securityLoop(ctx) }()
+	sharedDone := make(chan struct{})
+	go func() { defer close(sharedDone); n.Shared.Run(ctx) }()
 	syncDone := make(chan struct{})
 	go func() {
 		defer close(syncDone)
@@ -384,6 +389,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	<-gcDone
 	<-jobsDone
+	<-sharedDone
 	<-syncDone
 	stopAudit()
 	<-auditDone

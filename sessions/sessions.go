@@ -8,9 +8,12 @@ package sessions
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +37,11 @@ var ErrNotFound = errors.New("no such session")
 
 // Registry is a node's live sessions.
 type Registry struct {
-	node string // prefix of IDs, unique per process start
-	seq  atomic.Int64
-	mu   sync.Mutex
-	live map[string]*entry
+	node    string // prefix of IDs, unique per process start
+	seq     atomic.Int64
+	version atomic.Int64 // counts changes, for Shared
+	mu      sync.Mutex
+	live    map[string]*entry
 }
 
 type entry struct {
@@ -45,9 +49,19 @@ type entry struct {
 	end func(reason string)
 }
 
-// New returns an empty registry.
+// New returns an empty registry, with a node name of its own.
 func New() *Registry {
-	return &Registry{node: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), live: map[string]*entry{}}
+	var b [6]byte
+	rand.Read(b[:])
+	return &Registry{node: hex.EncodeToString(b[:]), live: map[string]*entry{}}
+}
+
+// Node is the name of the registry's node: the prefix of its sessions' IDs.
+func (r *Registry) Node() string {
+	if r == nil {
+		return ""
+	}
+	return r.node
 }
 
 // Add registers a live session; end closes it (called at most once, by
@@ -66,10 +80,12 @@ func (r *Registry) Add(s Session, end func(reason string)) (id string, done func
 	r.mu.Lock()
 	r.live[id] = e
 	r.mu.Unlock()
+	r.version.Add(1)
 	return id, func() {
 		r.mu.Lock()
 		delete(r.live, id)
 		r.mu.Unlock()
+		r.version.Add(1)
 	}
 }
 
@@ -87,10 +103,31 @@ func (r *Registry) List(keep func(Session) bool) []Session {
 		}
 	}
 	r.mu.Unlock()
-	slices.SortFunc(out, func(a, b Session) int {
+	sortSessions(out)
+	return out
+}
+
+// Sorted joins lists of sessions, oldest first.
+func Sorted(lists ...[]Session) []Session {
+	out := slices.Concat(lists...)
+	if out == nil {
+		out = []Session{}
+	}
+	sortSessions(out)
+	return out
+}
+
+// sortSessions orders sessions oldest first.
+func sortSessions(ss []Session) {
+	slices.SortFunc(ss, func(a, b Session) int {
 		return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.ID, b.ID))
 	})
-	return out
+}
+
+// Local says whether id names a session of this registry's node (live or
+// not).
+func (r *Registry) Local(id string) bool {
+	return r != nil && strings.HasPrefix(id, r.node+"-")
 }
 
 // Get returns a live session.
