@@ -64,6 +64,7 @@ type bench struct {
 	s3n, tls    *pierNode
 	disk        *pierNode
 	sshd        *sshd
+	peer        *peerServer // -peer
 	profileDir  string
 	profileSecs int
 	bigReady    bool
@@ -81,16 +82,17 @@ func main() {
 	sizeMiB := flag.Int64("size", 1024, "MiB moved by each big transfer")
 	profile := flag.String("profile", "", "write a CPU profile of pier per phase into `DIR`")
 	profileSecs := flag.Int("profile-seconds", 20, "length of each profile; phases wait for it")
+	peer := flag.String("peer", "", "shell `COMMAND` that execs another server to measure beside pier (see peer.go)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *pierBin, *only, *rounds, *sizeMiB<<20, *profile, *profileSecs, *previous, *jsonOut); err != nil {
+	if err := run(ctx, *pierBin, *peer, *only, *rounds, *sizeMiB<<20, *profile, *profileSecs, *previous, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, pierBin, only string, rounds int, size int64, profile string, profileSecs int, previous, jsonOut string) error {
+func run(ctx context.Context, pierBin, peer, only string, rounds int, size int64, profile string, profileSecs int, previous, jsonOut string) error {
 	if pierBin == "" {
 		return fmt.Errorf("-pier is missing")
 	}
@@ -117,16 +119,18 @@ func run(ctx context.Context, pierBin, only string, rounds int, size int64, prof
 		return err
 	}
 	defer os.RemoveAll(b.work)
-	if err := b.setup(ctx, pierBin); err != nil {
+	if err := b.setup(ctx, pierBin, peer); err != nil {
 		b.teardown()
 		return err
 	}
 	defer b.teardown()
 
+	pier := func() (target, error) { return b.pierTarget(), nil }
 	// The bursts go last: a server that keeps their memory would blur the
 	// RSS growth of the listings.
-	phases := slices.Concat(b.transferPhases(), b.smallPhases(), b.listPhases(), b.renamePhases(),
-		[]phase{b.burstPhase("burst-20x64", 20), b.burstPhase("burst-200x64", 200)})
+	phases := slices.Concat(b.transferPhases(), b.peerPhases(), b.smallPhases(), b.listPhases(), b.renamePhases(),
+		[]phase{b.burstPhase("burst-20x64", 20, pier), b.burstPhase("burst-peer-20x64", 20, b.peerTarget),
+			b.burstPhase("burst-200x64", 200, pier)})
 	samples := map[string][]sample{}
 	for r := 1; r <= rounds; r++ {
 		for _, p := range phases {
@@ -166,8 +170,8 @@ func run(ctx context.Context, pierBin, only string, rounds int, size int64, prof
 }
 
 // setup makes the bench user's key and the 1 GiB file, starts the pier
-// nodes and sshd, and connects minio-go to the bucket.
-func (b *bench) setup(ctx context.Context, pierBin string) error {
+// nodes, sshd and the peer, and connects minio-go to the bucket.
+func (b *bench) setup(ctx context.Context, pierBin, peer string) error {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	b.signer, _ = ssh.NewSignerFromKey(priv)
 	block, _ := ssh.MarshalPrivateKey(priv, "pier bench")
@@ -234,6 +238,11 @@ func (b *bench) setup(ctx context.Context, pierBin string) error {
 		fmt.Fprintln(os.Stderr, "bench: no internal-sftp baseline:", err)
 		b.sshd = nil
 	}
+	if peer != "" {
+		if b.peer, err = b.startPeer(ctx, peer); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -244,6 +253,7 @@ func (b *bench) teardown() {
 		}
 	}
 	b.sshd.stop()
+	b.peer.stop()
 }
 
 func gitCommit() string {

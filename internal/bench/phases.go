@@ -128,6 +128,27 @@ func (b *bench) sftpBatch(port int, user, ciphers, cmd string) error {
 	return nil
 }
 
+// gcm is the cipher of the SFTP transfers (the figures).
+const gcm = "aes128-gcm@openssh.com"
+
+// curl moves the big file with curl as the bench user: a PUT of it to
+// url, or a GET of url into nothing.
+func (b *bench) curl(name, url string, put bool) error {
+	args := []string{"-sS", "-f", "-u", benchUser + ":" + b.password, "-o", "/dev/null"}
+	if strings.HasPrefix(url, "https") {
+		args = append(args, "-k")
+	}
+	if put {
+		args = append(args, "-T", b.big)
+	}
+	args = append(args, url)
+	out, err := exec.CommandContext(b.ctx, "curl", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("curl %s: %v: %s", name, err, out)
+	}
+	return nil
+}
+
 // transferPhases are the 1 GiB transfers: pier over SFTP (OpenSSH's
 // client with aes128-gcm and with its defaults) and WebDAV (curl), the
 // SFTP layer alone against OpenSSH's internal-sftp, and direct minio-go.
@@ -136,7 +157,6 @@ func (b *bench) transferPhases() []phase {
 	size := float64(b.size)
 	key := b.s3.Prefix + "bench-direct/big.bin"
 	back := filepath.Join(b.work, "back.bin")
-	const gcm = "aes128-gcm@openssh.com"
 	pierSFTP := func(name string, n func() *pierNode, ciphers string, put bool) phase {
 		return phase{name, func() (sample, error) {
 			node := n()
@@ -163,23 +183,10 @@ func (b *bench) transferPhases() []phase {
 	dav := func(name string, n func() *pierNode, put bool) phase {
 		return phase{name, func() (sample, error) {
 			node := n()
-			url := node.davURL + "/acme/bench/dav-put.bin"
-			args := []string{"-sS", "-f", "-u", benchUser + ":" + b.password, "-o", "/dev/null"}
-			if strings.HasPrefix(url, "https") {
-				args = append(args, "-k")
-			}
-			if put {
-				args = append(args, "-T", b.big)
-			}
-			args = append(args, url)
 			var s sample
 			err := b.profiled(node, name, func() (err error) {
 				s, err = b.measure(node.pid(), false, size, func() error {
-					out, err := exec.CommandContext(ctx, "curl", args...).CombinedOutput()
-					if err != nil {
-						return fmt.Errorf("curl %s: %v: %s", name, err, out)
-					}
-					return nil
+					return b.curl(name, node.davURL+"/acme/bench/dav-put.bin", put)
 				})
 				return err
 			})
@@ -293,34 +300,55 @@ func parallel(workers, n int, job func(w, i int) error) error {
 	return first
 }
 
-// smallPhases upload 1,000 files of 10 KiB over 8 SFTP sessions, and the
-// same with 8 goroutines calling PutObject directly.
+// target is a server the small-file and burst phases run against: a
+// pier node, or the peer server of -peer.
+type target struct {
+	pid  int
+	port int       // SFTP
+	root string    // the folder the bench user's files go under
+	node *pierNode // nil for the peer: no metrics, profiles or admin commands
+}
+
+func (b *bench) pierTarget() target {
+	return target{pid: b.s3n.pid(), port: b.s3n.sftpPort, root: "/acme", node: b.s3n}
+}
+
+// smallPhases upload 1,000 files of 10 KiB over 8 SFTP sessions to pier
+// (and to the peer), and the same with 8 goroutines calling PutObject
+// directly.
 func (b *bench) smallPhases() []phase {
 	const n, par, size = 1000, 8, 10 << 10
 	data := make([]byte, size)
 	rand.NewChaCha8([32]byte{2}).Read(data)
-	round := 0
-	return []phase{
-		{"small-sftp", func() (sample, error) {
+	small := func(name string, t func() (target, error)) phase {
+		round := 0
+		return phase{name, func() (sample, error) {
 			round++
+			t, err := t()
+			if err != nil {
+				return sample{}, err
+			}
 			clients := make([]*sftp.Client, par)
 			for i := range clients {
-				c, done, err := b.goClient(b.s3n.sftpPort)
+				c, done, err := b.goClient(t.port)
 				if err != nil {
 					return sample{}, err
 				}
 				defer done()
 				clients[i] = c
 			}
-			dir := fmt.Sprintf("/acme/small-%d", round)
+			dir := fmt.Sprintf("%s/%s-%d", t.root, name, round)
 			if err := clients[0].Mkdir(dir); err != nil {
 				return sample{}, err
 			}
-			reqs0 := b.metric(b.s3n, "pier_storage_requests_total")
-			retries0 := b.metric(b.s3n, "pier_catalog_tx_retries_total")
+			reqs0, retries0 := -1.0, -1.0
+			if t.node != nil {
+				reqs0 = b.metric(t.node, "pier_storage_requests_total")
+				retries0 = b.metric(t.node, "pier_catalog_tx_retries_total")
+			}
 			var s sample
-			err := b.profiled(b.s3n, "small-sftp", func() (err error) {
-				s, err = b.measure(b.s3n.pid(), false, n, func() error {
+			err = b.profiled(t.node, name, func() (err error) {
+				s, err = b.measure(t.pid, false, n, func() error {
 					return parallel(par, n, func(w, i int) error {
 						f, err := clients[w].Create(fmt.Sprintf("%s/f%04d.bin", dir, i))
 						if err != nil {
@@ -336,12 +364,16 @@ func (b *bench) smallPhases() []phase {
 				return err
 			})
 			if reqs0 >= 0 {
-				s.extra["s3-requests-per-file"] = (b.metric(b.s3n, "pier_storage_requests_total") - reqs0) / n
-				s.extra["tx-retries-per-file"] = (b.metric(b.s3n, "pier_catalog_tx_retries_total") - retries0) / n
+				s.extra["s3-requests-per-file"] = (b.metric(t.node, "pier_storage_requests_total") - reqs0) / n
+				s.extra["tx-retries-per-file"] = (b.metric(t.node, "pier_catalog_tx_retries_total") - retries0) / n
 			}
 			return s, err
-		}},
+		}}
+	}
+	round := 0
+	return []phase{
 		{"small-direct", func() (sample, error) {
+			round++
 			return b.measure(0, false, n, func() error {
 				return parallel(par, n, func(_, i int) error {
 					key := fmt.Sprintf("%sbench-small/r%d-%04d.bin", b.s3.Prefix, round, i)
@@ -351,6 +383,8 @@ func (b *bench) smallPhases() []phase {
 				})
 			})
 		}},
+		small("small-sftp", func() (target, error) { return b.pierTarget(), nil }),
+		small("small-peer", b.peerTarget),
 	}
 }
 
@@ -361,21 +395,27 @@ const burstTimeout = 10 * time.Minute
 // burstPhase uploads n files of 64 MiB at once, each over its own SSH
 // connection (connected 16 at a time beforehand), and reports how many
 // completed, the node's peak RSS and its RSS a while after the burst.
-func (b *bench) burstPhase(name string, n int) phase {
+func (b *bench) burstPhase(name string, n int, t func() (target, error)) phase {
 	const size = 64 << 20
 	return phase{name, func() (sample, error) {
+		t, err := t()
+		if err != nil {
+			return sample{}, err
+		}
 		data := make([]byte, size)
 		rand.NewChaCha8([32]byte{3}).Read(data)
-		node := b.s3n
-		dir := "/acme/" + name
-		if _, err := node.run(b.ctx, "", "files", "mkdir", dir); err != nil {
+		node := t.node
+		dir := t.root + "/" + name
+		if err := b.sftpDo(t.port, func(c *sftp.Client) error { return c.Mkdir(dir) }); err != nil {
 			return sample{}, err
 		}
 		defer func() {
-			node.run(b.ctx, "", "files", "rm", "-r", dir)
-			node.run(b.ctx, "", "gc", "--garbage-age", "0s")
+			b.sftpDo(t.port, func(c *sftp.Client) error { return c.RemoveAll(dir) })
+			if node != nil {
+				node.run(b.ctx, "", "gc", "--garbage-age", "0s")
+			}
 		}()
-		resetPeak(node.pid())
+		resetPeak(t.pid)
 		clients := make([]*sftp.Client, n)
 		closers := make([]func(), n)
 		defer func() {
@@ -397,7 +437,7 @@ func (b *bench) burstPhase(name string, n int) phase {
 			errs[msg]++
 		}
 		parallel(16, n, func(_, i int) error {
-			c, done, err := b.goClient(node.sftpPort)
+			c, done, err := b.goClient(t.port)
 			if err != nil {
 				note(fmt.Errorf("connect: %w", err))
 				return nil
@@ -406,7 +446,7 @@ func (b *bench) burstPhase(name string, n int) phase {
 			return nil
 		})
 		var ok atomic.Int64
-		if b.profileDir != "" && node.pprof {
+		if b.profileDir != "" && node != nil && node.pprof {
 			// A heap profile in the middle of the burst: what holds memory.
 			go func() {
 				time.Sleep(4 * time.Second)
@@ -421,7 +461,7 @@ func (b *bench) burstPhase(name string, n int) phase {
 				}
 			}()
 		}
-		s, _ := b.measure(node.pid(), false, float64(n)*size, func() error {
+		s, _ := b.measure(t.pid, false, float64(n)*size, func() error {
 			var wg sync.WaitGroup
 			for i, c := range clients {
 				if c == nil {
@@ -467,9 +507,9 @@ func (b *bench) burstPhase(name string, n int) phase {
 			}
 		}
 		s.units = float64(ok.Load()) * size
-		_, s.peak = procMem(node.pid())
+		_, s.peak = procMem(t.pid)
 		time.Sleep(15 * time.Second)
-		rss, _ := procMem(node.pid())
+		rss, _ := procMem(t.pid)
 		s.extra["completed"] = float64(ok.Load())
 		s.extra["rss-after-15s-MiB"] = float64(rss >> 20)
 		if len(errs) > 0 {
@@ -482,6 +522,16 @@ func (b *bench) burstPhase(name string, n int) phase {
 		}
 		return s, nil
 	}}
+}
+
+// sftpDo runs fn on an SFTP session of the bench user.
+func (b *bench) sftpDo(port int, fn func(*sftp.Client) error) error {
+	c, done, err := b.goClient(port)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(c)
 }
 
 // metric sums a counter of the node's /metrics over all its labels, or

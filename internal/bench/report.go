@@ -60,9 +60,15 @@ var figDefs = []figDef{
 	{"dav-put", "WebDAV PUT to S3, curl, plain HTTP", "dav-put", "direct-put", "rate", "MB/s", "≥ 0.80× direct"},
 	{"dav-put-tls", "WebDAV PUT to S3, curl, TLS", "dav-put-tls", "direct-put", "rate", "MB/s", "≥ 0.70× direct"},
 	{"dav-get", "WebDAV GET from S3, curl, plain HTTP", "dav-get", "direct-get", "rate", "MB/s", "≥ 1.0× direct"},
+	{"sftp-put-peer", "SFTP put to S3: pier against the peer", "sftp-put", "peer-sftp-put", "rate", "MB/s", "≥ 1.5× the peer"},
+	{"sftp-get-peer", "SFTP get from S3: pier against the peer", "sftp-get", "peer-sftp-get", "rate", "MB/s", "keep (1.49×)"},
+	{"dav-put-peer", "WebDAV PUT to S3, plain HTTP: pier against the peer", "dav-put", "peer-dav-put", "rate", "MB/s", "≥ 1.3× the peer"},
+	{"dav-get-peer", "WebDAV GET from S3, plain HTTP: pier against the peer", "dav-get", "peer-dav-get", "rate", "MB/s", "keep (2.78×)"},
 	{"dav-get-tls", "WebDAV GET from S3, curl, TLS", "dav-get-tls", "direct-get", "rate", "MB/s", "≥ 0.90× direct"},
 	{"small-files", "1,000 × 10 KiB over 8 SFTP sessions", "small-sftp", "small-direct", "rate", "files/s", "≥ 0.50× direct 8-worker PutObject"},
+	{"small-files-peer", "1,000 × 10 KiB over 8 SFTP sessions: pier against the peer", "small-sftp", "small-peer", "rate", "files/s", "keep (2.38×)"},
 	{"burst-20x64", "peak RSS, 20 concurrent 64 MiB SFTP uploads", "burst-20x64", "", "rss", "MiB", "≤ 256 MiB"},
+	{"burst-20x64-peer", "peak RSS, 20 × 64 MiB: pier against the peer (lower is better)", "burst-20x64", "burst-peer-20x64", "rss", "MiB", "below the peer"},
 	{"burst-200x64", "200 concurrent 64 MiB SFTP uploads: completed", "burst-200x64", "", "completed", "uploads", "all 200; peak RSS ≤ 1 GiB"},
 	{"propfind-100k", "PROPFIND Depth 1, 100,000 entries: total", "propfind-100k", "", "secs", "s", "first byte < 0.2 s; total ≤ 2 s; RSS growth < 64 MiB"},
 	{"readdir-100k", "SFTP readdir, 100,000 entries: total", "readdir-100k", "", "secs", "s", "keep (1.1 s)"},
@@ -104,8 +110,8 @@ func figures(samples map[string][]sample, notes map[string][]string) []figure {
 	var out []figure
 	for _, d := range figDefs {
 		ss := samples[d.phase]
-		if len(ss) == 0 {
-			continue
+		if len(ss) == 0 || (strings.Contains(d.base, "peer") && len(samples[d.base]) == 0) {
+			continue // a figure against the peer needs -peer
 		}
 		f := figure{Name: d.name, What: d.what, Unit: d.unit, Target: d.target, Rounds: len(ss),
 			Extra: map[string]float64{}, Notes: notes[d.phase]}
