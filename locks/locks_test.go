@@ -3,7 +3,6 @@ package locks_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,15 +14,7 @@ import (
 )
 
 func backends(t *testing.T, fn func(t *testing.T, s *locks.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, locks.New(d))
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, locks.New(testenv.Postgres(t))) })
+	testenv.Databases(t, func(t *testing.T, d *db.DB) { fn(t, locks.New(d)) })
 }
 
 func req(p string, zero bool, d time.Duration) locks.Request {
@@ -194,50 +185,37 @@ func FuzzParseToken(f *testing.F) {
 // when no live lock was there at its last look, at most IdleTTL ago; its
 // own locks count at once, another node's once its look is that old.
 func TestIdle(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) *db.DB{
-		"sqlite": func(t *testing.T) *db.DB {
-			d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			return d
-		},
-		"postgres": func(t *testing.T) *db.DB { return testenv.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			d := open(t)
-			a, b := locks.New(d), locks.New(d)
-			now := time.Now()
-			if !a.Idle(ctx, now) || !b.Idle(ctx, now) {
-				t.Fatal("no lock at all: not idle")
-			}
-			l, err := a.Create(ctx, "anna", req("/acme/docs", false, time.Minute), now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.Idle(ctx, now) {
-				t.Fatal("the node that took a lock still says idle")
-			}
-			if !b.Idle(ctx, now.Add(locks.IdleTTL/2)) {
-				t.Fatal("another node read again within IdleTTL")
-			}
-			if b.Idle(ctx, now.Add(locks.IdleTTL)) {
-				t.Fatal("another node's lock unseen after IdleTTL")
-			}
-			if err := a.Unlock(ctx, "anna", l.Token, now, nil); err != nil {
-				t.Fatal(err)
-			}
-			if !b.Idle(ctx, now.Add(3*locks.IdleTTL)) {
-				t.Fatal("not idle after the only lock went")
-			}
-			if _, err := a.Create(ctx, "anna", req("/acme/x", false, time.Second), now.Add(3*locks.IdleTTL)); err != nil {
-				t.Fatal(err)
-			}
-			if !b.Idle(ctx, now.Add(3*locks.IdleTTL+2*time.Second)) {
-				t.Fatal("an expired lock counts as live")
-			}
-		})
-	}
+	testenv.Databases(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		a, b := locks.New(d), locks.New(d)
+		now := time.Now()
+		if !a.Idle(ctx, now) || !b.Idle(ctx, now) {
+			t.Fatal("no lock at all: not idle")
+		}
+		l, err := a.Create(ctx, "anna", req("/acme/docs", false, time.Minute), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Idle(ctx, now) {
+			t.Fatal("the node that took a lock still says idle")
+		}
+		if !b.Idle(ctx, now.Add(locks.IdleTTL/2)) {
+			t.Fatal("another node read again within IdleTTL")
+		}
+		if b.Idle(ctx, now.Add(locks.IdleTTL)) {
+			t.Fatal("another node's lock unseen after IdleTTL")
+		}
+		if err := a.Unlock(ctx, "anna", l.Token, now, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !b.Idle(ctx, now.Add(3*locks.IdleTTL)) {
+			t.Fatal("not idle after the only lock went")
+		}
+		if _, err := a.Create(ctx, "anna", req("/acme/x", false, time.Second), now.Add(3*locks.IdleTTL)); err != nil {
+			t.Fatal(err)
+		}
+		if !b.Idle(ctx, now.Add(3*locks.IdleTTL+2*time.Second)) {
+			t.Fatal("an expired lock counts as live")
+		}
+	})
 }

@@ -81,6 +81,24 @@ func Postgres(t testing.TB) *db.DB {
 	return d
 }
 
+// SQLite opens a fresh, migrated SQLite database in t's temporary folder.
+func SQLite(t testing.TB) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Databases runs fn once per SQL database pier supports, each a subtest
+// with a fresh database: "sqlite", then "postgres".
+func Databases(t *testing.T, fn func(t *testing.T, d *db.DB)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+}
+
 // S3URL returns the test MinIO's storage URL with a fresh key prefix, so
 // each test sees an empty store. Credentials stay in the environment.
 func S3URL(t testing.TB) string {
