@@ -20,15 +20,7 @@ import (
 )
 
 func backends(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, d)
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, testenv.Postgres(t)) })
+	testenv.Databases(t, fn)
 }
 
 // filled returns a log of n records (sequenced, checkpointed every 10).

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,15 +31,7 @@ type env struct {
 
 // backends runs fn against SQLite and PostgreSQL.
 func backends(t *testing.T, fn func(t *testing.T, e *env)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, newEnv(t, d))
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, testenv.Postgres(t))) })
+	testenv.Databases(t, func(t *testing.T, d *db.DB) { fn(t, newEnv(t, d)) })
 }
 
 func newEnv(t *testing.T, d *db.DB) *env {
@@ -139,11 +130,7 @@ func damage(t *testing.T, d *db.DB, column, value string) func() {
 // TestLogBoundsLogin: the login a client sends reaches the log bounded and
 // with its control and invisible characters escaped.
 func TestLogBoundsLogin(t *testing.T) {
-	d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := testenv.SQLite(t)
 	e := newEnv(t, d)
 	for _, login := range []string{
 		strings.Repeat("x", 100_000),
@@ -177,11 +164,7 @@ func TestLogBoundsLogin(t *testing.T) {
 // request was already canceled must not leave burn without its dummy hash,
 // or every later unknown login would answer fast and tell.
 func TestDummyHashSurvivesCanceledFirstRequest(t *testing.T) {
-	d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := testenv.SQLite(t)
 	e := newEnv(t, d)
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()

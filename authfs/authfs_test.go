@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,15 +141,7 @@ func is(t *testing.T, what string, err, want error) {
 }
 
 func backends(t *testing.T, fn func(t *testing.T, w *world)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, newWorld(t, d))
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, newWorld(t, testenv.Postgres(t))) })
+	testenv.Databases(t, func(t *testing.T, d *db.DB) { fn(t, newWorld(t, d)) })
 }
 
 func TestDropBox(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,15 +41,7 @@ type env struct {
 
 // backends runs fn on SQLite and PostgreSQL.
 func backends(t *testing.T, cfg Config, fn func(t *testing.T, e *env)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, newEnv(t, cfg, d))
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, cfg, testenv.Postgres(t))) })
+	testenv.Databases(t, func(t *testing.T, d *db.DB) { fn(t, newEnv(t, cfg, d)) })
 }
 
 func newEnv(t *testing.T, cfg Config, d *db.DB) *env {

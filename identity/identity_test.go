@@ -3,7 +3,6 @@ package identity_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,18 +22,7 @@ func backends(t *testing.T, fn func(t *testing.T, s *identity.Store)) {
 // backendsDB is backends for tests that also write to the database
 // directly.
 func backendsDB(t *testing.T, fn func(t *testing.T, d *db.DB, s *identity.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, d, identity.New(d))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		d := testenv.Postgres(t)
-		fn(t, d, identity.New(d))
-	})
+	testenv.Databases(t, func(t *testing.T, d *db.DB) { fn(t, d, identity.New(d)) })
 }
 
 func must[T any](t *testing.T) func(T, error) T {

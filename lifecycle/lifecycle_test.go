@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,15 +14,7 @@ import (
 )
 
 func backends(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "pier.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		fn(t, d)
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, testenv.Postgres(t)) })
+	testenv.Databases(t, fn)
 }
 
 var defaults = identity.Policy{MFA: identity.MFAOff, MFAKeys: "no", InactiveDays: 90, DeleteDays: -1}
