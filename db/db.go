@@ -44,8 +44,8 @@ type DB struct {
 	Dialect Dialect
 	// Where is a printable description without secrets.
 	Where string
-	// OnRetry, if set, is called when WriteTx runs a transaction again
-	// after a conflict (metrics).
+	// OnRetry, if set, is called when WriteTx runs a transaction, or Exec
+	// a statement, again after a conflict or a busy database (metrics).
 	OnRetry func()
 }
 
@@ -179,8 +179,17 @@ func (t *Tx) Journal(ctx context.Context, record []byte) error {
 }
 
 // Exec runs one statement outside a transaction.
+// A statement that meets a busy database or a conflict is run again as
+// WriteTx runs a transaction: SQLite's busy timeout ends a wait for the
+// write lock, not the queue of writers, which a burst of uploads can make
+// longer.
 func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return d.ExecContext(ctx, d.Rebind(q), args...)
+	var res sql.Result
+	err := d.retry(ctx, d.busy, func() (err error) {
+		res, err = d.ExecContext(ctx, d.Rebind(q), args...)
+		return err
+	})
+	return res, err
 }
 
 // Query runs one query outside a transaction.
@@ -202,9 +211,16 @@ func (d *DB) WriteTx(ctx context.Context, fn func(*Tx) error) error {
 	if d.Dialect == Postgres {
 		opts.Isolation = sql.LevelSerializable
 	}
+	return d.retry(ctx, d.retryable, func() error { return d.tryTx(ctx, opts, fn) })
+}
+
+// retry runs try until it succeeds, fails with an error again does not
+// say may pass, or has failed 21 times, waiting a growing random backoff
+// between attempts.
+func (d *DB) retry(ctx context.Context, again func(error) bool, try func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := d.tryTx(ctx, opts, fn)
-		if err == nil || !d.retryable(err) || attempt >= 20 {
+		err := try()
+		if err == nil || !again(err) || attempt >= 20 {
 			return err
 		}
 		if d.OnRetry != nil {
@@ -248,6 +264,13 @@ func (d *DB) retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// busy reports a database too busy for a statement, or a conflict it may
+// not meet again: retryable without the unique race, which a single
+// statement meets again every time.
+func (d *DB) busy(err error) bool {
+	return d.retryable(err) && !IsUnique(err)
 }
 
 // IsUnique reports whether err is a unique-constraint violation.

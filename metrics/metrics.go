@@ -58,7 +58,7 @@ func New() *Metrics {
 		Help:    "Time to the answer's headers of blob storage requests, by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op"})
 	m.txRetries = prometheus.NewCounter(prometheus.CounterOpts{Name: "pier_catalog_tx_retries_total",
-		Help: "Catalog transactions run again after a conflict with a concurrent one."})
+		Help: "Catalog transactions and statements run again after a conflict with a concurrent one or a busy database."})
 	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.durations, m.sessions, m.authFailures,
 		m.refused, m.storageReqs, m.storageErrors, m.storageLatency, m.txRetries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
